@@ -1,0 +1,145 @@
+"""Command line: python -m dann_demo train | bench. Same RunConfig and Trainer as the app."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+from dann_demo.config import DATASETS, DEVICES, LAMBDA_SCHEDULES, MODES, ConfigError, RunConfig
+
+CHOICES = {"dataset": DATASETS, "mode": MODES, "lambda_schedule": LAMBDA_SCHEDULES, "device": DEVICES}
+SUMMARY_KEYS = ("source_acc", "target_acc", "domain_acc", "domain_loss", "pad", "seconds")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'3' -> [3]; '0-4' -> [0, 1, 2, 3, 4]; '0,2,5' -> [0, 2, 5]."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            seeds.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds {text!r}: use a number, a range like 0-4, or a list like 0,2,5")
+    if not seeds or len(seeds) > 100 or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"--seeds {text!r}: between 1 and 100 seeds, none negative")
+    return seeds
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a comma-separated list of whole numbers")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per RunConfig field; unset options fall back to the data set's defaults."""
+    for f in dataclasses.fields(RunConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "seed":
+            continue  # --seeds covers it
+        if f.name == "snapshot_steps":
+            parser.add_argument(flag, type=_int_list, default=None, help="steps with a feature snapshot, e.g. 0,500")
+        elif f.name in CHOICES:
+            parser.add_argument(flag, choices=CHOICES[f.name], default=None, help=f"default: {f.default}")
+        else:
+            kind = int if isinstance(f.default, int) else float
+            parser.add_argument(flag, type=kind, default=None, metavar=kind.__name__.upper(),
+                                help=f"default: {f.default}")  # fmt: skip
+
+
+def config_from_args(args: argparse.Namespace, seed: int) -> RunConfig:
+    names = {f.name for f in dataclasses.fields(RunConfig)} - {"dataset", "seed"}
+    overrides = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    return RunConfig.for_dataset(args.dataset or "moons", seed=seed, **overrides)
+
+
+def format_metrics(m: dict[str, Any]) -> str:
+    return (f"source acc {m['source_acc']:.3f}  target acc {m['target_acc']:.3f}  "
+            f"domain acc {m['domain_acc']:.3f}  domain loss {m['domain_loss']:.3f} (ln 2 = 0.693)  "
+            f"PAD {m['pad']:.2f}  {m['seconds']:.1f} s on {m['device']}")  # fmt: skip
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean and standard deviation over seeds of each summary metric."""
+    return {k: {"mean": float(np.mean([r[k] for r in runs])), "std": float(np.std([r[k] for r in runs]))}
+            for k in SUMMARY_KEYS}  # fmt: skip
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dann_demo.train import TrainingDiverged, train
+
+    configs = [config_from_args(args, s) for s in args.seeds]
+    results = []
+    for config in configs:
+        try:
+            result = train(config)
+        except TrainingDiverged as e:
+            print(f"seed {config.seed}: {e}", file=sys.stderr)
+            return 1
+        results.append(result)
+        c = config
+        print(f"{c.dataset} / {c.mode} / seed {c.seed}: {format_metrics(result.metrics)}", flush=True)
+    metrics = [r.metrics for r in results]
+    payload: dict[str, Any] = {"runs": [r.to_json_dict() for r in results]}
+    if len(results) > 1:
+        summary = summarise(metrics)
+        payload["summary"] = summary
+        print(f"mean over {len(results)} seeds: " + "  ".join(
+            f"{k} {v['mean']:.3f} ± {v['std']:.3f}" for k, v in summary.items()))  # fmt: skip
+    if args.json:
+        Path(args.json).write_text(json.dumps(payload, indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from dann_demo.bench import run_bench
+
+    report = run_bench(quality_too=args.quality, seeds=args.seeds)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m dann_demo", description="Train domain-adversarial networks headless.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p_train = sub.add_parser("train", help="train one or more seeds and print a summary")
+    add_config_arguments(p_train)
+    p_train.add_argument("--seeds", type=parse_seeds, default=[0], help="seed, range (0-4) or list (0,2)")
+    p_train.add_argument("--json", metavar="FILE", help="write config, history and metrics here")
+    p_train.set_defaults(func=cmd_train)
+    p_bench = sub.add_parser("bench", help="measure speed (and with --quality, accuracy over seeds)")
+    p_bench.add_argument("--quality", action="store_true", help="also train every mode over several seeds")
+    p_bench.add_argument("--seeds", type=parse_seeds, default=list(range(5)), help="seeds for --quality")
+    p_bench.add_argument("--json", metavar="FILE", help="write the figures here")
+    p_bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        parser.exit(2, f"{parser.prog}: error: {e}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

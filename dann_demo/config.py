@@ -1,0 +1,149 @@
+"""RunConfig: every setting of one training run, validated in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+DATASETS = ("moons", "digits")
+MODES = ("source_only", "dann", "no_reversal", "target_oracle")
+LAMBDA_SCHEDULES = ("constant", "paper")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+# Per-data-set defaults, chosen so that one click on Train gives a good run (see README,
+# "Defaults and why"). Fields not named here take the dataclass defaults below.
+DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "moons": {"steps": 3000, "lambda_schedule": "paper", "lr": 0.1, "lr_alpha": 0.0, "hidden_units": 32},
+    "digits": {"steps": 3000, "lambda_schedule": "paper", "lr": 0.01, "batch_size": 32},
+}
+
+# Upper bounds keep a classroom machine usable when someone types 10**9 into a box.
+LIMITS = {
+    "steps": (1, 100_000),
+    "batch_size": (2, 1024),
+    "n_samples": (20, 20_000),
+    "hidden_units": (1, 1024),
+    "log_every": (1, 10_000),
+    "seed": (0, 2**31 - 1),
+}
+
+
+class ConfigError(ValueError):
+    """A RunConfig field has a value that is not allowed; the message names field and range."""
+
+    def __init__(self, field_name: str, value: Any, allowed: str):
+        self.field = field_name
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{field_name}={value!r} is not allowed: {allowed}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One DANN training run: data set, mode, schedules, optimiser, and where it runs."""
+
+    # --- data ---
+    dataset: str = "moons"  # "moons" (2-D, JMLR toy) or "digits" (digits -> digits-M images)
+    rotation: float = 35.0  # moons: target = source rotated by this many degrees
+    noise: float = 0.1  # moons: std of Gaussian noise added to the points
+    n_samples: int = 600  # moons: points per domain in each split (train and test)
+    # --- method ---
+    mode: str = "dann"  # source_only | dann | no_reversal | target_oracle
+    lambda_schedule: str = "paper"  # "paper": 2/(1+exp(-gamma p)) - 1; "constant": lambda_value
+    lambda_value: float = 1.0  # the constant lambda (also the ceiling of the paper schedule)
+    gamma: float = 10.0  # steepness of the paper's lambda schedule
+    # --- optimiser: lr_p = lr / (1 + lr_alpha p)^lr_beta, SGD with momentum ---
+    lr: float = 0.01  # mu0
+    lr_alpha: float = 10.0
+    lr_beta: float = 0.75
+    momentum: float = 0.9
+    steps: int = 3000
+    batch_size: int = 64  # examples per domain in a batch: 64 source + 64 target
+    hidden_units: int = 32  # width of the MLP feature extractor's two layers (2-D / tabular data)
+    # --- bookkeeping ---
+    seed: int = 0
+    device: str = "auto"  # auto picks cuda, then mps, then cpu
+    log_every: int = 50  # a progress record every this many steps
+    snapshot_steps: tuple[int, ...] = field(default=())  # extra steps with a feature snapshot
+
+    def __post_init__(self) -> None:
+        # Tuples arrive as lists from JSON; normalise before validating so equality and hash agree.
+        object.__setattr__(self, "snapshot_steps", tuple(int(s) for s in self.snapshot_steps))
+        self.validate()
+
+    @classmethod
+    def for_dataset(cls, dataset: str = "moons", **overrides: Any) -> RunConfig:
+        """The defaults that suit `dataset`, with `overrides` on top."""
+        if dataset not in DATASET_DEFAULTS:
+            raise ConfigError("dataset", dataset, f"one of {', '.join(DATASETS)}")
+        return cls(**{"dataset": dataset, **DATASET_DEFAULTS[dataset], **overrides})
+
+    def validate(self) -> None:
+        _one_of("dataset", self.dataset, DATASETS)
+        _one_of("mode", self.mode, MODES)
+        _one_of("lambda_schedule", self.lambda_schedule, LAMBDA_SCHEDULES)
+        _one_of("device", self.device, DEVICES)
+        _number("rotation", self.rotation, -360.0, 360.0)
+        _number("noise", self.noise, 0.0, 1.0)
+        _number("lambda_value", self.lambda_value, 0.0, 10.0)
+        _number("gamma", self.gamma, 0.0, 100.0)
+        _number("lr", self.lr, 1e-6, 10.0)
+        _number("lr_alpha", self.lr_alpha, 0.0, 1000.0)
+        _number("lr_beta", self.lr_beta, 0.0, 10.0)
+        _number("momentum", self.momentum, 0.0, 0.999)
+        for name, (lo, hi) in LIMITS.items():
+            _integer(name, getattr(self, name), lo, hi)
+        for s in self.snapshot_steps:
+            if not 0 <= s <= self.steps:
+                raise ConfigError("snapshot_steps", s, f"steps between 0 and steps={self.steps}")
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["snapshot_steps"] = list(self.snapshot_steps)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(unknown[0], d[unknown[0]], f"a RunConfig field ({', '.join(sorted(known))})")
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        return cls.from_dict(json.loads(text))
+
+    def stable_hash(self) -> str:
+        """Same settings -> same hash, across processes and machines (used as a cache key)."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    @property
+    def is_image(self) -> bool:
+        return self.dataset == "digits"
+
+
+def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(name, value, f"one of {', '.join(allowed)}")
+
+
+def _number(name: str, value: Any, lo: float, hi: float) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or not lo <= value <= hi:
+        raise ConfigError(name, value, f"a number from {lo:g} to {hi:g}")
+
+
+def _integer(name: str, value: Any, lo: int, hi: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ConfigError(name, value, f"a whole number from {lo} to {hi}")

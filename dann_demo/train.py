@@ -1,0 +1,290 @@
+"""Step-wise DANN training that emits progress records; the UI and the CLI subscribe to them.
+
+Data sits on the device and batches are sampled as index tensors there (no DataLoader in the
+loop). Each step: half the batch from the source, half from the target; the label loss on the
+labelled half, the domain loss on both, one SGD step. The GRL turns the domain classifier's
+gradient around on its way into the feature extractor.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from dann_demo.config import RunConfig
+from dann_demo.data import DomainPair, load_pair
+from dann_demo.metrics import accuracy, domain_accuracy, proxy_a_distance
+from dann_demo.models import DANN, build_model
+from dann_demo.schedules import lambda_at, lr_at
+
+EVAL_POINTS_PER_DOMAIN = 500  # held-out points per domain for accuracies, snapshots and PAD
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; training stopped at `step`."""
+
+    def __init__(self, step: int, config: RunConfig):
+        self.step = step
+        super().__init__(
+            f"non-finite loss at step {step}: training diverged (lr={config.lr:g}, "
+            f"lambda={config.lambda_value:g}). Try a smaller learning rate or lambda."
+        )
+
+
+@dataclass
+class ProgressRecord:
+    """One point of the curves. Losses are means over the steps since the last record;
+    accuracies are measured on held-out data at `step`."""
+
+    step: int
+    p: float
+    lambda_: float
+    lr: float
+    label_loss: float
+    domain_loss: float
+    domain_acc: float
+    source_acc: float
+    target_acc: float
+    seconds: float
+
+
+@dataclass
+class FeatureSnapshot:
+    """The feature extractor's output on the fixed evaluation subset at one step."""
+
+    step: int
+    features: np.ndarray  # (n, F) float32
+    domain: np.ndarray  # (n,) 0 = source, 1 = target
+    label: np.ndarray  # (n,) true class
+    predicted: np.ndarray  # (n,) the label classifier's class
+    domain_prob: np.ndarray  # (n,) the domain classifier's P(target)
+
+
+@dataclass
+class RunResult:
+    """A finished (or stopped) run: plain data, safe to cache, save and compare."""
+
+    config: RunConfig
+    history: list[ProgressRecord]
+    metrics: dict[str, float | str | bool]
+    snapshots: dict[int, FeatureSnapshot] = field(default_factory=dict)
+    state_dict: dict[str, torch.Tensor] = field(default_factory=dict)
+    lambda_changes: list[tuple[int, float]] = field(default_factory=list)
+
+    def history_frame(self) -> pd.DataFrame:
+        return history_frame(self.history)
+
+    def to_json_dict(self) -> dict:
+        return {
+            "config": self.config.to_dict(),
+            "metrics": self.metrics,
+            "history": [asdict(r) for r in self.history],
+            "lambda_changes": self.lambda_changes,
+        }
+
+
+def history_frame(history: list[ProgressRecord]) -> pd.DataFrame:
+    columns = list(ProgressRecord.__dataclass_fields__)
+    return pd.DataFrame([asdict(r) for r in history], columns=columns).rename(columns={"lambda_": "lambda"})
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks cuda, then mps, then cpu."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def device_label(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
+
+
+class Trainer:
+    """Trains one DANN step by step. Call `run()`, or `train_step()` yourself."""
+
+    def __init__(self, config: RunConfig, pair: DomainPair | None = None, device: torch.device | None = None):
+        self.config = config
+        self.pair = pair if pair is not None else load_pair(config)
+        self.device = device if device is not None else resolve_device(config.device)
+        self.model: DANN = build_model(config, self.pair.input_shape, self.pair.n_classes).to(self.device)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr, momentum=config.momentum)
+        self.step = 0
+        self.history: list[ProgressRecord] = []
+        self.snapshots: dict[int, FeatureSnapshot] = {}
+        self.lambda_changes: list[tuple[int, float]] = []
+        self._lambda_override: float | None = None
+        self._seconds = 0.0
+
+        def on_device(a: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(a, device=self.device)
+
+        p = self.pair
+        self._source_x, self._target_x = on_device(p.source_x), on_device(p.target_x)
+        # target_oracle learns labels on the target half of each batch, every other mode on the
+        # source half. Target training labels reach the device only when the oracle needs them.
+        self._oracle = config.mode == "target_oracle"
+        self._labelled_y = on_device(p.target_y if self._oracle else p.source_y)
+        b = config.batch_size
+        self._domain_labels = torch.cat([torch.zeros(b), torch.ones(b)]).to(self.device)
+        self._generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        # A fixed, seeded evaluation subset of each domain's held-out data.
+        rng = np.random.RandomState(config.seed)
+        n = EVAL_POINTS_PER_DOMAIN
+        si = rng.permutation(len(p.source_test_x))[:n]
+        ti = rng.permutation(len(p.target_test_x))[:n]
+        self._eval_x = on_device(np.concatenate([p.source_test_x[si], p.target_test_x[ti]]))
+        self._eval_y = np.concatenate([p.source_test_y[si], p.target_test_y[ti]])
+        self._eval_domain = np.concatenate([np.zeros(len(si), np.int64), np.ones(len(ti), np.int64)])
+        # Per-step losses of the current logging window, kept on the device (no sync per step).
+        self._window = torch.zeros(config.log_every, 2, device=self.device)
+        self._window_start = 0
+
+    # --- knobs that may change while the run goes on ---
+    def set_lambda(self, value: float) -> None:
+        """Use `value` as lambda (constant) or as the schedule's ceiling from the next step on."""
+        value = float(value)
+        if value != self.current_lambda_value:
+            self.lambda_changes.append((self.step, value))
+        self._lambda_override = value
+
+    @property
+    def current_lambda_value(self) -> float:
+        return self.config.lambda_value if self._lambda_override is None else self._lambda_override
+
+    @property
+    def progress(self) -> float:
+        return self.step / self.config.steps
+
+    def lambda_now(self) -> float:
+        return lambda_at(self.config, self.progress, self._lambda_override)
+
+    # --- training ---
+    def train_step(self) -> None:
+        c, b = self.config, self.config.batch_size
+        p = self.progress
+        self.model.grl.set_lambda(lambda_at(c, p, self._lambda_override))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(c, p)
+        g = self._generator
+        i_src = torch.randint(len(self._source_x), (b,), device=self.device, generator=g)
+        i_tgt = torch.randint(len(self._target_x), (b,), device=self.device, generator=g)
+        _, class_logits, domain_logits = self.model(torch.cat([self._source_x[i_src], self._target_x[i_tgt]]))
+        if self._oracle:
+            label_loss = F.cross_entropy(class_logits[b:], self._labelled_y[i_tgt])
+        else:
+            label_loss = F.cross_entropy(class_logits[:b], self._labelled_y[i_src])
+        domain_loss = F.binary_cross_entropy_with_logits(domain_logits, self._domain_labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        (label_loss + domain_loss).backward()
+        self.optimizer.step()
+        self._window[(self.step - self._window_start) % self.config.log_every] = torch.stack([label_loss.detach(), domain_loss.detach()])
+        self.step += 1
+
+    @torch.no_grad()
+    def _forward_eval(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self.model.eval()
+        out = self.model(self._eval_x)
+        self.model.train()
+        return out
+
+    def record(self) -> ProgressRecord:
+        """Close the logging window: check the losses, evaluate on held-out data."""
+        n = min(self.step - self._window_start, self.config.log_every)  # wraps if record() was skipped
+        window = self._window[:n]
+        if n and not torch.isfinite(window).all():
+            bad = (~torch.isfinite(window)).any(dim=1).nonzero()[0, 0].item()
+            raise TrainingDiverged(self._window_start + bad + 1, self.config)
+        label_loss, domain_loss = (window.mean(dim=0).tolist() if n else (float("nan"), float("nan")))
+        _, class_logits, domain_logits = self._forward_eval()
+        y = torch.as_tensor(self._eval_y, device=self.device)
+        src = torch.as_tensor(self._eval_domain == 0, device=self.device)
+        rec = ProgressRecord(
+            step=self.step, p=self.progress, lambda_=self.lambda_now(), lr=lr_at(self.config, self.progress),
+            label_loss=label_loss, domain_loss=domain_loss,
+            domain_acc=domain_accuracy(domain_logits[src], domain_logits[~src]),
+            source_acc=accuracy(class_logits[src], y[src]), target_acc=accuracy(class_logits[~src], y[~src]),
+            seconds=self._seconds,
+        )  # fmt: skip
+        self._window_start = self.step
+        self.history.append(rec)
+        return rec
+
+    def snapshot(self) -> FeatureSnapshot:
+        features, class_logits, domain_logits = self._forward_eval()
+        snap = FeatureSnapshot(
+            step=self.step, features=features.float().cpu().numpy(), domain=self._eval_domain,
+            label=self._eval_y, predicted=class_logits.argmax(1).cpu().numpy(),
+            domain_prob=torch.sigmoid(domain_logits).cpu().numpy(),
+        )  # fmt: skip
+        self.snapshots[self.step] = snap
+        return snap
+
+    def run(
+        self,
+        on_progress: Callable[[ProgressRecord], None] | None = None,
+        on_snapshot: Callable[[FeatureSnapshot], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> RunResult:
+        """Train to `config.steps` (or until `should_stop()`), emitting records and snapshots."""
+        c = self.config
+        snap_at = {0, c.steps, *c.snapshot_steps}
+        stopped = False
+        # Torch ops release the GIL, but a tight Python loop still starves the UI thread on 2
+        # cores; a zero sleep every few steps hands the interpreter over.
+        while True:
+            if self.step % c.log_every == 0 or self.step == c.steps:
+                rec = self.record()
+                if on_progress:
+                    on_progress(rec)
+            if self.step in snap_at and self.step not in self.snapshots:
+                snap = self.snapshot()
+                if on_snapshot:
+                    on_snapshot(snap)
+            if self.step >= c.steps:
+                break
+            if should_stop and should_stop():
+                stopped = True
+                if self.history[-1].step != self.step:
+                    self.record()
+                break
+            t0 = time.perf_counter()
+            self.train_step()
+            self._seconds += time.perf_counter() - t0
+            if self.step % 16 == 0:
+                time.sleep(0)
+        return self.result(stopped)
+
+    def final_metrics(self, stopped: bool = False) -> dict[str, float | str | bool]:
+        last = self.history[-1]
+        snap = self.snapshots.get(self.step) or self.snapshot()
+        pad = proxy_a_distance(snap.features[snap.domain == 0], snap.features[snap.domain == 1], self.config.seed)
+        return {
+            "source_acc": last.source_acc, "target_acc": last.target_acc, "domain_acc": last.domain_acc,
+            "label_loss": last.label_loss, "domain_loss": last.domain_loss, "pad": pad,
+            "steps": self.step, "seconds": round(self._seconds, 3),
+            "steps_per_second": round(self.step / self._seconds, 1) if self._seconds else 0.0,
+            "device": device_label(self.device), "stopped": stopped,
+        }  # fmt: skip
+
+    def result(self, stopped: bool = False) -> RunResult:
+        metrics = self.final_metrics(stopped)
+        state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        return RunResult(self.config, list(self.history), metrics, dict(self.snapshots), state,
+                         list(self.lambda_changes))  # fmt: skip
+
+
+def train(config: RunConfig, **run_kwargs) -> RunResult:
+    """Train `config` start to finish: the one-call entry point for the CLI and scripts."""
+    return Trainer(config).run(**run_kwargs)

@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from dann_demo import RunConfig
+from dann_demo.data import DIGITS_IMAGE_SIZE, digits, load_pair, moons, rotate
+
+
+def _check_pair(pair, n_classes):
+    for name in ("source", "target", "source_test", "target_test"):
+        x, y = getattr(pair, f"{name}_x"), getattr(pair, f"{name}_y")
+        assert x.dtype == np.float32 and y.dtype == np.int64, name
+        assert len(x) == len(y) > 0, name
+        assert np.isfinite(x).all(), name
+        assert set(np.unique(y)) <= set(range(n_classes)), name
+    assert pair.n_classes == n_classes
+
+
+def test_moons_shapes_and_rotation():
+    pair = moons(n_samples=100, noise=0.0, rotation=90.0, seed=0)
+    _check_pair(pair, 2)
+    assert pair.source_x.shape == (100, 2) and pair.target_x.shape == (100, 2)
+    assert pair.input_shape == (2,) and not pair.is_image
+    # Without noise, rotating the source back by -90 degrees lands on the target's moons: every
+    # rotated-back target point lies on the unrotated moon curve (close to some source point).
+    src = moons(n_samples=2000, noise=0.0, rotation=90.0, seed=1).source_x
+    back = rotate(pair.target_x, -90.0)
+    dist = np.sqrt(((back[:, None, :] - src[None, :, :]) ** 2).sum(-1)).min(1)
+    assert dist.max() < 0.05
+
+
+def test_moons_rotation_zero_means_same_distribution():
+    pair = moons(n_samples=500, noise=0.1, rotation=0.0, seed=0)
+    np.testing.assert_allclose(pair.source_x.mean(0), pair.target_x.mean(0), atol=0.1)
+
+
+def test_digits_shapes_dtypes_and_colour_target():
+    pair = digits(seed=0)
+    _check_pair(pair, 10)
+    s = DIGITS_IMAGE_SIZE
+    assert pair.source_x.shape[1:] == (3, s, s) and pair.target_x.shape[1:] == (3, s, s)
+    assert pair.is_image
+    # Grey source: the three channels are equal; colour target: they differ.
+    assert np.allclose(pair.source_x[:, 0] - pair.source_x[:, 0].mean(), pair.source_x[:, 0] - pair.source_x[:, 0].mean())
+    tgt = pair.target_x
+    assert np.abs(tgt[:, 0] - tgt[:, 1]).mean() > 0.05
+    # MNIST-M style: the target is built from the same training digits as the source.
+    np.testing.assert_array_equal(pair.source_y, pair.target_y)
+    assert len(pair.target_test_x) == len(pair.source_test_x)
+
+
+def test_digits_is_reproducible_from_seed():
+    a, b = digits(seed=5), digits.__wrapped__(seed=5)
+    np.testing.assert_array_equal(a.target_x, b.target_x)
+
+
+def test_load_pair_dispatch():
+    assert load_pair(RunConfig(dataset="moons", n_samples=50)).name == "moons"
+    assert load_pair(RunConfig.for_dataset("digits")).name == "digits"
+
+
+@pytest.mark.parametrize("rotation", [0.0, 35.0])
+def test_moons_cached(rotation):
+    assert moons(100, 0.1, rotation, 0) is moons(100, 0.1, rotation, 0)

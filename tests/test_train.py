@@ -1,0 +1,121 @@
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from dann_demo import RunConfig, Trainer, TrainingDiverged, train
+from dann_demo.data import moons
+from dann_demo.models import build_model
+from dann_demo.train import history_frame
+
+
+def test_same_seed_same_initial_weights_in_every_mode():
+    states = [build_model(RunConfig(mode=m, seed=7), (2,), 2).state_dict() for m in
+              ("source_only", "dann", "no_reversal", "target_oracle")]  # fmt: skip
+    for s in states[1:]:
+        for k in states[0]:
+            if k != "grl.lambda_":
+                torch.testing.assert_close(s[k], states[0][k])
+
+
+def test_paper_mnist_architecture():
+    model = build_model(RunConfig.for_dataset("digits"), (3, 28, 28), 10)
+    convs = [m for m in model.feature_extractor if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size) for c in convs] == [(32, (5, 5)), (48, (5, 5))]
+    feats, logits, dom = model(torch.zeros(2, 3, 28, 28))
+    assert feats.shape == (2, 768) and logits.shape == (2, 10) and dom.shape == (2,)
+    assert [m.out_features for m in model.label_classifier if isinstance(m, torch.nn.Linear)] == [100, 100, 10]
+    assert [m.out_features for m in model.domain_classifier if isinstance(m, torch.nn.Linear)] == [100, 1]
+
+
+def test_determinism_on_cpu(quick_moons):
+    a, b = train(quick_moons), train(quick_moons)
+    for k in ("source_acc", "target_acc", "domain_acc", "label_loss", "domain_loss", "pad"):
+        assert a.metrics[k] == b.metrics[k], k
+    for k in a.state_dict:
+        torch.testing.assert_close(a.state_dict[k], b.state_dict[k], rtol=0, atol=0)
+
+
+def test_progress_records_and_snapshots(quick_moons):
+    records, snaps = [], []
+    config = quick_moons.replace(snapshot_steps=(100,))
+    result = Trainer(config).run(on_progress=records.append, on_snapshot=snaps.append)
+    assert [r.step for r in records] == list(range(0, 301, 50))
+    assert {s.step for s in snaps} == {0, 100, 300} == set(result.snapshots)
+    frame = history_frame(result.history)
+    assert list(frame.columns[:9]) == ["step", "p", "lambda", "lr", "label_loss", "domain_loss", "domain_acc",
+                                       "source_acc", "target_acc"]  # fmt: skip
+    assert frame["p"].iloc[-1] == 1.0
+    # The paper schedule: lambda rises from 0.
+    assert frame["lambda"].iloc[0] == 0.0 and frame["lambda"].iloc[-1] > 0.99
+    snap = result.snapshots[300]
+    assert snap.features.shape == (len(snap.domain), config.hidden_units)
+    assert set(np.unique(snap.domain)) == {0, 1}
+
+
+def test_target_labels_never_reach_the_training_loss(quick_moons):
+    """Scrambling the target's training labels changes nothing unless the mode is target_oracle."""
+    pair = moons(quick_moons.n_samples, quick_moons.noise, quick_moons.rotation, quick_moons.seed)
+    scrambled = dataclasses.replace(pair, target_y=np.random.RandomState(0).permutation(pair.target_y) * 0 + 1)
+    for mode in ("source_only", "dann", "no_reversal"):
+        c = quick_moons.replace(mode=mode)
+        a, b = Trainer(c, pair).run(), Trainer(c, scrambled).run()
+        for k in a.state_dict:
+            torch.testing.assert_close(a.state_dict[k], b.state_dict[k], rtol=0, atol=0)
+    c = quick_moons.replace(mode="target_oracle")
+    a, b = Trainer(c, pair).run(), Trainer(c, scrambled).run()
+    assert any(not torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
+
+
+def test_short_dann_run_beats_source_only_on_moons():
+    base = RunConfig.for_dataset("moons", steps=1500, n_samples=300, seed=0)
+    src = train(base.replace(mode="source_only")).metrics
+    dann = train(base.replace(mode="dann")).metrics
+    assert dann["target_acc"] > src["target_acc"] + 0.1, (src, dann)
+    assert dann["source_acc"] > 0.9
+    # The domain classifier is fooled with DANN, not without it.
+    assert dann["domain_acc"] < src["domain_acc"]
+
+
+def test_live_lambda_change_reaches_the_next_step(quick_moons):
+    t = Trainer(quick_moons.replace(lambda_schedule="constant", lambda_value=0.5))
+    t.train_step()
+    assert t.model.grl.lambda_.item() == 0.5
+    t.set_lambda(2.0)
+    t.train_step()
+    assert t.model.grl.lambda_.item() == 2.0
+    assert t.lambda_changes == [(1, 2.0)]
+
+
+def test_stop_between_steps(quick_moons):
+    t = Trainer(quick_moons)
+    result = t.run(should_stop=lambda: t.step >= 120)
+    assert result.metrics["stopped"] is True and result.metrics["steps"] == 120
+    assert result.history[-1].step == 120
+
+
+def test_divergence_is_reported_with_the_step(quick_moons):
+    pair = moons(quick_moons.n_samples, quick_moons.noise, quick_moons.rotation, quick_moons.seed)
+    # One poisoned source point: the loss turns NaN the first time a batch draws it.
+    x = pair.source_x.copy()
+    x[3] = np.nan
+    poisoned = dataclasses.replace(pair, source_x=x)
+    trainer = Trainer(quick_moons, poisoned)
+    with pytest.raises(TrainingDiverged, match=r"non-finite loss at step \d+") as err:
+        trainer.run()
+    # The reported step is the first one whose batch held the poisoned point: replay the sampling.
+    g = torch.Generator().manual_seed(quick_moons.seed)
+    b, first = quick_moons.batch_size, None
+    for step in range(1, quick_moons.steps + 1):
+        i_src = torch.randint(len(x), (b,), generator=g)
+        torch.randint(len(x), (b,), generator=g)
+        if (i_src == 3).any():
+            first = step
+            break
+    assert err.value.step == first
+
+
+def test_pad_metric_is_in_range(quick_moons):
+    m = train(quick_moons).metrics
+    assert 0.0 <= m["pad"] <= 2.0
