@@ -2,6 +2,25 @@
 
 import streamlit as st
 
+from pages.shared import device_caption, warm_up
+
 st.set_page_config(page_title="DANN Playground", page_icon=":material/model_training:", layout="wide")
-st.title("DANN Playground")
-st.write("Train domain-adversarial neural networks live and watch the gradient reversal layer work.")
+
+pages = [
+    st.Page("pages/train.py", title="Train live", icon=":material/play_circle:", default=True),
+]
+page = st.navigation(pages)
+
+with st.sidebar:
+    st.caption(device_caption())
+    with st.expander("What is this?", icon=":material/help:"):
+        st.markdown(
+            "A **domain-adversarial neural network** (DANN, Ganin & Lempitsky 2015) learns to classify a "
+            "labelled *source* domain while a **domain classifier** tries to tell source from *target* "
+            "features. The **gradient reversal layer** turns that classifier's gradient around, so the "
+            "feature extractor learns features the domain classifier cannot separate, and the label "
+            "classifier then works on the unlabelled target too. **lambda** sets how hard the reversal "
+            "pushes."
+        )
+warm_up()
+page.run()

@@ -67,6 +67,26 @@ class FeatureSnapshot:
 
 
 @dataclass
+class InputPlane:
+    """The two classifiers over a grid of the 2-D input plane (JMLR Figure 2's panels)."""
+
+    xs: np.ndarray  # (R,) grid x coordinates
+    ys: np.ndarray  # (R,) grid y coordinates
+    class_prob: np.ndarray  # (R, R) P(class 1) of the label classifier
+    domain_prob: np.ndarray  # (R, R) P(target) of the domain classifier
+
+
+@dataclass
+class Gallery:
+    """A few held-out images of each domain with the label classifier's guesses."""
+
+    images: np.ndarray  # (n, H, W, 3) float in [0, 1], rescaled per image for display
+    label: np.ndarray
+    predicted: np.ndarray
+    domain: np.ndarray
+
+
+@dataclass
 class RunResult:
     """A finished (or stopped) run: plain data, safe to cache, save and compare."""
 
@@ -76,6 +96,8 @@ class RunResult:
     snapshots: dict[int, FeatureSnapshot] = field(default_factory=dict)
     state_dict: dict[str, torch.Tensor] = field(default_factory=dict)
     lambda_changes: list[tuple[int, float]] = field(default_factory=list)
+    input_plane: InputPlane | None = None  # 2-D data sets only
+    gallery: Gallery | None = None  # image data sets only
 
     def history_frame(self) -> pd.DataFrame:
         return history_frame(self.history)
@@ -147,6 +169,7 @@ class Trainer:
         self._eval_x = on_device(np.concatenate([p.source_test_x[si], p.target_test_x[ti]]))
         self._eval_y = np.concatenate([p.source_test_y[si], p.target_test_y[ti]])
         self._eval_domain = np.concatenate([np.zeros(len(si), np.int64), np.ones(len(ti), np.int64)])
+        self._n_eval_source = len(si)
         # Per-step losses of the current logging window, kept on the device (no sync per step).
         self._window = torch.zeros(config.log_every, 2, device=self.device)
         self._window_start = 0
@@ -189,7 +212,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         (label_loss + domain_loss).backward()
         self.optimizer.step()
-        self._window[(self.step - self._window_start) % self.config.log_every] = torch.stack([label_loss.detach(), domain_loss.detach()])
+        slot = (self.step - self._window_start) % c.log_every
+        self._window[slot] = torch.stack([label_loss.detach(), domain_loss.detach()])
         self.step += 1
 
     @torch.no_grad()
@@ -230,6 +254,34 @@ class Trainer:
         )  # fmt: skip
         self.snapshots[self.step] = snap
         return snap
+
+    @torch.no_grad()
+    def input_plane(self, resolution: int = 60, margin: float = 0.5) -> InputPlane:
+        """Both classifiers' outputs on a grid covering the training points of both domains."""
+        pts = np.concatenate([self.pair.source_x, self.pair.target_x])
+        lo, hi = pts.min(0) - margin, pts.max(0) + margin
+        xs, ys = np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
+        grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2).astype(np.float32)
+        self.model.eval()
+        _, class_logits, domain_logits = self.model(torch.as_tensor(grid, device=self.device))
+        self.model.train()
+        class_prob = torch.softmax(class_logits, 1)[:, 1] if class_logits.shape[1] == 2 else class_logits.argmax(1)
+        return InputPlane(xs, ys, class_prob.float().cpu().numpy().reshape(resolution, resolution),
+                          torch.sigmoid(domain_logits).cpu().numpy().reshape(resolution, resolution))  # fmt: skip
+
+    @torch.no_grad()
+    def gallery(self, per_domain: int = 8) -> Gallery:
+        """The first held-out evaluation images of each domain, with predictions."""
+        n, s = per_domain, self._n_eval_source
+        idx = np.r_[0 : min(n, s), s : min(s + n, len(self._eval_y))]
+        x = self._eval_x[idx]
+        self.model.eval()
+        predicted = self.model(x)[1].argmax(1).cpu().numpy()
+        self.model.train()
+        img = x.float().cpu().numpy().transpose(0, 2, 3, 1)
+        lo = img.min(axis=(1, 2, 3), keepdims=True)
+        hi = img.max(axis=(1, 2, 3), keepdims=True)
+        return Gallery((img - lo) / np.maximum(hi - lo, 1e-8), self._eval_y[idx], predicted, self._eval_domain[idx])
 
     def run(
         self,
@@ -281,8 +333,10 @@ class Trainer:
     def result(self, stopped: bool = False) -> RunResult:
         metrics = self.final_metrics(stopped)
         state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        plane = self.input_plane() if self.pair.input_shape == (2,) else None
+        gallery = self.gallery() if self.pair.is_image else None
         return RunResult(self.config, list(self.history), metrics, dict(self.snapshots), state,
-                         list(self.lambda_changes))  # fmt: skip
+                         list(self.lambda_changes), plane, gallery)  # fmt: skip
 
 
 def train(config: RunConfig, **run_kwargs) -> RunResult:

@@ -6,7 +6,9 @@ from dann_demo import RunConfig
 from dann_demo.schedules import lambda_at, lr_at, paper_lambda, paper_lr
 
 
-@pytest.mark.parametrize(("p", "expected"), [(0.0, 0.0), (0.5, 2 / (1 + math.exp(-5)) - 1), (1.0, 2 / (1 + math.exp(-10)) - 1)])
+@pytest.mark.parametrize(
+    ("p", "expected"), [(0.0, 0.0), (0.5, 2 / (1 + math.exp(-5)) - 1), (1.0, 2 / (1 + math.exp(-10)) - 1)]
+)
 def test_paper_lambda(p, expected):
     assert paper_lambda(p) == pytest.approx(expected)
 

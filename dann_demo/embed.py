@@ -1,0 +1,332 @@
+"""2-D maps of the feature extractor's output (PCA, t-SNE, UMAP), subsampled, stable across steps, cached.
+
+The pictures show whether source and target features mix as training goes on. Three choices keep
+them cheap and honest: at most a few thousand points (stratified by domain, so neither vanishes),
+PCA to at most 50 dimensions before t-SNE/UMAP (their neighbour search is then fast, and the
+dropped directions carry little variance), and one cache shared by every session of the app.
+scikit-learn and umap are imported inside the functions that use them: umap pulls in numba, which
+takes seconds to import, and the CLI should not pay for that when it draws no map.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+
+from dann_demo.config import LIMITS, _integer, _number, _one_of
+from dann_demo.train import FeatureSnapshot
+
+METHODS = ("pca", "tsne", "umap")
+MAX_INPUT_DIMS = 50  # t-SNE and UMAP see at most this many PCA components
+MIN_POINTS = 5  # below this, t-SNE and UMAP have no neighbourhoods to speak of: PCA instead
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ProjectionSettings:
+    """How to draw one map; validated on creation, like RunConfig."""
+
+    method: str  # pca | tsne | umap
+    perplexity: float = 30.0  # t-SNE: roughly the number of neighbours each point attends to
+    n_neighbors: int = 15  # UMAP: size of the neighbourhood that defines local structure
+    min_dist: float = 0.1  # UMAP: how tightly points may pack in the map
+    points_per_domain: int = 500  # subsample: at most this many source and this many target points
+    seed: int = 0  # subsample and t-SNE/UMAP random state
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the field for any value out of range; nothing is clamped here."""
+        _one_of("method", self.method, METHODS)
+        _number("perplexity", self.perplexity, 2.0, 100.0)
+        _integer("n_neighbors", self.n_neighbors, 2, 200)
+        _number("min_dist", self.min_dist, 0.0, 1.0)
+        _integer("points_per_domain", self.points_per_domain, 10, 5000)
+        _integer("seed", self.seed, *LIMITS["seed"])
+
+    def key(self) -> tuple:
+        """A cache key holding only what changes this method's map, so that moving the t-SNE
+        perplexity slider does not throw away cached PCA or UMAP maps."""
+        common = (self.method, self.points_per_domain, self.seed)
+        if self.method == "tsne":
+            return (*common, float(self.perplexity))
+        if self.method == "umap":
+            return (*common, self.n_neighbors, float(self.min_dist))
+        return common
+
+
+def subsample_by_domain(domain: np.ndarray, per_domain: int, seed: int) -> np.ndarray:
+    """Sorted indices of up to `per_domain` points of each domain (all of a smaller domain).
+
+    Stratified, so that a map of 1000 source and 50 target points still shows all 50 targets.
+    """
+    if per_domain < 0:
+        raise ValueError(f"per_domain={per_domain} must be >= 0")
+    domain = np.asarray(domain)
+    rng = np.random.default_rng(seed)
+    keep = [np.empty(0, np.int64)]
+    for d in np.unique(domain):
+        idx = np.flatnonzero(domain == d)
+        if len(idx) > per_domain:
+            idx = rng.choice(idx, per_domain, replace=False)
+        keep.append(idx)
+    return np.sort(np.concatenate(keep)).astype(np.int64)
+
+
+def project(features: np.ndarray, settings: ProjectionSettings, init: np.ndarray | None = None) -> np.ndarray:
+    """Map (n, F) features to (n, 2) float32 points with `settings.method`.
+
+    `init`, an (n, 2) layout of the same points, starts t-SNE/UMAP from there (PCA ignores it):
+    that is how maps of consecutive training steps stay alike. Degenerate input gives a picture,
+    not an error: constant features map to zeros (all points coincide), and fewer than
+    MIN_POINTS points are drawn with PCA whatever the method.
+    t-SNE needs perplexity below the number of points (it looks at 3 * perplexity neighbours);
+    when a small subset cannot give the requested perplexity it is lowered to (n - 1) / 3.
+    Likewise UMAP's n_neighbors is lowered to n - 1.
+    """
+    x = np.asarray(features, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"features must be a 2-D array (points, features), got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("features contain NaN or infinity; the run probably diverged")
+    n = len(x)
+    if init is not None and np.shape(init) != (n, 2):
+        raise ValueError(f"init must have shape ({n}, 2), got {np.shape(init)}")
+    if _is_constant(x):
+        return np.zeros((n, 2), np.float32)
+    if settings.method == "pca" or n < MIN_POINTS:
+        return _fit_pca(x, settings.seed)(x)
+    x = _reduce_dims(x, settings.seed)
+    if settings.method == "tsne":
+        return _tsne(x, settings, init)
+    return _umap(x, settings, init)
+
+
+def project_snapshots(
+    snapshots: dict[int, FeatureSnapshot], settings: ProjectionSettings
+) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Maps of every snapshot of one run that can be compared step by step: (indices, {step: map}).
+
+    Every map shows the same subsample (`indices` into the snapshots' evaluation subset) and the
+    axes do not jump between steps:
+    - PCA: one PCA is fitted on the final snapshot and every snapshot is drawn on its axes, so a
+      point's movement between steps is a movement of its features. (If the final features are
+      constant, the latest snapshot whose features vary gives the axes.)
+    - t-SNE / UMAP: the final snapshot is projected first, then each earlier one starting from the
+      layout of the next later one (aligned embeddings). Each map is then Procrustes-aligned to the
+      final map (rotation or reflection, one scale factor, a shift) - none of which means anything in
+      a t-SNE/UMAP map - so the picture neither flips nor spins and keeps its size between steps.
+    The maps depend on the final snapshot, so cache them per run and set of steps, not per step.
+    """
+    steps = sorted(snapshots)
+    if not steps:
+        return np.empty(0, np.int64), {}
+    final = snapshots[steps[-1]]
+    for s in steps:
+        if len(snapshots[s].features) != len(final.domain) or not np.array_equal(snapshots[s].domain, final.domain):
+            raise ValueError(f"snapshot at step {s} is not of the same evaluation points as step {steps[-1]}")
+    idx = subsample_by_domain(final.domain, settings.points_per_domain, settings.seed)
+    features = {s: np.asarray(snapshots[s].features, np.float32)[idx] for s in steps}
+
+    if settings.method == "pca":
+        varying = [s for s in steps if not _is_constant(features[s])]
+        if not varying:
+            return idx, {s: np.zeros((len(idx), 2), np.float32) for s in steps}
+        to_2d = _fit_pca(features[varying[-1]], settings.seed)
+        return idx, {s: to_2d(features[s]) for s in steps}
+
+    maps: dict[int, np.ndarray] = {}
+    later = None
+    for s in reversed(steps):
+        maps[s] = later = project(features[s], settings, init=later)
+    reference = maps[steps[-1]]
+    return idx, {s: maps[s] if s == steps[-1] else _procrustes_align(maps[s], reference) for s in steps}
+
+
+def _is_constant(x: np.ndarray) -> bool:
+    return len(x) == 0 or bool(np.ptp(x, axis=0).max(initial=0.0) <= 1e-12 * max(1.0, float(np.abs(x).max())))
+
+
+def _fit_pca(x: np.ndarray, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Fit PCA(2) on `x`; return the map onto its axes. With one feature or point, the missing
+    axis is zeros."""
+    from sklearn.decomposition import PCA
+
+    k = min(2, *x.shape)
+    if k == 0:
+        return lambda a: np.zeros((len(a), 2), np.float32)
+    pca = PCA(n_components=k, random_state=seed).fit(x)
+
+    def to_2d(a: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(a), 2), np.float32)
+        out[:, :k] = pca.transform(np.asarray(a, np.float32))
+        return out
+
+    return to_2d
+
+
+def _reduce_dims(x: np.ndarray, seed: int) -> np.ndarray:
+    """PCA to MAX_INPUT_DIMS before t-SNE/UMAP; fewer features are left alone (a rotation would
+    not change their Euclidean distances)."""
+    if x.shape[1] <= MAX_INPUT_DIMS:
+        return x
+    from sklearn.decomposition import PCA
+
+    k = min(MAX_INPUT_DIMS, len(x))
+    return PCA(n_components=k, random_state=seed).fit_transform(x).astype(np.float32)
+
+
+def _usable_init(init: np.ndarray | None) -> np.ndarray | None:
+    """An init layout with spread along both axes, or None (a collapsed one would divide by zero)."""
+    if init is None:
+        return None
+    init = np.asarray(init, np.float64)
+    if not np.isfinite(init).all() or np.ptp(init, axis=0).min() <= 0:
+        return None
+    return init
+
+
+def _tsne(x: np.ndarray, settings: ProjectionSettings, init: np.ndarray | None) -> np.ndarray:
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    n = len(x)
+    perplexity = min(float(settings.perplexity), (n - 1) / 3)
+    start: str | np.ndarray = "pca"
+    init = _usable_init(init)
+    if init is not None:
+        # The scale scikit-learn gives its own PCA init (std 1e-4): the layout's shape guides the
+        # optimisation, while early exaggeration works as it does from scratch.
+        start = (init - init.mean(axis=0)) / init[:, 0].std() * 1e-4
+    if x.shape[1] < 2:  # the PCA init needs two features; a zero column changes no distance
+        x = np.hstack([x, np.zeros((n, 2 - x.shape[1]), np.float32)])
+    tsne = TSNE(n_components=2, perplexity=perplexity, init=start, learning_rate="auto", random_state=settings.seed)
+    # One OpenMP thread: on a 2-core machine that is also training, scikit-learn's threads spin and
+    # wait for each other; 300 points took 5-45 s with 2 threads and 1.4 s with one. The limit
+    # applies to the calling thread only (OpenMP keeps it per thread), so training is unaffected.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return tsne.fit_transform(x).astype(np.float32)
+
+
+def _umap(x: np.ndarray, settings: ProjectionSettings, init: np.ndarray | None) -> np.ndarray:
+    import umap
+
+    init = _usable_init(init)
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=min(settings.n_neighbors, len(x) - 1),
+        min_dist=settings.min_dist,
+        init="spectral" if init is None else init.astype(np.float32),
+        random_state=settings.seed,  # deterministic, at the price of running on one thread
+        n_jobs=1,  # what random_state implies anyway; saying it avoids umap's warning
+    )
+    return reducer.fit_transform(x).astype(np.float32)
+
+
+def _procrustes_align(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """`points` rotated (or reflected), scaled and shifted to lie as close as possible to `reference`."""
+    from scipy.linalg import orthogonal_procrustes
+
+    a = points.astype(np.float64) - points.mean(axis=0)
+    b = reference.astype(np.float64) - reference.mean(axis=0)
+    norm_a = float((a**2).sum())
+    if norm_a == 0 or not (b**2).sum():
+        return points
+    rotation, singular_sum = orthogonal_procrustes(a, b)
+    return (singular_sum / norm_a * a @ rotation + reference.mean(axis=0)).astype(np.float32)
+
+
+@dataclass
+class _Pending:
+    """A computation one thread is running; others with the same key wait for it."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    value: Any = None
+    failed: bool = False
+
+
+class ProjectionCache:
+    """A thread-safe LRU cache: each key is computed once, even when sessions ask at the same moment.
+
+    Key it by (run hash, snapshot step or steps, settings.key()). Errors are not cached: a thread that
+    waited on a failed computation tries again itself. Cached arrays are shared; treat them as read-only.
+    """
+
+    def __init__(self, max_entries: int = 64):
+        if max_entries < 1:
+            raise ValueError(f"max_entries={max_entries} must be at least 1")
+        self.max_entries = max_entries
+        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
+        self._pending: dict[Hashable, _Pending] = {}
+        self._lock = threading.Lock()
+
+    def get_or_compute(self, key: tuple, fn: Callable[[], T]) -> T:
+        while True:
+            with self._lock:
+                if key in self._entries:
+                    self._entries.move_to_end(key)
+                    return self._entries[key]
+                pending = self._pending.get(key)
+                owner = pending is None
+                if owner:
+                    pending = self._pending[key] = _Pending()
+            if owner:
+                return self._compute(key, fn, pending)
+            pending.done.wait()
+            if not pending.failed:
+                return pending.value
+
+    def _compute(self, key: tuple, fn: Callable[[], T], pending: _Pending) -> T:
+        try:
+            value = fn()
+        except BaseException:
+            pending.failed = True
+            raise
+        else:
+            pending.value = value
+            with self._lock:
+                self._entries[key] = value
+                while len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
+            return value
+        finally:
+            with self._lock:
+                del self._pending[key]
+            pending.done.set()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+default_cache = ProjectionCache()
+
+_umap_warm = False
+_umap_warm_lock = threading.Lock()
+
+
+def warm_up_umap() -> None:
+    """Run UMAP once on a tiny array, so numba compiles at app start-up and not in front of the class.
+
+    Once per process; later calls return at once, concurrent ones wait for the first.
+    """
+    global _umap_warm
+    with _umap_warm_lock:
+        if _umap_warm:
+            return
+        x = np.random.default_rng(0).normal(size=(60, 5)).astype(np.float32)
+        settings = ProjectionSettings(method="umap")
+        # Both starts that project() uses: spectral, then an aligned init array.
+        project(x, settings, init=project(x, settings))
+        _umap_warm = True

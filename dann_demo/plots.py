@@ -1,0 +1,157 @@
+"""Plotly figures, pure functions of results. The same colours and markers in every figure.
+
+Source and target are an Okabe-Ito pair (colour-blind safe) and differ in marker shape too, so a
+projector in a lit room or a colour-blind student loses nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dann_demo.data import DomainPair
+from dann_demo.train import Gallery, InputPlane
+
+SOURCE_COLOUR, TARGET_COLOUR = "#0072B2", "#E69F00"
+DOMAIN_STYLE = {
+    0: {"name": "source", "color": SOURCE_COLOUR, "symbol": "circle"},
+    1: {"name": "target", "color": TARGET_COLOUR, "symbol": "triangle-up"},
+}
+CLASS_COLOURS = ["#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#0072B2", "#E69F00", "#000000",
+                 "#999999", "#882255"]  # fmt: skip
+LN2 = math.log(2.0)
+FONT = {"size": 16}
+
+
+def _layout(fig: go.Figure, title: str, height: int = 320, **overrides) -> go.Figure:
+    layout = {"title": {"text": title, "font": {"size": 18}}, "font": FONT, "height": height,
+              "margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "hovermode": "x unified",
+              "legend": {"orientation": "h", "y": -0.25}}  # fmt: skip
+    fig.update_layout(**{**layout, **overrides})
+    return fig
+
+
+def _mark_lambda_changes(fig: go.Figure, lambda_changes: list[tuple[int, float]]) -> None:
+    for step, value in lambda_changes:
+        fig.add_vline(x=step, line={"dash": "dot", "color": "#666"}, annotation_text=f"λ={value:g}",
+                      annotation_position="top left")  # fmt: skip
+
+
+def _curves(history: pd.DataFrame, columns: dict[str, str], title: str, y_title: str,
+            lambda_changes: list[tuple[int, float]], colours: dict[str, str] | None = None) -> go.Figure:  # fmt: skip
+    fig = go.Figure()
+    for col, label in columns.items():
+        fig.add_trace(go.Scatter(x=history["step"], y=history[col], mode="lines", name=label,
+                                 line={"width": 3, "color": (colours or {}).get(col)},
+                                 hovertemplate="%{y:.4f}"))  # fmt: skip
+    _mark_lambda_changes(fig, lambda_changes)
+    fig.update_xaxes(title="step")
+    fig.update_yaxes(title=y_title)
+    return _layout(fig, title)
+
+
+def label_loss_figure(history: pd.DataFrame, lambda_changes: list[tuple[int, float]] = ()) -> go.Figure:
+    return _curves(history, {"label_loss": "label loss"}, "Label loss", "cross-entropy", lambda_changes)
+
+
+def domain_loss_figure(history: pd.DataFrame, lambda_changes: list[tuple[int, float]] = ()) -> go.Figure:
+    fig = _curves(history, {"domain_loss": "domain loss"}, "Domain loss", "binary cross-entropy", lambda_changes,
+                  {"domain_loss": "#D55E00"})  # fmt: skip
+    fig.add_hline(y=LN2, line={"dash": "dash", "color": "#333"},
+                  annotation_text="ln 2 = 0.693: the domain classifier is guessing")  # fmt: skip
+    return fig
+
+
+def domain_accuracy_figure(history: pd.DataFrame, lambda_changes: list[tuple[int, float]] = ()) -> go.Figure:
+    fig = _curves(history, {"domain_acc": "domain accuracy (held out)"}, "Domain classifier accuracy", "accuracy",
+                  lambda_changes, {"domain_acc": "#D55E00"})  # fmt: skip
+    fig.add_hline(y=0.5, line={"dash": "dash", "color": "#333"}, annotation_text="50%: chance")
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    return fig
+
+
+def accuracy_figure(history: pd.DataFrame, lambda_changes: list[tuple[int, float]] = ()) -> go.Figure:
+    fig = _curves(history, {"source_acc": "source accuracy", "target_acc": "target accuracy"},
+                  "Label accuracy on held-out data", "accuracy", lambda_changes,
+                  {"source_acc": SOURCE_COLOUR, "target_acc": TARGET_COLOUR})  # fmt: skip
+    fig.update_traces(selector={"name": "target accuracy"}, line={"dash": "dash", "width": 3})
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    return fig
+
+
+def schedule_figure(history: pd.DataFrame, lambda_changes: list[tuple[int, float]] = ()) -> go.Figure:
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Scatter(x=history["step"], y=history["lambda"], name="lambda", line={"width": 3}))
+    fig.add_trace(go.Scatter(x=history["step"], y=history["lr"], name="learning rate",
+                             line={"width": 3, "dash": "dash"}), secondary_y=True)  # fmt: skip
+    _mark_lambda_changes(fig, lambda_changes)
+    fig.update_xaxes(title="step")
+    fig.update_yaxes(title="lambda", secondary_y=False)
+    fig.update_yaxes(title="learning rate", secondary_y=True, rangemode="tozero")
+    fig.update_yaxes(rangemode="tozero", secondary_y=False)
+    return _layout(fig, "Schedules: lambda and learning rate")
+
+
+def _domain_scatter(fig: go.Figure, pair: DomainPair, max_points: int = 400, **where) -> None:
+    for d, (x, y) in enumerate(((pair.source_x, pair.source_y), (pair.target_x, pair.target_y))):
+        style = DOMAIN_STYLE[d]
+        x = x[:max_points]
+        # Target labels are never used for training; here they only shape the hover text.
+        fig.add_trace(go.Scatter(x=x[:, 0], y=x[:, 1], mode="markers", name=style["name"],
+                                 marker={"color": style["color"], "symbol": style["symbol"], "size": 8,
+                                         "line": {"width": 1, "color": "white"}},
+                                 text=[f"{style['name']}, class {c}" for c in y[:max_points]],
+                                 hoverinfo="text", legendgroup=style["name"], showlegend="col" not in where
+                                 or where["col"] == 1), **where)  # fmt: skip
+
+
+def input_plane_figure(plane: InputPlane, pair: DomainPair, title: str = "Input space") -> go.Figure:
+    """Two panels: the label classifier's boundary and the domain classifier's output."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Label classifier: P(class 1)",
+                                                        "Domain classifier: P(target)"),
+                        horizontal_spacing=0.08)  # fmt: skip
+    for col, (z, scale) in enumerate(((plane.class_prob, "RdBu"), (plane.domain_prob, "PuOr")), start=1):
+        fig.add_trace(go.Heatmap(x=plane.xs, y=plane.ys, z=z, zmin=0, zmax=1, colorscale=scale, opacity=0.55,
+                                 showscale=False, hovertemplate="%{z:.2f}<extra></extra>"), row=1, col=col)  # fmt: skip
+        fig.add_trace(go.Contour(x=plane.xs, y=plane.ys, z=z, contours={"start": 0.5, "end": 0.5, "coloring": "none"},
+                                 line={"width": 3, "color": "black"}, showscale=False, hoverinfo="skip",
+                                 showlegend=False), row=1, col=col)  # fmt: skip
+        _domain_scatter(fig, pair, row=1, col=col)
+    fig.update_xaxes(range=[plane.xs[0], plane.xs[-1]], constrain="domain")
+    fig.update_yaxes(range=[plane.ys[0], plane.ys[-1]], scaleanchor="x")
+    fig.update_yaxes(scaleanchor="x2", row=1, col=2)
+    return _layout(fig, title, height=440, hovermode="closest")
+
+
+def gallery_figure(gallery: Gallery, title: str = "Held-out samples: true → predicted") -> go.Figure:
+    """Source images on the top row, target images below, each titled with true and predicted class."""
+    per_row = max(int((gallery.domain == 0).sum()), int((gallery.domain == 1).sum()), 1)
+    titles = []
+    cells = []
+    for d in (0, 1):
+        idx = np.flatnonzero(gallery.domain == d)
+        for k in range(per_row):
+            if k < len(idx):
+                i = idx[k]
+                ok = "✓" if gallery.label[i] == gallery.predicted[i] else "✗"
+                titles.append(f"{gallery.label[i]}→{gallery.predicted[i]} {ok}")
+                cells.append(i)
+            else:
+                titles.append("")
+                cells.append(None)
+    fig = make_subplots(rows=2, cols=per_row, subplot_titles=titles, vertical_spacing=0.12,
+                        horizontal_spacing=0.01)  # fmt: skip
+    for k, i in enumerate(cells):
+        if i is not None:
+            img = (gallery.images[i] * 255).astype(np.uint8)
+            fig.add_trace(go.Image(z=img, hoverinfo="skip"), row=k // per_row + 1, col=k % per_row + 1)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_annotations(font={"size": 14})
+    fig.add_annotation(text="source", x=-0.01, y=0.8, xref="paper", yref="paper", showarrow=False, textangle=-90)
+    fig.add_annotation(text="target", x=-0.01, y=0.2, xref="paper", yref="paper", showarrow=False, textangle=-90)
+    return _layout(fig, title, height=300, hovermode=False)

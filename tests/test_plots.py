@@ -1,0 +1,35 @@
+import math
+
+import plotly.graph_objects as go
+
+from dann_demo import RunConfig, train
+from dann_demo import plots
+
+
+def test_every_training_figure_builds_with_reference_lines():
+    result = train(RunConfig.for_dataset("moons", steps=100, n_samples=100, lambda_schedule="constant"))
+    frame = result.history_frame()
+    changes = [(50, 2.0)]
+    for fn in (plots.label_loss_figure, plots.domain_loss_figure, plots.domain_accuracy_figure,
+               plots.accuracy_figure, plots.schedule_figure):  # fmt: skip
+        fig = fn(frame, changes)
+        assert isinstance(fig, go.Figure) and fig.data
+        # The lambda change is marked in every curve.
+        assert any(s.x0 == 50 for s in fig.layout.shapes)
+    ln2 = plots.domain_loss_figure(frame).layout.shapes[0]
+    assert math.isclose(ln2.y0, math.log(2))
+    assert plots.domain_accuracy_figure(frame).layout.shapes[0].y0 == 0.5
+
+
+def test_input_plane_and_gallery_figures():
+    from dann_demo.data import load_pair
+
+    config = RunConfig.for_dataset("moons", steps=50, n_samples=100)
+    result = train(config)
+    fig = plots.input_plane_figure(result.input_plane, load_pair(config))
+    assert sum(isinstance(t, go.Heatmap) for t in fig.data) == 2
+    names = {t.name for t in fig.data if isinstance(t, go.Scatter)}
+    assert names == {"source", "target"}
+    img = train(RunConfig.for_dataset("digits", steps=5, log_every=5))
+    gfig = plots.gallery_figure(img.gallery)
+    assert sum(isinstance(t, go.Image) for t in gfig.data) == len(img.gallery.label) == 16
