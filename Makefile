@@ -29,7 +29,7 @@ test: $(VENV)/.installed-test
 		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) \
 		|| echo "could not install chromium: the browser test will be skipped"; }
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

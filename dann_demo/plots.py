@@ -109,22 +109,60 @@ def _domain_scatter(fig: go.Figure, pair: DomainPair, max_points: int = 400, **w
                                  or where["col"] == 1), **where)  # fmt: skip
 
 
-def input_plane_figure(plane: InputPlane, pair: DomainPair, title: str = "Input space") -> go.Figure:
-    """Two panels: the label classifier's boundary and the domain classifier's output."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Label classifier: P(class 1)",
-                                                        "Domain classifier: P(target)"),
+PLANE_PANELS = {"class": ("Label classifier: P(class 1)", "RdBu"), "domain": ("Domain classifier: P(target)", "PuOr")}
+
+
+def _plane_panel(fig: go.Figure, plane: InputPlane, pair: DomainPair, which: str, col: int = 1) -> None:
+    z = plane.class_prob if which == "class" else plane.domain_prob
+    fig.add_trace(go.Heatmap(x=plane.xs, y=plane.ys, z=z, zmin=0, zmax=1, colorscale=PLANE_PANELS[which][1],
+                             opacity=0.55, showscale=False, hovertemplate="%{z:.2f}<extra></extra>"),
+                  row=1, col=col)  # fmt: skip
+    fig.add_trace(go.Contour(x=plane.xs, y=plane.ys, z=z, contours={"start": 0.5, "end": 0.5, "coloring": "none"},
+                             line={"width": 3, "color": "black"}, showscale=False, hoverinfo="skip",
+                             showlegend=False), row=1, col=col)  # fmt: skip
+    _domain_scatter(fig, pair, row=1, col=col)
+
+
+def input_plane_figure(plane: InputPlane, pair: DomainPair, title: str = "Input space",
+                       panels: tuple[str, ...] = ("class", "domain")) -> go.Figure:  # fmt: skip
+    """The label classifier's boundary and the domain classifier's output over the input plane
+    (JMLR Figure 2), with the training points of both domains."""
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[PLANE_PANELS[p][0] for p in panels],
                         horizontal_spacing=0.08)  # fmt: skip
-    for col, (z, scale) in enumerate(((plane.class_prob, "RdBu"), (plane.domain_prob, "PuOr")), start=1):
-        fig.add_trace(go.Heatmap(x=plane.xs, y=plane.ys, z=z, zmin=0, zmax=1, colorscale=scale, opacity=0.55,
-                                 showscale=False, hovertemplate="%{z:.2f}<extra></extra>"), row=1, col=col)  # fmt: skip
-        fig.add_trace(go.Contour(x=plane.xs, y=plane.ys, z=z, contours={"start": 0.5, "end": 0.5, "coloring": "none"},
-                                 line={"width": 3, "color": "black"}, showscale=False, hoverinfo="skip",
-                                 showlegend=False), row=1, col=col)  # fmt: skip
-        _domain_scatter(fig, pair, row=1, col=col)
+    for col, which in enumerate(panels, start=1):
+        _plane_panel(fig, plane, pair, which, col)
+        fig.update_yaxes(scaleanchor=f"x{col if col > 1 else ''}", row=1, col=col)
     fig.update_xaxes(range=[plane.xs[0], plane.xs[-1]], constrain="domain")
-    fig.update_yaxes(range=[plane.ys[0], plane.ys[-1]], scaleanchor="x")
-    fig.update_yaxes(scaleanchor="x2", row=1, col=2)
-    return _layout(fig, title, height=440, hovermode="closest")
+    fig.update_yaxes(range=[plane.ys[0], plane.ys[-1]])
+    return _layout(fig, title, height=440 if len(panels) > 1 else 420, hovermode="closest")
+
+
+def feature_map_figure(xy: np.ndarray, domain: np.ndarray, label: np.ndarray, predicted: np.ndarray,
+                       title: str, colour_by: str = "domain", mark_errors: bool = False) -> go.Figure:  # fmt: skip
+    """A 2-D map of features: source circles and target triangles, coloured by domain or class."""
+    fig = go.Figure()
+    for d in (0, 1):
+        style = DOMAIN_STYLE[d]
+        in_domain = domain == d
+        groups = [(in_domain, style["color"], style["name"])] if colour_by == "domain" else [
+            (in_domain & (label == c), CLASS_COLOURS[c % len(CLASS_COLOURS)], f"{style['name']}, class {c}")
+            for c in np.unique(label)]  # fmt: skip
+        for mask, colour, name in groups:
+            if not mask.any():
+                continue
+            fig.add_trace(go.Scattergl(x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=name,
+                                       marker={"color": colour, "symbol": style["symbol"], "size": 7, "opacity": 0.8},
+                                       text=[f"{style['name']}, class {t}, predicted {p}"
+                                             for t, p in zip(label[mask], predicted[mask], strict=True)],
+                                       hoverinfo="text"))  # fmt: skip
+    if mark_errors:
+        wrong = (domain == 1) & (label != predicted)
+        fig.add_trace(go.Scattergl(x=xy[wrong, 0], y=xy[wrong, 1], mode="markers", name="misclassified target",
+                                   marker={"symbol": "x-thin-open", "size": 11, "color": "black",
+                                           "line": {"width": 2}}, hoverinfo="skip"))  # fmt: skip
+    fig.update_xaxes(showticklabels=False, title=None)
+    fig.update_yaxes(showticklabels=False, title=None, scaleanchor="x")
+    return _layout(fig, title, height=420, hovermode="closest", legend={"orientation": "h", "y": -0.05})
 
 
 def gallery_figure(gallery: Gallery, title: str = "Held-out samples: true → predicted") -> go.Figure:

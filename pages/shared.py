@@ -27,6 +27,32 @@ MODE_HELP = (
 )
 
 
+_navigation_forced = False
+
+
+def require_navigation() -> None:
+    """Make sure this page runs under app.py's st.navigation.
+
+    Streamlit treats a `pages/` folder beside the entry script as its old multipage layout until
+    app.py's first run calls st.navigation: a first visit to a fresh server straight at /features
+    would run this page without app.py (no page config, every file of pages/ in the menu). We use
+    st.navigation only, so the first time this happens in a process we switch that off and run the
+    app again. (AppTest resets the flag before every run; after the first time we only switch it
+    off, so a test's widget events are not lost to a rerun.) This leans on Streamlit's internal
+    flag (checked with Streamlit 1.67); without it, it does nothing.
+    """
+    global _navigation_forced
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:
+        return
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        if not _navigation_forced:
+            _navigation_forced = True
+            st.rerun()
+
+
 @st.cache_resource
 def job_manager() -> JobManager:
     """One manager per server process, shared by every session, so identical runs are trained once."""
@@ -55,7 +81,7 @@ def _default(dataset: str, name: str):
     return DATASET_DEFAULTS[dataset].get(name, RunConfig.__dataclass_fields__[name].default)
 
 
-def run_settings(prefix: str = "train") -> tuple[RunConfig | None, str | None]:
+def run_settings(prefix: str = "train", choose_mode: bool = True) -> tuple[RunConfig | None, str | None]:
     """The run-settings widgets (in the current container). Returns (config, None) or (None, error).
 
     Widget keys carry the data set's name, so each data set keeps its own defaults and edits.
@@ -67,8 +93,9 @@ def run_settings(prefix: str = "train") -> tuple[RunConfig | None, str | None]:
         values["rotation"] = st.slider("Target rotation (degrees)", -180.0, 180.0, 35.0, 5.0, key=f"{k}_rotation",
                                        help="The target domain is the source's two moons rotated by this angle.")
         values["noise"] = st.slider("Noise", 0.0, 0.5, 0.1, 0.01, key=f"{k}_noise")
-    values["mode"] = st.selectbox("Mode", list(MODE_LABELS), format_func=MODE_LABELS.get, key=f"{k}_mode",
-                                  help=MODE_HELP)  # fmt: skip
+    if choose_mode:
+        values["mode"] = st.selectbox("Mode", list(MODE_LABELS), format_func=MODE_LABELS.get, key=f"{k}_mode",
+                                      help=MODE_HELP)  # fmt: skip
     schedule = st.radio("Lambda", ["paper", "constant"], horizontal=True, key=f"{k}_schedule",
                         index=["paper", "constant"].index(_default(dataset, "lambda_schedule")),
                         format_func={"paper": "paper schedule", "constant": "constant"}.get,

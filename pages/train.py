@@ -6,7 +6,7 @@ from dann_demo import plots
 from dann_demo.data import load_pair
 from dann_demo.jobs import FAILED, QUEUED, RUNNING, STOPPED, Job
 from dann_demo.train import history_frame
-from pages.shared import job_manager, run_settings, summary
+from pages.shared import job_manager, require_navigation, run_settings, summary
 
 REDRAW_SECONDS = 0.5
 
@@ -28,6 +28,7 @@ CAPTIONS = {
     "(the MNIST-M recipe).",
 }
 
+require_navigation()
 st.title("Train live")
 manager = job_manager()
 

@@ -83,6 +83,7 @@ def test_rerun_mid_training_does_not_restart_the_job_and_lambda_reaches_it():
     assert job._trainer.lambda_changes and job._trainer.lambda_changes[-1][1] == 2.5
     at.button[1].click().run()  # Stop
     _wait_for(at, lambda a: job.done)
+    at.run()
     assert any("Stopped at step" in w.value for w in at.warning)
 
 

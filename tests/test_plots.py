@@ -2,8 +2,7 @@ import math
 
 import plotly.graph_objects as go
 
-from dann_demo import RunConfig, train
-from dann_demo import plots
+from dann_demo import RunConfig, plots, train
 
 
 def test_every_training_figure_builds_with_reference_lines():

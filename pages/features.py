@@ -1,0 +1,138 @@
+"""Feature maps: source against target features, source-only against DANN against no reversal."""
+
+from concurrent.futures import Future, wait
+
+import streamlit as st
+
+from dann_demo import plots
+from dann_demo.compare import comparison_configs, comparison_table, feature_map_async, lambda_setting
+from dann_demo.data import load_pair
+from dann_demo.embed import METHODS, ProjectionSettings
+from dann_demo.jobs import FAILED, Job
+from dann_demo.train import history_frame
+from pages.shared import MODE_LABELS, job_manager, require_navigation, run_settings
+
+METHOD_LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+TSNE_NOTE = (
+    "**How to read these maps.** Each point is one held-out example's feature vector (the feature extractor's "
+    "output), squeezed to 2-D. Look at **how well source (circles) and target (triangles) mix**. In t-SNE and "
+    "UMAP the sizes of clusters and the distances between them mean little (Wattenberg et al., *How to Use "
+    "t-SNE Effectively*, Distill 2016); PCA keeps distances but shows only two directions. Across training "
+    "steps the view is kept steady: PCA uses the final step's axes; t-SNE and UMAP start from the final "
+    "layout and are rotated and scaled onto it."
+)
+
+require_navigation()
+st.title("Feature maps")
+st.caption("The paper's most telling picture: features of source and target before and after adaptation.")
+manager = job_manager()
+
+with st.sidebar:
+    st.header("Runs to compare")
+    base, error = run_settings("maps", choose_mode=False)
+    include_oracle = st.checkbox("Also train the target oracle (upper bound)", key="maps_oracle")
+    st.header("Projection")
+    method = st.radio("Method", METHODS, format_func=METHOD_LABELS.get, horizontal=True, key="maps_method")
+    perplexity, n_neighbors, min_dist = 30.0, 15, 0.1
+    if method == "tsne":
+        perplexity = st.slider("Perplexity", 5.0, 100.0, 30.0, 1.0, key="maps_perplexity")
+    if method == "umap":
+        n_neighbors = st.slider("n_neighbors", 2, 100, 15, key="maps_neighbors")
+        min_dist = st.slider("min_dist", 0.0, 1.0, 0.1, 0.01, key="maps_min_dist")
+    per_domain = st.slider("Points per domain", 50, 500, 300, 50, key="maps_points")
+    colour_by = st.radio("Colour by", ["domain", "class"], horizontal=True, key="maps_colour")
+    mark_errors = st.toggle("Mark misclassified target points", key="maps_errors")
+
+if st.button("Train and compare", type="primary", icon=":material/compare:", disabled=base is None):
+    jobs = [manager.submit(c) for c in comparison_configs(base, include_oracle)]
+    st.session_state["maps_jobs"] = [j.id for j in jobs]
+if error:
+    st.error(error, icon=":material/error:")
+
+jobs: list[Job] = [j for j in map(manager.get, st.session_state.get("maps_jobs", [])) if j is not None]
+settings = ProjectionSettings(method=method, perplexity=perplexity, n_neighbors=n_neighbors, min_dist=min_dist,
+                              points_per_domain=per_domain, seed=jobs[0].config.seed if jobs else 0)  # fmt: skip
+
+
+@st.fragment(run_every=0.5)
+def training_progress() -> None:
+    """Progress of the compared runs; a full rerun draws the maps once they have all ended."""
+    for job in jobs:
+        st.progress(job.fraction, text=f"{MODE_LABELS[job.config.mode]}: {job.status}, step {job.step}")
+    if all(j.done for j in jobs):
+        st.rerun()
+
+
+def draw_maps(finished: list[Job], step: int) -> None:
+    futures: dict[str, Future] = st.session_state.setdefault("maps_futures", {})
+    keys = {}
+    for job in finished:
+        key = f"{job.result.config.stable_hash()}:{step}:{settings.key()}"
+        if key not in futures:
+            futures[key] = feature_map_async(job.result, step, settings)
+        keys[job.id] = key
+    wait([futures[k] for k in keys.values()], timeout=0.3)  # cached maps come back at once
+    pending = [k for k in keys.values() if not futures[k].done()]
+    if pending:
+        with st.spinner(f"Computing {METHOD_LABELS[method]} of {2 * per_domain} points per run…"):
+            wait([futures[k] for k in pending])
+    columns = st.columns(len(finished))
+    for col, job in zip(columns, finished, strict=True):
+        r = job.result
+        with col:
+            future = futures[keys[job.id]]
+            if future.exception() is not None:
+                st.error(f"Could not draw this map: {future.exception()}")
+                continue
+            fmap = future.result()
+            snap = r.snapshots[step]
+            i = fmap.index
+            st.plotly_chart(plots.feature_map_figure(fmap.xy, snap.domain[i], snap.label[i], snap.predicted[i],
+                                                     MODE_LABELS[r.config.mode].split(" (")[0], colour_by,
+                                                     mark_errors), key=f"map_{job.id}")  # fmt: skip
+            frame = history_frame(r.history)
+            row = frame.iloc[(frame["step"] - step).abs().argmin()]
+            a, b, c = st.columns(3)
+            a.metric("Target acc.", f"{row['target_acc']:.1%}")
+            b.metric("Domain acc.", f"{row['domain_acc']:.1%}", help="50% = the domain classifier is guessing")
+            c.metric("PAD", f"{fmap.pad:.2f}", help="Proxy A-distance of these features: 0 mixed, 2 separable")
+
+
+def draw_comparison(finished: list[Job]) -> None:
+    steps = sorted(finished[0].result.snapshots)
+    step = st.select_slider("Training step of the feature snapshot", steps, value=steps[-1], key="maps_step",
+                            help="Slide back through training: with DANN the domains merge, without they stay apart.")
+    draw_maps(finished, step)
+    st.info(TSNE_NOTE, icon=":material/lightbulb:")
+    pair = load_pair(finished[0].config)
+    if pair.input_shape == (2,):
+        st.subheader("Input space: decision boundaries side by side")
+        for which in ("class", "domain"):
+            for col, job in zip(st.columns(len(finished)), finished, strict=True):
+                title = f"{MODE_LABELS[job.config.mode].split(' (')[0]}"
+                col.plotly_chart(plots.input_plane_figure(job.result.input_plane, pair, title, panels=(which,)),
+                                 key=f"plane_{which}_{job.id}")  # fmt: skip
+        st.caption("Top: label classifiers' boundaries. Bottom: domain classifiers' outputs. With DANN the label "
+                   "boundary follows the rotated target, and the domain classifier cannot draw a line between "
+                   "the domains.")  # fmt: skip
+    st.subheader("The compared runs")
+    table = comparison_table([j.result for j in finished])
+    st.dataframe(table, hide_index=True)
+    st.download_button("Download CSV", table.to_csv(index=False), "dann_comparison.csv", "text/csv",
+                       icon=":material/download:")  # fmt: skip
+
+
+if not jobs:
+    st.info("Pick a data set on the left and press **Train and compare**: source only, DANN and no reversal are "
+            "trained on the same data, seed and initial weights (runs trained before come from the cache).",
+            icon=":material/arrow_back:")  # fmt: skip
+elif not all(j.done for j in jobs):
+    training_progress()
+else:
+    for job in jobs:
+        if job.status == FAILED:
+            st.error(f"{MODE_LABELS[job.config.mode]}: {job.error}", icon=":material/error:")
+    finished = [j for j in jobs if j.result is not None and j.result.snapshots]
+    if finished:
+        st.caption("Runs: " + "; ".join(f"{j.config.mode} (λ: {lambda_setting(j.config)})" for j in finished))
+        draw_comparison(finished)
