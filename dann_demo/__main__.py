@@ -45,6 +45,14 @@ def _int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"{text!r}: a comma-separated list of whole numbers")
 
 
+def _dataset_list(text: str) -> str:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in DATASETS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"--datasets {text!r}: a comma-separated list of {', '.join(DATASETS)}")
+    return ",".join(names)
+
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """One option per RunConfig field; unset options fall back to the data set's defaults."""
     for f in dataclasses.fields(RunConfig):
@@ -109,7 +117,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from dann_demo.bench import run_bench
 
-    report = run_bench(quality_too=args.quality, seeds=args.seeds)
+    report = run_bench(quality_too=args.quality, seeds=args.seeds, datasets=tuple(args.datasets.split(",")))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
         print(f"wrote {args.json}")
@@ -127,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_bench = sub.add_parser("bench", help="measure speed (and with --quality, accuracy over seeds)")
     p_bench.add_argument("--quality", action="store_true", help="also train every mode over several seeds")
     p_bench.add_argument("--seeds", type=parse_seeds, default=list(range(5)), help="seeds for --quality")
+    p_bench.add_argument("--datasets", default=",".join(DATASETS), type=_dataset_list,
+                         help="comma-separated data sets to measure")  # fmt: skip
     p_bench.add_argument("--json", metavar="FILE", help="write the figures here")
     p_bench.set_defaults(func=cmd_bench)
     return parser

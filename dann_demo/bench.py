@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dann_demo.config import MODES, RunConfig
+from dann_demo.config import DATASETS, MODES, RunConfig
 from dann_demo.jobs import JobManager
 from dann_demo.train import Trainer, device_label, resolve_device
 
@@ -51,10 +51,10 @@ def time_run(manager: JobManager, config: RunConfig) -> dict[str, float]:
     }
 
 
-def speed(report: dict[str, Any]) -> None:
+def speed(report: dict[str, Any], datasets: tuple[str, ...]) -> None:
     manager = JobManager(max_concurrent=2)
     report["machine"]["torch_threads_per_job"] = torch.get_num_threads()
-    for name in ("moons", "digits"):
+    for name in datasets:
         config = RunConfig.for_dataset(name)
         time_run(manager, config.replace(steps=50))  # warm-up, as the app does at start: imports, data
         figures = time_run(manager, config)
@@ -65,8 +65,8 @@ def speed(report: dict[str, Any]) -> None:
               f"{figures['first_record_s']:.2f} s, {figures['steps_per_s']:.0f} steps/s", flush=True)  # fmt: skip
 
 
-def quality(report: dict[str, Any], seeds: list[int]) -> None:
-    for name in ("moons", "digits"):
+def quality(report: dict[str, Any], seeds: list[int], datasets: tuple[str, ...]) -> None:
+    for name in datasets:
         rows: dict[str, dict[str, Any]] = {}
         for mode in MODES:
             runs = [Trainer(RunConfig.for_dataset(name, mode=mode, seed=s)).run().metrics for s in seeds]
@@ -84,10 +84,11 @@ def quality(report: dict[str, Any], seeds: list[int]) -> None:
         report["quality"][name] = rows
 
 
-def run_bench(quality_too: bool = False, seeds: list[int] | None = None) -> dict[str, Any]:
+def run_bench(quality_too: bool = False, seeds: list[int] | None = None,
+              datasets: tuple[str, ...] = DATASETS) -> dict[str, Any]:  # fmt: skip
     report: dict[str, Any] = {"machine": machine(), "speed": {}, "quality": {}}
     print("machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()), flush=True)
-    speed(report)
+    speed(report, datasets)
     if quality_too:
-        quality(report, seeds or list(range(5)))
+        quality(report, seeds or list(range(5)), datasets)
     return report

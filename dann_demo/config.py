@@ -17,7 +17,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 # Per-data-set defaults, chosen so that one click on Train gives a good run (see README,
 # "Defaults and why"). Fields not named here take the dataclass defaults below.
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "moons": {"steps": 3000, "lambda_schedule": "paper", "lr": 0.1, "lr_alpha": 0.0, "hidden_units": 32},
+    "moons": {"steps": 3000, "lambda_schedule": "paper", "lr": 0.1, "lr_alpha": 1.0, "hidden_units": 32},
     "digits": {"steps": 3000, "lambda_schedule": "paper", "lambda_value": 3.0, "lr": 0.02, "batch_size": 32},
 }
 
@@ -49,7 +49,7 @@ class RunConfig:
     # --- data ---
     dataset: str = "moons"  # "moons" (2-D, JMLR toy) or "digits" (digits -> digits-M images)
     rotation: float = 35.0  # moons: target = source rotated by this many degrees
-    noise: float = 0.1  # moons: std of Gaussian noise added to the points
+    noise: float = 0.05  # moons: std of Gaussian noise added to the points (0.05 in the JMLR toy)
     n_samples: int = 600  # moons: points per domain in each split (train and test)
     # --- method ---
     mode: str = "dann"  # source_only | dann | no_reversal | target_oracle

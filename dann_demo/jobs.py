@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, FINISHED, STOPPED, FAILED = "queued", "running", "finished", "stopped", "failed"
 DONE = (FINISHED, STOPPED, FAILED)
+PICTURE_SECONDS = 0.25  # how often a running job refreshes its input-plane or gallery picture
 
 
 @dataclass
@@ -202,13 +203,19 @@ class JobManager:
         if job._lambda is not None:
             trainer.set_lambda(job._lambda)
         plane_wanted = trainer.pair.input_shape == (2,)
+        last_picture = [0.0]
 
         def on_progress(record: ProgressRecord) -> None:
+            # The page redraws twice a second: refreshing the pictures more often than that only
+            # slows training (on moons the input plane costs twice what the record itself does).
+            now = time.perf_counter()
+            if now - last_picture[0] >= PICTURE_SECONDS or record.step == config.steps:
+                last_picture[0] = now
+                if plane_wanted:
+                    job.input_plane = trainer.input_plane()
+                elif trainer.pair.is_image:
+                    job.gallery = trainer.gallery()
             # Pictures first, then the record: a page that sees the record also sees its pictures.
-            if plane_wanted:
-                job.input_plane = trainer.input_plane()
-            elif trainer.pair.is_image:
-                job.gallery = trainer.gallery()
             job.history.append(record)
 
         result = trainer.run(on_progress=on_progress, on_snapshot=lambda s: job.snapshots.__setitem__(s.step, s),
@@ -221,9 +228,10 @@ class JobManager:
 
     @staticmethod
     def _fail(job: Job, error: Exception) -> None:
-        job.status = FAILED
+        # The message first: a page that sees FAILED must also see why.
         if isinstance(error, TrainingDiverged):
             job.error = str(error)
         else:
             log.exception("job %s failed", job.id)
             job.error = f"The run failed: {type(error).__name__}: {error}"
+        job.status = FAILED

@@ -4,6 +4,7 @@ and the run summary. Not a page itself (app.py's navigation lists the pages)."""
 from __future__ import annotations
 
 import os
+import threading
 
 import streamlit as st
 import torch
@@ -62,10 +63,14 @@ def job_manager() -> JobManager:
 
 @st.cache_resource
 def warm_up() -> bool:
-    """Import torch's CPU kernels and build the default data sets once per process, at start-up."""
+    """Once per process, at start-up: build the default data set, and compile UMAP in the background
+    (numba's first call takes over 10 s; better now than in front of the class)."""
     from dann_demo.data import load_pair
+    from dann_demo.embed import warm_up_umap
 
     load_pair(RunConfig.for_dataset("moons"))
+    if os.environ.get("DANN_WARM_UP", "1") != "0":  # the test suite turns it off: it never draws UMAP
+        threading.Thread(target=warm_up_umap, name="umap-warm-up", daemon=True).start()
     return True
 
 
@@ -90,9 +95,10 @@ def run_settings(prefix: str = "train", choose_mode: bool = True) -> tuple[RunCo
     k = f"{prefix}_{dataset}"
     values: dict = {"dataset": dataset}
     if dataset == "moons":
-        values["rotation"] = st.slider("Target rotation (degrees)", -180.0, 180.0, 35.0, 5.0, key=f"{k}_rotation",
+        values["rotation"] = st.slider("Target rotation (degrees)", -180.0, 180.0, float(_default(dataset, "rotation")),
+                                       5.0, key=f"{k}_rotation",
                                        help="The target domain is the source's two moons rotated by this angle.")
-        values["noise"] = st.slider("Noise", 0.0, 0.5, 0.1, 0.01, key=f"{k}_noise")
+        values["noise"] = st.slider("Noise", 0.0, 0.5, float(_default(dataset, "noise")), 0.01, key=f"{k}_noise")
     if choose_mode:
         values["mode"] = st.selectbox("Mode", list(MODE_LABELS), format_func=MODE_LABELS.get, key=f"{k}_mode",
                                       help=MODE_HELP)  # fmt: skip

@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -7,6 +8,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# The app compiles UMAP in the background at start-up; the tests never draw UMAP through the app.
+os.environ["DANN_WARM_UP"] = "0"
 # Small models on 2 cores: one intra-op thread is faster and keeps runs reproducible.
 torch.set_num_threads(1)
 

@@ -1,0 +1,89 @@
+import time
+
+import pytest
+
+from dann_demo import RunConfig
+from dann_demo.jobs import FAILED, FINISHED, QUEUED, STOPPED, JobManager, ResultCache
+
+
+def _wait(job, seconds=60):
+    deadline = time.time() + seconds
+    while not job.done and time.time() < deadline:
+        time.sleep(0.02)
+    assert job.done, job.status
+
+
+@pytest.fixture
+def manager():
+    return JobManager(max_concurrent=1, cache_entries=4)
+
+
+def test_finished_run_is_cached_and_shared(manager):
+    config = RunConfig.for_dataset("moons", steps=100, n_samples=100, seed=21)
+    job = manager.submit(config)
+    _wait(job)
+    assert job.status == FINISHED and job.result is not None and job.history[-1].step == 100
+    again = manager.submit(config)
+    assert again.from_cache and again.status == FINISHED and again.result is job.result
+
+
+def test_queue_position_and_stop(manager):
+    long = manager.submit(RunConfig.for_dataset("moons", steps=100_000, n_samples=100, seed=22))
+    queued = manager.submit(RunConfig.for_dataset("moons", steps=100, n_samples=100, seed=23))
+    while long.status == QUEUED:
+        time.sleep(0.01)
+    assert queued.status == QUEUED and manager.queue_position(queued) == 0
+    long.stop()
+    _wait(long)
+    assert long.status == STOPPED and long.result.metrics["stopped"]
+    _wait(queued)
+    assert queued.status == FINISHED
+    # A stopped (incomplete) run is not the result of its config.
+    assert manager.cache.get(long.config.stable_hash()) is None
+
+
+def test_live_lambda_reaches_the_job_and_steered_run_is_not_cached(manager):
+    config = RunConfig.for_dataset("moons", steps=3000, n_samples=100, seed=24, lambda_schedule="constant")
+    job = manager.submit(config)
+    while job.step == 0:
+        time.sleep(0.01)
+    job.set_lambda(4.0)
+    _wait(job)
+    assert job.result.lambda_changes and job.result.lambda_changes[0][1] == 4.0
+    assert job.history[-1].lambda_ == 4.0
+    assert manager.cache.get(config.stable_hash()) is None
+
+
+def test_a_job_that_raises_is_reported_without_a_traceback(manager, monkeypatch):
+    import dann_demo.jobs as jobs
+
+    class Broken:
+        def __init__(self, *a, **k):
+            raise ValueError("bad file")
+
+    monkeypatch.setattr(jobs, "Trainer", Broken)
+    job = manager.submit(RunConfig.for_dataset("moons", steps=10, seed=25))
+    _wait(job)
+    assert job.status == FAILED and job.error == "The run failed: ValueError: bad file"
+    assert "Traceback" not in job.error
+
+
+def test_diverged_run_says_where(manager, monkeypatch):
+    import dann_demo.jobs as jobs
+    from dann_demo.train import TrainingDiverged
+
+    class Diverging:
+        def __init__(self, config, *a, **k):
+            raise TrainingDiverged(17, config)
+
+    monkeypatch.setattr(jobs, "Trainer", Diverging)
+    job = manager.submit(RunConfig.for_dataset("moons", steps=10, seed=26))
+    _wait(job)
+    assert job.status == FAILED and job.error.startswith("non-finite loss at step 17")
+
+
+def test_result_cache_is_bounded():
+    cache = ResultCache(max_entries=2)
+    for key in "abc":
+        cache.put(key, key)
+    assert len(cache) == 2 and cache.get("a") is None and cache.get("c") == "c"
