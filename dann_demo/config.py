@@ -18,7 +18,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 # "Defaults and why"). Fields not named here take the dataclass defaults below.
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "moons": {"steps": 3000, "lambda_schedule": "paper", "lr": 0.1, "lr_alpha": 1.0, "hidden_units": 32},
-    "digits": {"steps": 3000, "lambda_schedule": "paper", "lambda_value": 3.0, "lr": 0.02, "batch_size": 32},
+    "digits": {"steps": 3000, "lambda_schedule": "paper", "lambda_value": 3.0, "lr": 0.01, "batch_size": 32},
 }
 
 # Upper bounds keep a classroom machine usable when someone types 10**9 into a box.
