@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, FINISHED, STOPPED, FAILED = "queued", "running", "finished", "stopped", "failed"
 DONE = (FINISHED, STOPPED, FAILED)
+MAX_JOBS = 256  # jobs remembered for the pages; older finished ones are dropped
 PICTURE_SECONDS = 0.25  # how often a running job refreshes its input-plane or gallery picture
 
 
@@ -147,14 +148,23 @@ class JobManager:
                       snapshots=dict(cached.snapshots), input_plane=cached.input_plane,
                       gallery=cached.gallery)  # fmt: skip
             job.started_at = job.finished_at = time.time()
-            with self._lock:
-                self._jobs[job.id] = job
+            self._register(job)
             return job
         job = Job(config)
-        with self._lock:
-            self._jobs[job.id] = job
+        self._register(job)
         self._pool.submit(self._work, job)
         return job
+
+    def _register(self, job: Job) -> None:
+        """Remember a job; past MAX_JOBS, the oldest finished ones are forgotten (their results
+        stay in the result cache), so a long class does not grow memory without bound."""
+        with self._lock:
+            self._jobs[job.id] = job
+            if len(self._jobs) > MAX_JOBS:
+                for old in sorted((j for j in self._jobs.values() if j.done), key=lambda j: j.submitted_at):
+                    if len(self._jobs) <= MAX_JOBS:
+                        break
+                    del self._jobs[old.id]
 
     def get(self, job_id: str | None) -> Job | None:
         return self._jobs.get(job_id) if job_id else None

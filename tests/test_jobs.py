@@ -87,3 +87,15 @@ def test_result_cache_is_bounded():
     for key in "abc":
         cache.put(key, key)
     assert len(cache) == 2 and cache.get("a") is None and cache.get("c") == "c"
+
+
+def test_old_finished_jobs_are_forgotten(monkeypatch):
+    import dann_demo.jobs as jobs
+
+    monkeypatch.setattr(jobs, "MAX_JOBS", 3)
+    manager = JobManager(max_concurrent=1)
+    config = RunConfig.for_dataset("moons", steps=20, n_samples=50, seed=27)
+    first = manager.submit(config)
+    _wait(first)
+    cached = [manager.submit(config) for _ in range(4)]  # finished at once, from the cache
+    assert manager.get(first.id) is None and manager.get(cached[-1].id) is cached[-1]
