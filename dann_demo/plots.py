@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dann_demo.data import DomainPair
-from dann_demo.train import Gallery, InputPlane
+from dann_demo.train import InputPlane
 
 SOURCE_COLOUR, TARGET_COLOUR = "#0072B2", "#E69F00"
 DOMAIN_STYLE = {
@@ -163,33 +163,3 @@ def feature_map_figure(xy: np.ndarray, domain: np.ndarray, label: np.ndarray, pr
     fig.update_xaxes(showticklabels=False, title=None)
     fig.update_yaxes(showticklabels=False, title=None, scaleanchor="x")
     return _layout(fig, title, height=420, hovermode="closest", legend={"orientation": "h", "y": -0.05})
-
-
-def gallery_figure(gallery: Gallery, title: str = "Held-out samples: true → predicted") -> go.Figure:
-    """Source images on the top row, target images below, each titled with true and predicted class."""
-    per_row = max(int((gallery.domain == 0).sum()), int((gallery.domain == 1).sum()), 1)
-    titles = []
-    cells = []
-    for d in (0, 1):
-        idx = np.flatnonzero(gallery.domain == d)
-        for k in range(per_row):
-            if k < len(idx):
-                i = idx[k]
-                ok = "✓" if gallery.label[i] == gallery.predicted[i] else "✗"
-                titles.append(f"{gallery.label[i]}→{gallery.predicted[i]} {ok}")
-                cells.append(i)
-            else:
-                titles.append("")
-                cells.append(None)
-    fig = make_subplots(rows=2, cols=per_row, subplot_titles=titles, vertical_spacing=0.12,
-                        horizontal_spacing=0.01)  # fmt: skip
-    for k, i in enumerate(cells):
-        if i is not None:
-            img = (gallery.images[i] * 255).astype(np.uint8)
-            fig.add_trace(go.Image(z=img, hoverinfo="skip"), row=k // per_row + 1, col=k % per_row + 1)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.update_annotations(font={"size": 14})
-    fig.add_annotation(text="source", x=-0.01, y=0.8, xref="paper", yref="paper", showarrow=False, textangle=-90)
-    fig.add_annotation(text="target", x=-0.01, y=0.2, xref="paper", yref="paper", showarrow=False, textangle=-90)
-    return _layout(fig, title, height=300, hovermode=False)

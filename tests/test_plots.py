@@ -20,7 +20,7 @@ def test_every_training_figure_builds_with_reference_lines():
     assert plots.domain_accuracy_figure(frame).layout.shapes[0].y0 == 0.5
 
 
-def test_input_plane_and_gallery_figures():
+def test_input_plane_figure_and_gallery():
     from dann_demo.data import load_pair
 
     config = RunConfig.for_dataset("moons", steps=50, n_samples=100)
@@ -30,5 +30,6 @@ def test_input_plane_and_gallery_figures():
     names = {t.name for t in fig.data if isinstance(t, go.Scatter)}
     assert names == {"source", "target"}
     img = train(RunConfig.for_dataset("digits", steps=5, log_every=5))
-    gfig = plots.gallery_figure(img.gallery)
-    assert sum(isinstance(t, go.Image) for t in gfig.data) == len(img.gallery.label) == 16
+    g = img.gallery
+    assert g.images.shape == (16, 16, 16, 3) and g.images.min() >= 0 and g.images.max() <= 1
+    assert list(g.domain) == [0] * 8 + [1] * 8 and len(g.label) == len(g.predicted) == 16
