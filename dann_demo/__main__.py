@@ -1,4 +1,4 @@
-"""Command line: python -m dann_demo train | bench. Same RunConfig and Trainer as the app."""
+"""Command line: python -m dann_demo train | sweep | bench. Same RunConfig and Trainer as the app."""
 
 from __future__ import annotations
 
@@ -114,6 +114,35 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from dann_demo.sweep import parse_lambdas, run_sweep, summarise_sweep
+
+    lambdas = parse_lambdas(args.lambdas)
+    base = config_from_args(args, args.seeds[0])
+    print(f"sweep on {base.dataset}: lambdas {', '.join(map(str, lambdas))} x seeds {args.seeds}", flush=True)
+
+    def progress(result) -> None:
+        c, m = result.config, result.metrics
+        lam = "paper" if c.lambda_schedule == "paper" else f"{c.lambda_value:g}"
+        print(f"  lambda {lam:>6s} seed {c.seed}: target acc {m['target_acc']:.3f}  domain acc "
+              f"{m['domain_acc']:.3f}  PAD {m['pad']:.2f}", flush=True)  # fmt: skip
+
+    runs = run_sweep(base, lambdas, args.seeds, on_result=progress)
+    summary = summarise_sweep(runs)
+    print(f"{'lambda':>8s}  {'target acc':>15s}  {'domain acc':>15s}  {'PAD':>11s}")
+    for row in summary.itertuples():
+        print(f"{row[1]:>8s}  {row.target_acc_mean:.3f} ± {row.target_acc_std:.3f}    "
+              f"{row.domain_acc_mean:.3f} ± {row.domain_acc_std:.3f}    {row.pad_mean:.2f} ± {row.pad_std:.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"base_config": base.to_dict(), "runs": runs.to_dict("records"),
+                                               "summary": summary.to_dict("records")}, indent=1))  # fmt: skip
+        print(f"wrote {args.json}")
+    if args.csv:
+        runs.to_csv(args.csv, index=False)
+        print(f"wrote {args.csv}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from dann_demo.bench import run_bench
 
@@ -132,6 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--seeds", type=parse_seeds, default=[0], help="seed, range (0-4) or list (0,2)")
     p_train.add_argument("--json", metavar="FILE", help="write config, history and metrics here")
     p_train.set_defaults(func=cmd_train)
+    p_sweep = sub.add_parser("sweep", help="train DANN for every (lambda, seed) and summarise per lambda")
+    add_config_arguments(p_sweep)
+    p_sweep.add_argument("--lambdas", default="0,0.03,0.1,0.3,1,3", help="constants and/or 'paper', e.g. 0,0.1,paper")
+    p_sweep.add_argument("--seeds", type=parse_seeds, default=[0], help="seed, range (0-4) or list (0,2)")
+    p_sweep.add_argument("--json", metavar="FILE", help="write every run and the summary here")
+    p_sweep.add_argument("--csv", metavar="FILE", help="write one row per run here")
+    p_sweep.set_defaults(func=cmd_sweep)
     p_bench = sub.add_parser("bench", help="measure speed (and with --quality, accuracy over seeds)")
     p_bench.add_argument("--quality", action="store_true", help="also train every mode over several seeds")
     p_bench.add_argument("--seeds", type=parse_seeds, default=list(range(5)), help="seeds for --quality")

@@ -63,3 +63,24 @@ def test_every_config_field_is_settable():
     assert c.snapshot_steps == (0, 10)
     flags = {a.dest for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions}
     assert {f.name for f in dataclasses.fields(RunConfig)} - {"seed"} <= flags
+
+
+def test_sweep_on_moons_two_lambdas_one_seed(tmp_path, capsys):
+    out_json, out_csv = tmp_path / "sweep.json", tmp_path / "sweep.csv"
+    rc = main(["sweep", "--dataset", "moons", "--lambdas", "0,paper", "--seeds", "0", "--steps", "150",
+               "--n-samples", "100", "--json", str(out_json), "--csv", str(out_csv)])  # fmt: skip
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "lambda      0 seed 0" in text and "lambda  paper seed 0" in text
+    payload = json.loads(out_json.read_text())
+    assert [r["lambda"] for r in payload["summary"]] == ["0.0", "paper"]
+    assert len(payload["runs"]) == 2 and out_csv.read_text().startswith("lambda,seed,target_acc")
+
+
+def test_sweep_bad_lambda_exits_2():
+    proc = subprocess.run([sys.executable, "-m", "dann_demo", "sweep", "--lambdas", "0,lots"], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2 and "lambdas='lots' is not allowed" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "dann_demo", "sweep", "--lambdas", "0,20"], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2 and "lambda_value=20.0 is not allowed" in proc.stderr
