@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-import numpy as np
-
 from dann_demo.config import DATASETS, DEVICES, LAMBDA_SCHEDULES, MODES, ConfigError, RunConfig
 
 CHOICES = {"dataset": DATASETS, "mode": MODES, "lambda_schedule": LAMBDA_SCHEDULES, "device": DEVICES}
@@ -81,13 +79,8 @@ def format_metrics(m: dict[str, Any]) -> str:
             f"PAD {m['pad']:.2f}  {m['seconds']:.1f} s on {m['device']}")  # fmt: skip
 
 
-def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Mean and standard deviation over seeds of each summary metric."""
-    return {k: {"mean": float(np.mean([r[k] for r in runs])), "std": float(np.std([r[k] for r in runs]))}
-            for k in SUMMARY_KEYS}  # fmt: skip
-
-
 def cmd_train(args: argparse.Namespace) -> int:
+    from dann_demo.metrics import mean_and_std
     from dann_demo.train import TrainingDiverged, train
 
     configs = [config_from_args(args, s) for s in args.seeds]
@@ -104,7 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     metrics = [r.metrics for r in results]
     payload: dict[str, Any] = {"runs": [r.to_json_dict() for r in results]}
     if len(results) > 1:
-        summary = summarise(metrics)
+        summary = mean_and_std(metrics, SUMMARY_KEYS)
         payload["summary"] = summary
         print(f"mean over {len(results)} seeds: " + "  ".join(
             f"{k} {v['mean']:.3f} ± {v['std']:.3f}" for k, v in summary.items()))  # fmt: skip

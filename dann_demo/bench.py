@@ -10,11 +10,11 @@ import platform
 import time
 from typing import Any
 
-import numpy as np
 import torch
 
 from dann_demo.config import DATASETS, MODES, RunConfig
 from dann_demo.jobs import JobManager
+from dann_demo.metrics import mean_and_std
 from dann_demo.train import Trainer, device_label, resolve_device
 
 
@@ -70,8 +70,7 @@ def quality(report: dict[str, Any], seeds: list[int], datasets: tuple[str, ...])
         rows: dict[str, dict[str, Any]] = {}
         for mode in MODES:
             runs = [Trainer(RunConfig.for_dataset(name, mode=mode, seed=s)).run().metrics for s in seeds]
-            rows[mode] = {k: {"mean": float(np.mean([r[k] for r in runs])), "std": float(np.std([r[k] for r in runs]))}
-                          for k in ("source_acc", "target_acc", "domain_acc", "pad")}  # fmt: skip
+            rows[mode] = mean_and_std(runs, ("source_acc", "target_acc", "domain_acc", "pad"))
             rows[mode]["target_acc_per_seed"] = [round(r["target_acc"], 4) for r in runs]
             t, d = rows[mode]["target_acc"], rows[mode]["domain_acc"]
             print(f"{name:7s} {mode:14s} target acc {t['mean']:.3f} ± {t['std']:.3f}  "

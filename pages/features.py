@@ -10,7 +10,7 @@ from dann_demo.data import load_pair
 from dann_demo.embed import METHODS, ProjectionSettings
 from dann_demo.jobs import FAILED, Job
 from dann_demo.train import history_frame
-from pages.shared import MODE_LABELS, job_manager, require_navigation, run_settings
+from pages.shared import MODE_LABELS, job_manager, mode_title, require_navigation, run_settings
 
 METHOD_LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 TSNE_NOTE = (
@@ -88,7 +88,7 @@ def draw_maps(finished: list[Job], step: int) -> None:
             snap = r.snapshots[step]
             i = fmap.index
             st.plotly_chart(plots.feature_map_figure(fmap.xy, snap.domain[i], snap.label[i], snap.predicted[i],
-                                                     MODE_LABELS[r.config.mode].split(" (")[0], colour_by,
+                                                     mode_title(r.config.mode), colour_by,
                                                      mark_errors), key=f"map_{job.id}")  # fmt: skip
             frame = history_frame(r.history)
             row = frame.iloc[(frame["step"] - step).abs().argmin()]
@@ -109,7 +109,7 @@ def draw_comparison(finished: list[Job]) -> None:
         st.subheader("Input space: decision boundaries side by side")
         for which in ("class", "domain"):
             for col, job in zip(st.columns(len(finished)), finished, strict=True):
-                title = f"{MODE_LABELS[job.config.mode].split(' (')[0]}"
+                title = mode_title(job.config.mode)
                 col.plotly_chart(plots.input_plane_figure(job.result.input_plane, pair, title, panels=(which,)),
                                  key=f"plane_{which}_{job.id}")  # fmt: skip
         st.caption("Top: label classifiers' boundaries. Bottom: domain classifiers' outputs. With DANN the label "

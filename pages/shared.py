@@ -20,6 +20,11 @@ MODE_LABELS = {
     "no_reversal": "no reversal (domain head trained jointly, ablation)",
     "target_oracle": "target oracle (trained on target labels: upper bound)",
 }
+def mode_title(mode: str) -> str:
+    """The short name of a mode, for chart titles: 'DANN', 'source only', ..."""
+    return MODE_LABELS[mode].split(" (")[0]
+
+
 MODE_HELP = (
     "**DANN**: the domain classifier's gradient is reversed into the feature extractor. "
     "**Source only**: the domain classifier is still trained, as a probe, but does not touch the features. "
