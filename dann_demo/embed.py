@@ -28,6 +28,10 @@ MIN_POINTS = 5  # below this, t-SNE and UMAP have no neighbourhoods to speak of:
 
 T = TypeVar("T")
 
+# _umap hands UMAP a distance matrix on purpose; its note that inverse_transform is then
+# unavailable says nothing to a user (set once here, not on every projection).
+warnings.filterwarnings("ignore", message="using precomputed metric", module="umap")
+
 
 @dataclass(frozen=True)
 class ProjectionSettings:
@@ -248,7 +252,6 @@ def _umap(x: np.ndarray, settings: ProjectionSettings, init: np.ndarray | None) 
     # Below 4096 points umap computes all distances with a Python-level loop over a numba metric
     # (13 of 15 s on 2000 points); handing it the BLAS-computed matrix does the same job in ms.
     distances = pairwise_distances(x.astype(np.float64))
-    warnings.filterwarnings("ignore", message="using precomputed metric", module="umap")
     reducer = umap.UMAP(
         n_components=2,
         metric="precomputed",

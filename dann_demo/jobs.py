@@ -53,8 +53,6 @@ class Job:
     notice: str | None = None  # something the user should know that is not an error
     from_cache: bool = False
     submitted_at: float = field(default_factory=time.time)
-    started_at: float | None = None
-    finished_at: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _trainer: Trainer | None = field(default=None, repr=False)
     _lambda: float | None = field(default=None, repr=False)
@@ -147,7 +145,6 @@ class JobManager:
             job = Job(config, status=FINISHED, from_cache=True, result=cached, history=list(cached.history),
                       snapshots=dict(cached.snapshots), input_plane=cached.input_plane,
                       gallery=cached.gallery)  # fmt: skip
-            job.started_at = job.finished_at = time.time()
             self._register(job)
             return job
         job = Job(config)
@@ -175,18 +172,11 @@ class JobManager:
             queued = [j for j in self._jobs.values() if j.status == QUEUED]
         return sum(1 for j in queued if j.submitted_at < job.submitted_at)
 
-    def forget(self, job_id: str) -> None:
-        """Drop a job the UI no longer shows (its result stays in the cache if it finished)."""
-        with self._lock:
-            job = self._jobs.pop(job_id, None)
-        if job is not None and not job.done:
-            job.stop()
-
     def _work(self, job: Job) -> None:
         if job._stop.is_set():
-            job.status, job.finished_at = STOPPED, time.time()
+            job.status = STOPPED
             return
-        job.status, job.started_at = RUNNING, time.time()
+        job.status = RUNNING
         try:
             self._train(job, job.config)
         except torch.OutOfMemoryError:
@@ -203,7 +193,6 @@ class JobManager:
             self._fail(job, e)
         finally:
             job._trainer = None
-            job.finished_at = time.time()
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
 
@@ -212,7 +201,6 @@ class JobManager:
         job._trainer = trainer
         if job._lambda is not None:
             trainer.set_lambda(job._lambda)
-        plane_wanted = trainer.pair.input_shape == (2,)
         last_picture = [0.0]
 
         def on_progress(record: ProgressRecord) -> None:
@@ -221,7 +209,7 @@ class JobManager:
             now = time.perf_counter()
             if now - last_picture[0] >= PICTURE_SECONDS or record.step == config.steps:
                 last_picture[0] = now
-                if plane_wanted:
+                if trainer.has_input_plane:
                     job.input_plane = trainer.input_plane()
                 elif trainer.pair.is_image:
                     job.gallery = trainer.gallery()
@@ -230,7 +218,8 @@ class JobManager:
 
         result = trainer.run(on_progress=on_progress, on_snapshot=lambda s: job.snapshots.__setitem__(s.step, s),
                              should_stop=job._stop.is_set)  # fmt: skip
-        job.result = result
+        # The job's pictures become the final ones, so pages read the job alone.
+        job.input_plane, job.gallery, job.result = result.input_plane, result.gallery, result
         job.status = STOPPED if result.metrics["stopped"] else FINISHED
         # Only an untouched, complete run is the result of its config; a steered one is not.
         if job.status == FINISHED and not result.lambda_changes:

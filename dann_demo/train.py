@@ -8,6 +8,7 @@ gradient around on its way into the feature extractor.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -24,6 +25,7 @@ from dann_demo.models import DANN, build_model
 from dann_demo.schedules import lambda_at, lr_at
 
 EVAL_POINTS_PER_DOMAIN = 500  # held-out points per domain for accuracies, snapshots and PAD
+PLANE_RESOLUTION = 60  # grid points per axis of the input-plane pictures
 
 
 class TrainingDiverged(RuntimeError):
@@ -220,9 +222,10 @@ class Trainer:
         self.step += 1
 
     @torch.no_grad()
-    def _forward_eval(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _predict(self, x: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(features, class logits, domain logits) in eval mode; x defaults to the evaluation subset."""
         self.model.eval()
-        out = self.model(self._eval_x)
+        out = self.model(self._eval_x if x is None else x)
         self.model.train()
         return out
 
@@ -234,7 +237,7 @@ class Trainer:
             bad = (~torch.isfinite(window)).any(dim=1).nonzero()[0, 0].item()
             raise TrainingDiverged(self._window_start + bad + 1, self.config)
         label_loss, domain_loss = (window.mean(dim=0).tolist() if n else (float("nan"), float("nan")))
-        _, class_logits, domain_logits = self._forward_eval()
+        _, class_logits, domain_logits = self._predict()
         y = torch.as_tensor(self._eval_y, device=self.device)
         src = torch.as_tensor(self._eval_domain == 0, device=self.device)
         rec = ProgressRecord(
@@ -249,7 +252,7 @@ class Trainer:
         return rec
 
     def snapshot(self) -> FeatureSnapshot:
-        features, class_logits, domain_logits = self._forward_eval()
+        features, class_logits, domain_logits = self._predict()
         snap = FeatureSnapshot(
             step=self.step, features=features.float().cpu().numpy(), domain=self._eval_domain,
             label=self._eval_y, predicted=class_logits.argmax(1).cpu().numpy(),
@@ -258,19 +261,29 @@ class Trainer:
         self.snapshots[self.step] = snap
         return snap
 
-    @torch.no_grad()
-    def input_plane(self, resolution: int = 60, margin: float = 0.5) -> InputPlane:
-        """Both classifiers' outputs on a grid covering the training points of both domains."""
+    @property
+    def has_input_plane(self) -> bool:
+        return self.pair.input_shape == (2,)
+
+    @functools.cached_property
+    def _plane_grid(self) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+        """The input-plane grid, built once: a grid covering the training points of both domains."""
+        resolution, margin = PLANE_RESOLUTION, 0.5
         pts = np.concatenate([self.pair.source_x, self.pair.target_x])
         lo, hi = pts.min(0) - margin, pts.max(0) + margin
         xs, ys = np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
         grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2).astype(np.float32)
-        self.model.eval()
-        _, class_logits, domain_logits = self.model(torch.as_tensor(grid, device=self.device))
-        self.model.train()
+        return xs, ys, torch.as_tensor(grid, device=self.device)
+
+    @torch.no_grad()
+    def input_plane(self) -> InputPlane:
+        """Both classifiers' outputs over the 2-D input plane."""
+        xs, ys, grid = self._plane_grid
+        _, class_logits, domain_logits = self._predict(grid)
         class_prob = torch.softmax(class_logits, 1)[:, 1] if class_logits.shape[1] == 2 else class_logits.argmax(1)
-        return InputPlane(xs, ys, class_prob.float().cpu().numpy().reshape(resolution, resolution),
-                          torch.sigmoid(domain_logits).cpu().numpy().reshape(resolution, resolution))  # fmt: skip
+        shape = (len(ys), len(xs))
+        return InputPlane(xs, ys, class_prob.float().cpu().numpy().reshape(shape),
+                          torch.sigmoid(domain_logits).cpu().numpy().reshape(shape))  # fmt: skip
 
     @torch.no_grad()
     def gallery(self, per_domain: int = 8) -> Gallery:
@@ -278,9 +291,7 @@ class Trainer:
         n, s = per_domain, self._n_eval_source
         idx = np.r_[0 : min(n, s), s : min(s + n, len(self._eval_y))]
         x = self._eval_x[idx]
-        self.model.eval()
-        predicted = self.model(x)[1].argmax(1).cpu().numpy()
-        self.model.train()
+        predicted = self._predict(x)[1].argmax(1).cpu().numpy()
         img = x.float().cpu().numpy().transpose(0, 2, 3, 1)
         lo = img.min(axis=(1, 2, 3), keepdims=True)
         hi = img.max(axis=(1, 2, 3), keepdims=True)
@@ -336,7 +347,7 @@ class Trainer:
     def result(self, stopped: bool = False) -> RunResult:
         metrics = self.final_metrics(stopped)
         state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-        plane = self.input_plane() if self.pair.input_shape == (2,) else None
+        plane = self.input_plane() if self.has_input_plane else None
         gallery = self.gallery() if self.pair.is_image else None
         return RunResult(self.config, list(self.history), metrics, dict(self.snapshots), state,
                          list(self.lambda_changes), plane, gallery)  # fmt: skip

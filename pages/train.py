@@ -78,12 +78,12 @@ def draw(job: Job) -> None:
     history = list(job.history)
     if not history:
         return
-    plane = job.result.input_plane if job.result and job.result.input_plane else job.input_plane
-    if plane is not None:
-        st.plotly_chart(plots.input_plane_figure(plane, load_pair(job.config), f"Input space at step {job.step}"),
+    if job.input_plane is not None:
+        title = f"Input space at step {job.step}"
+        st.plotly_chart(plots.input_plane_figure(job.input_plane, load_pair(job.config), title),
                         key="plane")  # fmt: skip
         st.caption(CAPTIONS["plane"])
-    gallery = job.result.gallery if job.result and job.result.gallery else job.gallery
+    gallery = job.gallery
     if gallery is not None:
         st.markdown(f"**Held-out samples at step {job.step}: true → predicted**")
         for d, name in ((0, "source"), (1, "target")):
