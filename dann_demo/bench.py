@@ -10,6 +10,7 @@ import platform
 import time
 from typing import Any
 
+import numpy as np
 import torch
 
 from dann_demo.config import DATASETS, MODES, RunConfig
@@ -65,6 +66,34 @@ def speed(report: dict[str, Any], datasets: tuple[str, ...]) -> None:
               f"{figures['first_record_s']:.2f} s, {figures['steps_per_s']:.0f} steps/s", flush=True)  # fmt: skip
 
 
+def projections(report: dict[str, Any], points_per_domain: int = 1000) -> None:
+    """Feature-map timings: PCA, t-SNE and UMAP of the features of a trained moons DANN on
+    `points_per_domain` held-out points of each domain, on one core (as while a job trains) and on
+    every core (as the app does when no job is training; see JobManager.idle_cores)."""
+    from dann_demo.embed import ProjectionSettings, project, warm_up_umap
+
+    config = RunConfig.for_dataset("moons", n_samples=points_per_domain)
+    trainer = Trainer(config)
+    trainer.run()
+    pair = trainer.pair
+    x = torch.as_tensor(np.concatenate([pair.source_test_x, pair.target_test_x]), device=trainer.device)
+    features = trainer._predict(x)[0].float().cpu().numpy()
+    t0 = time.perf_counter()
+    warm_up_umap()  # the app does this at start-up, in the background
+    report["projections"] = {"points": len(features), "features": features.shape[1],
+                             "umap_compile_s": round(time.perf_counter() - t0, 2)}  # fmt: skip
+    cores = os.cpu_count() or 1
+    for method in ("pca", "tsne", "umap"):
+        settings = ProjectionSettings(method, points_per_domain=points_per_domain)
+        for threads in sorted({1, cores}) if method == "tsne" else [1]:  # only t-SNE uses threads
+            t0 = time.perf_counter()
+            project(features, settings, threads=threads)
+            seconds = round(time.perf_counter() - t0, 2)
+            report["projections"][f"{method}_{threads}_threads_s"] = seconds
+            print(f"map   {method:5s} {len(features)} points x {features.shape[1]} features, {threads} thread(s): "
+                  f"{seconds:.2f} s", flush=True)  # fmt: skip
+
+
 def quality(report: dict[str, Any], seeds: list[int], datasets: tuple[str, ...]) -> None:
     for name in datasets:
         rows: dict[str, dict[str, Any]] = {}
@@ -88,6 +117,7 @@ def run_bench(quality_too: bool = False, seeds: list[int] | None = None,
     report: dict[str, Any] = {"machine": machine(), "speed": {}, "quality": {}}
     print("machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()), flush=True)
     speed(report, datasets)
+    projections(report)
     if quality_too:
         quality(report, seeds or list(range(5)), datasets)
     return report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -39,19 +40,20 @@ class FeatureMap:
     pad: float  # proxy A-distance of the full snapshot's features at this step
 
 
-def feature_map(result: RunResult, step: int, settings: ProjectionSettings) -> FeatureMap:
-    """Map of `result`'s features at `step`, cached per (run, step, projection settings)."""
+def feature_map(result: RunResult, step: int, settings: ProjectionSettings, threads: int = 1) -> FeatureMap:
+    """Map of `result`'s features at `step`, cached per (run, step, projection settings).
+    `threads` only changes how fast a t-SNE map is computed, not the map, so it is not in the key."""
     run = result.config.stable_hash()
     snapshots = result.snapshots
     final_step = max(snapshots)
 
     def final_map() -> np.ndarray:
         # Every earlier step of t-SNE/UMAP starts from this layout: compute it once per run.
-        return default_cache.get_or_compute((run, "final layout", settings.key()),
-                                            lambda: project_snapshot(snapshots, final_step, settings)[1])  # fmt: skip
+        layout = lambda: project_snapshot(snapshots, final_step, settings, threads=threads)[1]
+        return default_cache.get_or_compute((run, "final layout", settings.key()), layout)
 
     def compute() -> FeatureMap:
-        idx, xy = project_snapshot(snapshots, step, settings, final_map)
+        idx, xy = project_snapshot(snapshots, step, settings, final_map, threads)
         snap = snapshots[step]
         pad = proxy_a_distance(snap.features[snap.domain == 0], snap.features[snap.domain == 1], result.config.seed)
         return FeatureMap(step, xy, idx, pad)
@@ -59,9 +61,13 @@ def feature_map(result: RunResult, step: int, settings: ProjectionSettings) -> F
     return default_cache.get_or_compute((run, step, settings.key()), compute)
 
 
-def feature_map_async(result: RunResult, step: int, settings: ProjectionSettings) -> Future:
-    """feature_map off the caller's thread (the page's script thread must not block on t-SNE)."""
-    return _projector.submit(feature_map, result, step, settings)
+def feature_map_async(
+    result: RunResult, step: int, settings: ProjectionSettings, idle_cores: Callable[[], int] = lambda: 1
+) -> Future:
+    """feature_map off the caller's thread (the page's script thread must not block on t-SNE).
+    `idle_cores` is asked when the projection starts, not when it is queued: a run that finished
+    in between leaves its core to t-SNE."""
+    return _projector.submit(lambda: feature_map(result, step, settings, threads=idle_cores()))
 
 
 def nearest_snapshot(result: RunResult, step: int) -> int:

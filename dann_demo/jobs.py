@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -33,7 +34,8 @@ log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, FINISHED, STOPPED, FAILED = "queued", "running", "finished", "stopped", "failed"
 DONE = (FINISHED, STOPPED, FAILED)
-MAX_JOBS = 256  # jobs remembered for the pages; older finished ones are dropped
+MAX_JOBS = 64  # jobs remembered for the pages; older finished ones are dropped (results stay cached)
+LEAVE_GRACE_SECONDS = 10.0  # a watcher disconnected this long has left (a page reload reconnects sooner)
 PICTURE_SECONDS = 0.25  # how often a running job refreshes its input-plane or gallery picture
 
 
@@ -53,9 +55,11 @@ class Job:
     notice: str | None = None  # something the user should know that is not an error
     from_cache: bool = False
     submitted_at: float = field(default_factory=time.time)
+    watchers: dict[str, float] = field(default_factory=dict)  # session id -> when it last looked
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _trainer: Trainer | None = field(default=None, repr=False)
     _lambda: float | None = field(default=None, repr=False)
+    _forks: list[Job] = field(default_factory=list, repr=False)  # copies asked for, made between steps
 
     @property
     def done(self) -> bool:
@@ -89,6 +93,19 @@ class Job:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def watch(self, session: str) -> None:
+        """`session` is looking at this job (called on every redraw)."""
+        self.watchers[session] = time.time()
+
+    @property
+    def steered(self) -> bool:
+        return self._lambda is not None
+
+    @property
+    def shareable(self) -> bool:
+        """An identical, untouched run still under way: a new request for its config can join it."""
+        return self.status in (QUEUED, RUNNING) and not self.steered and not self._stop.is_set()
 
 
 class ResultCache:
@@ -130,31 +147,96 @@ class JobManager:
     Sets torch's intra-op thread count for the process (threads_per_job): one manager per process.
     """
 
-    def __init__(self, max_concurrent: int = 2, cache_entries: int = 32):
+    def __init__(self, max_concurrent: int = 2, cache_entries: int = 32,
+                 session_alive: Callable[[str], bool] | None = None):  # fmt: skip
+        """`session_alive(id)` tells whether a watching session is still connected; with it, a run
+        whose watchers have all left is stopped (cancel on leaving). Without it, runs always finish."""
         torch.set_num_threads(threads_per_job(max_concurrent))
         self.max_concurrent = max_concurrent
+        self.session_alive = session_alive
         self.cache = ResultCache(cache_entries)
         self._pool = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="dann-job")
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
-    def submit(self, config: RunConfig, use_cache: bool = True) -> Job:
-        """Start (or reuse) a run of `config`. A cached result comes back as a finished job."""
+    def submit(self, config: RunConfig, use_cache: bool = True, watcher: str | None = None) -> Job:
+        """Start (or reuse) a run of `config` for session `watcher`. A cached result comes back as a
+        finished job; an identical untouched run under way is shared (30 students pressing Train on
+        the same settings get one training)."""
         key = config.stable_hash()
         if use_cache and (cached := self.cache.get(key)) is not None:
             job = Job(config, status=FINISHED, from_cache=True, result=cached, history=list(cached.history),
                       snapshots=dict(cached.snapshots), input_plane=cached.input_plane,
                       gallery=cached.gallery)  # fmt: skip
-            self._register(job)
+            self._register(job, watcher)
             return job
+        if use_cache:
+            with self._lock:
+                shared = next((j for j in self._jobs.values() if j.config == config and j.shareable), None)
+            if shared is not None:
+                if watcher is not None:
+                    shared.watch(watcher)
+                return shared
         job = Job(config)
-        self._register(job)
+        self._register(job, watcher)
         self._pool.submit(self._work, job)
         return job
 
-    def _register(self, job: Job) -> None:
+    def set_lambda(self, job: Job, value: float, watcher: str | None = None) -> Job:
+        """Steer `job` for `watcher`; returns the job that now carries the watcher's run.
+
+        A run shared with other sessions is not steered under their feet: the watcher gets its own
+        copy of the run from the current step (made between two steps), and steers that."""
+        others = [w for w in job.watchers if w != watcher]
+        if watcher is None or not others or job.done:
+            job.set_lambda(value)
+            return job
+        fork = Job(job.config, history=list(job.history), snapshots=dict(job.snapshots),
+                   input_plane=job.input_plane, gallery=job.gallery)  # fmt: skip
+        fork._lambda = float(value)
+        job.watchers.pop(watcher, None)
+        self._register(fork, watcher)
+        with self._lock:
+            started = job._trainer is not None
+            if started:
+                job._forks.append(fork)  # the worker copies its trainer at the next step
+        if not started:  # still queued: nothing to copy, start from step 0 with the new lambda
+            fork.history.clear()
+            fork.snapshots.clear()
+            self._pool.submit(self._work, fork)
+        return fork
+
+    def stop(self, job: Job, watcher: str | None = None) -> None:
+        """Stop `job` for `watcher`: a run other sessions still watch goes on for them."""
+        job.watchers.pop(watcher, None)
+        if watcher is None or not job.watchers:
+            job.stop()
+
+    def _make_forks(self, job: Job, trainer: Trainer) -> None:
+        """Called by the worker between steps: hand each requested copy its own trainer."""
+        with self._lock:
+            forks, job._forks = job._forks, []
+        for fork in forks:
+            clone = trainer.clone()
+            clone.set_lambda(fork._lambda)
+            fork.history, fork.snapshots = list(clone.history), dict(clone.snapshots)
+            self._pool.submit(self._work, fork, clone)
+
+    def abandoned(self, job: Job) -> bool:
+        """Every session that watched `job` has disconnected (for LEAVE_GRACE_SECONDS)."""
+        if self.session_alive is None or not job.watchers:
+            return False
+        now = time.time()
+        for session in list(job.watchers):
+            if self.session_alive(session):
+                job.watchers[session] = now
+        return all(now - seen > LEAVE_GRACE_SECONDS for seen in job.watchers.values())
+
+    def _register(self, job: Job, watcher: str | None = None) -> None:
         """Remember a job; past MAX_JOBS, the oldest finished ones are forgotten (their results
         stay in the result cache), so a long class does not grow memory without bound."""
+        if watcher is not None:
+            job.watch(watcher)
         with self._lock:
             self._jobs[job.id] = job
             if len(self._jobs) > MAX_JOBS:
@@ -172,13 +254,20 @@ class JobManager:
             queued = [j for j in self._jobs.values() if j.status == QUEUED]
         return sum(1 for j in queued if j.submitted_at < job.submitted_at)
 
-    def _work(self, job: Job) -> None:
-        if job._stop.is_set():
+    def idle_cores(self) -> int:
+        """CPU cores no running job is using (at least 1): what a projection may take."""
+        with self._lock:
+            running = sum(1 for j in self._jobs.values() if j.status == RUNNING)
+        return max(1, (os.cpu_count() or 1) - running * threads_per_job(self.max_concurrent))
+
+    def _work(self, job: Job, trainer: Trainer | None = None) -> None:
+        if job._stop.is_set() or self.abandoned(job):
             job.status = STOPPED
+            job.notice = "Not started: nobody is watching this run any more."
             return
         job.status = RUNNING
         try:
-            self._train(job, job.config)
+            self._train(job, job.config, trainer)
         except torch.OutOfMemoryError:
             # A full GPU should not end the lesson: run the same config on the CPU instead.
             job.notice = "The GPU ran out of memory, so this run continued on the CPU."
@@ -192,13 +281,20 @@ class JobManager:
         except Exception as e:  # noqa: BLE001 - a job that raises is reported, never a traceback
             self._fail(job, e)
         finally:
-            job._trainer = None
+            with self._lock:
+                job._trainer = None
+                orphans, job._forks = job._forks, []
+            for fork in orphans:  # asked for as the run ended: the copy trains from step 0 with its lambda
+                fork.history.clear()
+                fork.snapshots.clear()
+                self._pool.submit(self._work, fork)
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
 
-    def _train(self, job: Job, config: RunConfig) -> None:
-        trainer = Trainer(config)
-        job._trainer = trainer
+    def _train(self, job: Job, config: RunConfig, trainer: Trainer | None = None) -> None:
+        trainer = trainer if trainer is not None and trainer.config == config else Trainer(config)
+        with self._lock:
+            job._trainer = trainer
         if job._lambda is not None:
             trainer.set_lambda(job._lambda)
         last_picture = [0.0]
@@ -216,8 +312,16 @@ class JobManager:
             # Pictures first, then the record: a page that sees the record also sees its pictures.
             job.history.append(record)
 
+        def should_stop() -> bool:
+            if job._forks:
+                self._make_forks(job, trainer)
+            if trainer.step % 64 == 0 and self.abandoned(job):
+                job.notice = "Stopped: every session watching this run has left."
+                job.stop()
+            return job._stop.is_set()
+
         result = trainer.run(on_progress=on_progress, on_snapshot=lambda s: job.snapshots.__setitem__(s.step, s),
-                             should_stop=job._stop.is_set)  # fmt: skip
+                             should_stop=should_stop)  # fmt: skip
         # The job's pictures become the final ones, so pages read the job alone.
         job.input_plane, job.gallery, job.result = result.input_plane, result.gallery, result
         job.status = STOPPED if result.metrics["stopped"] else FINISHED

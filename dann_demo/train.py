@@ -8,6 +8,7 @@ gradient around on its way into the feature extractor.
 
 from __future__ import annotations
 
+import copy
 import functools
 import time
 from collections.abc import Callable
@@ -178,6 +179,20 @@ class Trainer:
         # Per-step losses of the current logging window, kept on the device (no sync per step).
         self._window = torch.zeros(config.log_every, 2, device=self.device)
         self._window_start = 0
+
+    def clone(self) -> Trainer:
+        """An independent copy of this run at its current step: same weights, optimiser state,
+        sampling generator and history. Training both copies on gives what training this one
+        would (used when one of several sessions sharing a run steers it)."""
+        other = Trainer(self.config, pair=self.pair, device=self.device)
+        other.model.load_state_dict(self.model.state_dict())
+        other.optimizer.load_state_dict(copy.deepcopy(self.optimizer.state_dict()))  # no shared buffers
+        other._generator.set_state(self._generator.get_state())
+        other.step, other._seconds, other._lambda_override = self.step, self._seconds, self._lambda_override
+        other.history, other.snapshots = list(self.history), dict(self.snapshots)
+        other.lambda_changes = list(self.lambda_changes)
+        other._window, other._window_start = self._window.clone(), self._window_start
+        return other
 
     # --- knobs that may change while the run goes on ---
     def set_lambda(self, value: float) -> None:

@@ -69,7 +69,7 @@ def draw_maps(finished: list[Job], step: int) -> None:
     for job in finished:
         key = f"{job.result.config.stable_hash()}:{step}:{settings.key()}"
         if key not in futures:
-            futures[key] = feature_map_async(job.result, step, settings)
+            futures[key] = feature_map_async(job.result, step, settings, manager.idle_cores)
         keys[job.id] = key
     wait([futures[k] for k in keys.values()], timeout=0.3)  # cached maps come back at once
     pending = [k for k in keys.values() if not futures[k].done()]

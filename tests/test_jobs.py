@@ -1,12 +1,13 @@
 import time
 
 import pytest
+import torch
 
 from dann_demo import RunConfig
 from dann_demo.jobs import FAILED, FINISHED, QUEUED, STOPPED, JobManager, ResultCache
 
 
-def _wait(job, seconds=60):
+def _wait(job, seconds=300):
     deadline = time.time() + seconds
     while not job.done and time.time() < deadline:
         time.sleep(0.02)
@@ -99,3 +100,67 @@ def test_old_finished_jobs_are_forgotten(monkeypatch):
     _wait(first)
     cached = [manager.submit(config) for _ in range(4)]  # finished at once, from the cache
     assert manager.get(first.id) is None and manager.get(cached[-1].id) is cached[-1]
+
+
+def test_identical_runs_under_way_are_shared(manager):
+    config = RunConfig.for_dataset("moons", steps=400, n_samples=100, seed=28)
+    first = manager.submit(config, watcher="a")
+    second = manager.submit(config, watcher="b")
+    assert second is first and set(first.watchers) == {"a", "b"}
+    _wait(first)
+    assert manager.submit(config, watcher="c").from_cache
+
+
+def test_stop_by_one_session_leaves_a_shared_run_to_the_others(manager):
+    config = RunConfig.for_dataset("moons", steps=100_000, n_samples=100, seed=29)
+    job = manager.submit(config, watcher="a")
+    manager.submit(config, watcher="b")
+    manager.stop(job, "a")
+    assert not job._stop.is_set() and set(job.watchers) == {"b"}
+    manager.stop(job, "b")
+    _wait(job)
+    assert job.status == STOPPED
+
+
+def test_steering_a_shared_run_forks_a_copy_that_matches_training_alone():
+    manager = JobManager(max_concurrent=2)
+    config = RunConfig.for_dataset("moons", steps=600, n_samples=100, seed=30, lambda_schedule="constant",
+                                   log_every=10)  # fmt: skip
+    job = manager.submit(config, watcher="a")
+    manager.submit(config, watcher="b")
+    while job.step < 100:
+        time.sleep(0.005)
+    fork = manager.set_lambda(job, 3.0, watcher="b")
+    assert fork is not job and set(fork.watchers) == {"b"} and set(job.watchers) == {"a"}
+    _wait(job)
+    _wait(fork)
+    assert job.result.lambda_changes == [] and fork.status == FINISHED
+    (at, value), = fork.result.lambda_changes
+    assert value == 3.0 and 100 <= at < 600
+    # The copy is the run "train alone, move lambda at step `at`": the same weights at the end.
+    from dann_demo.train import Trainer
+
+    alone = Trainer(config)
+    while alone.step < at:
+        alone.train_step()
+    alone.set_lambda(3.0)
+    result = alone.run()  # goes on from step `at` to config.steps
+    for name, tensor in result.state_dict.items():
+        assert torch.allclose(tensor, fork.result.state_dict[name], atol=1e-6), name
+
+
+def test_a_run_whose_watchers_all_left_is_stopped():
+    alive = {"a": True}
+    manager = JobManager(max_concurrent=1, session_alive=lambda s: alive.get(s, False))
+    job = manager.submit(RunConfig.for_dataset("moons", steps=100_000, n_samples=100, seed=31), watcher="a")
+    while job.step < 64:
+        time.sleep(0.01)
+    assert not job.done
+    alive["a"] = False
+    job.watchers["a"] -= 60  # as if it left a minute ago
+    _wait(job)
+    assert job.status == STOPPED and "left" in job.notice
+
+
+def test_runs_without_watchers_or_liveness_always_finish(manager):
+    assert not manager.abandoned(manager.submit(RunConfig.for_dataset("moons", steps=10, n_samples=50, seed=32)))
