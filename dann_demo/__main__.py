@@ -52,7 +52,9 @@ def _dataset_list(text: str) -> str:
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One option per RunConfig field; unset options fall back to the data set's defaults."""
+    """One option per RunConfig field; unset options fall back to the data set's defaults (or to
+    the --config file's values)."""
+    parser.add_argument("--config", metavar="FILE", help="start from this config (JSON, e.g. saved by the app)")
     for f in dataclasses.fields(RunConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.name == "seed":
@@ -67,10 +69,31 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                                 help=f"default: {f.default}")  # fmt: skip
 
 
-def config_from_args(args: argparse.Namespace, seed: int) -> RunConfig:
+def config_from_args(args: argparse.Namespace, seed: int | None) -> RunConfig:
+    """The data set's defaults (or the --config file), with the options given on top."""
     names = {f.name for f in dataclasses.fields(RunConfig)} - {"dataset", "seed"}
     overrides = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
-    return RunConfig.for_dataset(args.dataset or "moons", seed=seed, **overrides)
+    if getattr(args, "config", None):
+        base = _load_config(args.config)
+        if args.dataset and args.dataset != base.dataset:
+            base = RunConfig.for_dataset(args.dataset, **{k: v for k, v in base.to_dict().items() if k != "dataset"})
+        return base.replace(**overrides, **({} if seed is None else {"seed": seed}))
+    return RunConfig.for_dataset(args.dataset or "moons", seed=0 if seed is None else seed, **overrides)
+
+
+def _load_config(path: str) -> RunConfig:
+    """A config saved by the app (Config (JSON)) or written by hand; errors name the file."""
+    try:
+        return RunConfig.from_json(Path(path).read_text())
+    except OSError as e:
+        raise ConfigError("--config", path, f"a readable JSON file ({e.strerror})") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError("--config", path, f"valid JSON ({e.msg} at line {e.lineno})") from None
+
+
+def _seeds(args: argparse.Namespace) -> list[int | None]:
+    """--seeds, or the config file's own seed (None) when only --config is given."""
+    return args.seeds if args.seeds is not None else [None] if getattr(args, "config", None) else [0]
 
 
 def format_metrics(m: dict[str, Any]) -> str:
@@ -83,7 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dann_demo.metrics import mean_and_std
     from dann_demo.train import TrainingDiverged, train
 
-    configs = [config_from_args(args, s) for s in args.seeds]
+    configs = [config_from_args(args, s) for s in _seeds(args)]
     results = []
     for config in configs:
         try:
@@ -111,8 +134,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from dann_demo.sweep import parse_lambdas, run_sweep, summarise_sweep
 
     lambdas = parse_lambdas(args.lambdas)
-    base = config_from_args(args, args.seeds[0])
-    print(f"sweep on {base.dataset}: lambdas {', '.join(map(str, lambdas))} x seeds {args.seeds}", flush=True)
+    seeds = _seeds(args)
+    base = config_from_args(args, seeds[0])
+    seeds = [base.seed] if seeds == [None] else seeds
+    print(f"sweep on {base.dataset}: lambdas {', '.join(map(str, lambdas))} x seeds {seeds}", flush=True)
 
     def progress(result) -> None:
         c, m = result.config, result.metrics
@@ -120,7 +145,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"  lambda {lam:>6s} seed {c.seed}: target acc {m['target_acc']:.3f}  domain acc "
               f"{m['domain_acc']:.3f}  PAD {m['pad']:.2f}", flush=True)  # fmt: skip
 
-    runs = run_sweep(base, lambdas, args.seeds, on_result=progress)
+    runs = run_sweep(base, lambdas, seeds, on_result=progress)
     summary = summarise_sweep(runs)
     print(f"{'lambda':>8s}  {'target acc':>15s}  {'domain acc':>15s}  {'PAD':>11s}")
     for row in summary.itertuples():
@@ -151,13 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p_train = sub.add_parser("train", help="train one or more seeds and print a summary")
     add_config_arguments(p_train)
-    p_train.add_argument("--seeds", type=parse_seeds, default=[0], help="seed, range (0-4) or list (0,2)")
+    p_train.add_argument("--seeds", type=parse_seeds, default=None, help="seed, range (0-4) or list (0,2); default 0")
     p_train.add_argument("--json", metavar="FILE", help="write config, history and metrics here")
     p_train.set_defaults(func=cmd_train)
     p_sweep = sub.add_parser("sweep", help="train DANN for every (lambda, seed) and summarise per lambda")
     add_config_arguments(p_sweep)
     p_sweep.add_argument("--lambdas", default="0,0.03,0.1,0.3,1,3", help="constants and/or 'paper', e.g. 0,0.1,paper")
-    p_sweep.add_argument("--seeds", type=parse_seeds, default=[0], help="seed, range (0-4) or list (0,2)")
+    p_sweep.add_argument("--seeds", type=parse_seeds, default=None, help="seed, range (0-4) or list (0,2); default 0")
     p_sweep.add_argument("--json", metavar="FILE", help="write every run and the summary here")
     p_sweep.add_argument("--csv", metavar="FILE", help="write one row per run here")
     p_sweep.set_defaults(func=cmd_sweep)

@@ -87,7 +87,7 @@ class RunConfig:
         _one_of("mode", self.mode, MODES)
         _one_of("lambda_schedule", self.lambda_schedule, LAMBDA_SCHEDULES)
         _one_of("device", self.device, DEVICES)
-        _number("rotation", self.rotation, -360.0, 360.0)
+        _number("rotation", self.rotation, -180.0, 180.0)
         _number("noise", self.noise, 0.0, 1.0)
         _number("lambda_value", self.lambda_value, 0.0, 10.0)
         _number("gamma", self.gamma, 0.0, 100.0)

@@ -7,6 +7,7 @@ the Job, and the page reads the Job on each redraw. A rerun (any widget) never t
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -28,6 +29,7 @@ from dann_demo.train import (
     RunResult,
     Trainer,
     TrainingDiverged,
+    exploding_loss_note,
 )
 
 log = logging.getLogger(__name__)
@@ -158,6 +160,16 @@ class JobManager:
         self._pool = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="dann-job")
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
+        # At interpreter exit the pool's threads are joined: stop the runs first, or a long run
+        # would keep a finished test session or a stopped server alive until it ends. (The hook
+        # runs before that join; plain atexit would run after it.)
+        getattr(threading, "_register_atexit", atexit.register)(self.stop_all)
+
+    def stop_all(self) -> None:
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            job.stop()
 
     def submit(self, config: RunConfig, use_cache: bool = True, watcher: str | None = None) -> Job:
         """Start (or reuse) a run of `config` for session `watcher`. A cached result comes back as a
@@ -324,6 +336,7 @@ class JobManager:
                              should_stop=should_stop)  # fmt: skip
         # The job's pictures become the final ones, so pages read the job alone.
         job.input_plane, job.gallery, job.result = result.input_plane, result.gallery, result
+        job.notice = job.notice or exploding_loss_note(result.history)
         job.status = STOPPED if result.metrics["stopped"] else FINISHED
         # Only an untouched, complete run is the result of its config; a steered one is not.
         if job.status == FINISHED and not result.lambda_changes:

@@ -163,3 +163,11 @@ def feature_map_figure(xy: np.ndarray, domain: np.ndarray, label: np.ndarray, pr
     fig.update_xaxes(showticklabels=False, title=None)
     fig.update_yaxes(showticklabels=False, title=None, scaleanchor="x")
     return _layout(fig, title, height=420, hovermode="closest", legend={"orientation": "h", "y": -0.05})
+
+
+# Plotly's chart toolbar (shown on hover): the camera button saves a PNG, at twice the screen's
+# resolution so it stays sharp on slides.
+CHART_CONFIG = {
+    "displaylogo": False,
+    "toImageButtonOptions": {"format": "png", "scale": 2, "filename": "dann-playground"},
+}

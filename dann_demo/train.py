@@ -368,6 +368,16 @@ class Trainer:
                          list(self.lambda_changes), plane, gallery)  # fmt: skip
 
 
+def exploding_loss_note(history: list[ProgressRecord]) -> str | None:
+    """A finite but runaway label loss (say lr 10): not an error, but the user should know why
+    the accuracies are poor. None when the loss behaved."""
+    losses = [r.label_loss for r in history if np.isfinite(r.label_loss)]
+    if len(losses) < 2 or losses[-1] < max(5.0, 10 * losses[0]):
+        return None
+    return (f"The label loss grew from {losses[0]:.2f} to {losses[-1]:.3g}: training ran away. Try a smaller "
+            "learning rate μ0 (or λ).")
+
+
 def train(config: RunConfig, **run_kwargs) -> RunResult:
     """Train `config` start to finish: the one-call entry point for the CLI and scripts."""
     return Trainer(config).run(**run_kwargs)

@@ -4,14 +4,26 @@ from concurrent.futures import Future, wait
 
 import streamlit as st
 
-from dann_demo import plots
+from dann_demo import exports, plots
 from dann_demo.compare import comparison_configs, comparison_table, feature_map_async, lambda_setting
 from dann_demo.data import load_pair
 from dann_demo.embed import METHODS, ProjectionSettings
 from dann_demo.jobs import FAILED, Job
+from dann_demo.links import Param
 from dann_demo.train import history_frame
-from pages.shared import MODE_LABELS, job_manager, mode_title, require_navigation, run_settings
+from pages.shared import (
+    MODE_LABELS,
+    job_manager,
+    link_notes,
+    mode_title,
+    read_link,
+    require_navigation,
+    run_settings,
+    session_id,
+    write_link,
+)
 
+FIGURES: dict = {}  # this run of the script's figures, for the HTML download
 METHOD_LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 TSNE_NOTE = (
     "**How to read these maps.** Each point is one held-out example's feature vector (the feature extractor's "
@@ -22,10 +34,23 @@ TSNE_NOTE = (
     "layout and are rotated and scaled onto it."
 )
 
+# The page's own settings, in the URL beside the run settings: (link parameter, default).
+PAGE_PARAMS = {
+    "oracle": Param("bool"), "method": Param("choice", METHODS), "perplexity": Param("float", (5.0, 100.0)),
+    "n_neighbors": Param("int", (2, 100)), "min_dist": Param("float", (0.0, 1.0)),
+    "points": Param("int", (50, 500)), "colour": Param("choice", ("domain", "class")), "errors": Param("bool"),
+}  # fmt: skip
+PAGE_DEFAULTS = {"oracle": False, "method": "pca", "perplexity": 30.0, "n_neighbors": 15, "min_dist": 0.1,
+                 "points": 300, "colour": "domain", "errors": False}  # fmt: skip
+
 require_navigation()
 st.title("Feature maps")
 st.caption("The paper's most telling picture: features of source and target before and after adaptation.")
 manager = job_manager()
+me = session_id()
+read_link("maps", PAGE_PARAMS)
+for name, default in PAGE_DEFAULTS.items():
+    st.session_state.setdefault(f"maps_{name}", default)
 
 with st.sidebar:
     st.header("Runs to compare")
@@ -35,16 +60,21 @@ with st.sidebar:
     method = st.radio("Method", METHODS, format_func=METHOD_LABELS.get, horizontal=True, key="maps_method")
     perplexity, n_neighbors, min_dist = 30.0, 15, 0.1
     if method == "tsne":
-        perplexity = st.slider("Perplexity", 5.0, 100.0, 30.0, 1.0, key="maps_perplexity")
+        perplexity = st.slider("Perplexity", 5.0, 100.0, step=1.0, key="maps_perplexity")
     if method == "umap":
-        n_neighbors = st.slider("n_neighbors", 2, 100, 15, key="maps_neighbors")
-        min_dist = st.slider("min_dist", 0.0, 1.0, 0.1, 0.01, key="maps_min_dist")
-    per_domain = st.slider("Points per domain", 50, 500, 300, 50, key="maps_points")
+        n_neighbors = st.slider("n_neighbors", 2, 100, key="maps_n_neighbors")
+        min_dist = st.slider("min_dist", 0.0, 1.0, step=0.01, key="maps_min_dist")
+    per_domain = st.slider("Points per domain", 50, 500, step=50, key="maps_points")
     colour_by = st.radio("Colour by", ["domain", "class"], horizontal=True, key="maps_colour")
     mark_errors = st.toggle("Mark misclassified target points", key="maps_errors")
+if base is not None:
+    page_values = {name: st.session_state[f"maps_{name}"] for name in PAGE_PARAMS}
+    write_link("maps", base, exclude=("mode",), extra={
+        name: PAGE_PARAMS[name].format(v) for name, v in page_values.items() if v != PAGE_DEFAULTS[name]})
+link_notes("maps")
 
 if st.button("Train and compare", type="primary", icon=":material/compare:", disabled=base is None):
-    jobs = [manager.submit(c) for c in comparison_configs(base, include_oracle)]
+    jobs = [manager.submit(c, watcher=me) for c in comparison_configs(base, include_oracle)]
     st.session_state["maps_jobs"] = [j.id for j in jobs]
 if error:
     st.error(error, icon=":material/error:")
@@ -58,6 +88,7 @@ settings = ProjectionSettings(method=method, perplexity=perplexity, n_neighbors=
 def training_progress() -> None:
     """Progress of the compared runs; a full rerun draws the maps once they have all ended."""
     for job in jobs:
+        job.watch(me)
         st.progress(job.fraction, text=f"{MODE_LABELS[job.config.mode]}: {job.status}, step {job.step}")
     if all(j.done for j in jobs):
         st.rerun()
@@ -87,9 +118,10 @@ def draw_maps(finished: list[Job], step: int) -> None:
             fmap = future.result()
             snap = r.snapshots[step]
             i = fmap.index
-            st.plotly_chart(plots.feature_map_figure(fmap.xy, snap.domain[i], snap.label[i], snap.predicted[i],
-                                                     mode_title(r.config.mode), colour_by,
-                                                     mark_errors), key=f"map_{job.id}")  # fmt: skip
+            fig = plots.feature_map_figure(fmap.xy, snap.domain[i], snap.label[i], snap.predicted[i],
+                                           mode_title(r.config.mode), colour_by, mark_errors)  # fmt: skip
+            FIGURES[f"map_{r.config.mode}_step{step}"] = fig
+            st.plotly_chart(fig, key=f"map_{job.id}", config=plots.CHART_CONFIG)
             frame = history_frame(r.history)
             row = frame.iloc[(frame["step"] - step).abs().argmin()]
             a, b, c = st.columns(3)
@@ -110,16 +142,22 @@ def draw_comparison(finished: list[Job]) -> None:
         for which in ("class", "domain"):
             for col, job in zip(st.columns(len(finished)), finished, strict=True):
                 title = mode_title(job.config.mode)
-                col.plotly_chart(plots.input_plane_figure(job.result.input_plane, pair, title, panels=(which,)),
-                                 key=f"plane_{which}_{job.id}")  # fmt: skip
+                fig = plots.input_plane_figure(job.result.input_plane, pair, title, panels=(which,))
+                FIGURES[f"input_{which}_{job.config.mode}"] = fig
+                col.plotly_chart(fig, key=f"plane_{which}_{job.id}", config=plots.CHART_CONFIG)
         st.caption("Top: label classifiers' boundaries. Bottom: domain classifiers' outputs. With DANN the label "
                    "boundary follows the rotated target, and the domain classifier cannot draw a line between "
                    "the domains.")  # fmt: skip
     st.subheader("The compared runs")
     table = comparison_table([j.result for j in finished])
     st.dataframe(table, hide_index=True)
-    st.download_button("Download CSV", table.to_csv(index=False), "dann_comparison.csv", "text/csv",
-                       icon=":material/download:")  # fmt: skip
+    left, right = st.columns(2)
+    left.download_button("Download CSV", table.to_csv(index=False), "dann_comparison.csv", "text/csv",
+                         icon=":material/download:")  # fmt: skip
+    figures = dict(FIGURES)
+    right.download_button("Figures (HTML, zip)", lambda: exports.figures_zip(figures), "dann_comparison_figures.zip",
+                          "application/zip", icon=":material/bar_chart:", on_click="ignore",
+                          help="These maps and boundaries as interactive charts that open offline.")  # fmt: skip
 
 
 if not jobs:

@@ -9,8 +9,19 @@ import threading
 import streamlit as st
 import torch
 
-from dann_demo.config import DATASET_DEFAULTS, LIMITS, ConfigError, RunConfig
+from dann_demo.config import DATASET_DEFAULTS, DEVICES, LIMITS, ConfigError, RunConfig
 from dann_demo.jobs import JobManager
+from dann_demo.links import (
+    HIDE_PARAM,
+    LINK_FIELDS,
+    PRESET_PARAM,
+    Param,
+    config_values_from_query,
+    hidden_from_query,
+    params_from_query,
+    query_from_config,
+)
+from dann_demo.presets import PRESETS
 from dann_demo.train import RunResult
 
 DATASET_LABELS = {"moons": "two moons (2-D points)", "digits": "digits → digits-M (images)"}
@@ -63,7 +74,16 @@ def require_navigation() -> None:
 def job_manager() -> JobManager:
     """One manager per server process, shared by every session, so identical runs are trained once."""
     return JobManager(max_concurrent=int(os.environ.get("DANN_MAX_JOBS", "2")),
-                      cache_entries=int(os.environ.get("DANN_CACHE_RUNS", "32")))  # fmt: skip
+                      cache_entries=int(os.environ.get("DANN_CACHE_RUNS", "32")),
+                      session_alive=_session_alive)  # fmt: skip
+
+
+def _session_alive(session: str) -> bool:
+    """Whether a browser session is still connected (cancel on leaving). Under AppTest, with no
+    server runtime, every session counts as alive."""
+    from streamlit.runtime import Runtime
+
+    return not Runtime.exists() or Runtime.instance().is_active_session(session)
 
 
 @st.cache_resource
@@ -91,55 +111,128 @@ def _default(dataset: str, name: str):
     return DATASET_DEFAULTS[dataset].get(name, RunConfig.__dataclass_fields__[name].default)
 
 
+def _key(prefix: str, dataset: str, name: str) -> str:
+    """Widget keys carry the data set's name, so each data set keeps its own defaults and edits."""
+    return f"{prefix}_dataset" if name == "dataset" else f"{prefix}_{dataset}_{name}"
+
+
+def session_id() -> str:
+    """This browser session's id: the job manager's name for a watcher of a run."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else "no-session"
+
+
+def apply_values(prefix: str, values: dict) -> None:
+    """Set the settings widgets to a whole setup (from a link, a preset or a loaded config): the
+    named RunConfig fields take the given values, every other field its data set's default."""
+    dataset = values.get("dataset", "moons")
+    st.session_state[_key(prefix, dataset, "dataset")] = dataset
+    for name in LINK_FIELDS:
+        st.session_state.pop(_key(prefix, dataset, name), None)
+    for name, value in values.items():
+        if name in LINK_FIELDS and name != "dataset":
+            default = RunConfig.__dataclass_fields__[name].default
+            st.session_state[_key(prefix, dataset, name)] = type(default)(value) if default is not None else value
+
+
+def read_link(prefix: str, page_params: dict[str, Param] | None = None) -> None:
+    """Once per session and page: take the settings in the URL (a shared link or a preset link).
+    `page_params` are the page's own settings (widget keys `{prefix}_{name}`). Values that are not
+    allowed are left out and listed by link_notes()."""
+    if st.session_state.get(f"{prefix}_link_read"):
+        return
+    st.session_state[f"{prefix}_link_read"] = True
+    params = st.query_params.to_dict()
+    page_params = page_params or {}
+    extra = tuple(page_params)
+    page_values, notes = params_from_query(params, page_params)
+    for name, value in page_values.items():
+        st.session_state[f"{prefix}_{name}"] = value
+    if PRESET_PARAM in params:
+        preset = PRESETS.get(params[PRESET_PARAM])
+        if preset is None:
+            notes.append(f"preset={params[PRESET_PARAM]!r} ignored: one of {', '.join(PRESETS)} is allowed")
+        else:
+            apply_values(prefix, {"dataset": preset.dataset, **preset.values})
+            st.session_state[f"{prefix}_lesson"] = preset.id
+    elif set(params) - {HIDE_PARAM, *extra}:
+        values, notes = config_values_from_query(params, extra)
+        apply_values(prefix, values)
+    hidden, hide_notes = hidden_from_query(params, LINK_FIELDS)
+    st.session_state[f"{prefix}_hidden"] = hidden
+    st.session_state[f"{prefix}_link_notes"] = notes + hide_notes
+
+
+def link_notes(prefix: str) -> None:
+    """Tell the user which values of the link they opened were left out, and why."""
+    notes = st.session_state.get(f"{prefix}_link_notes")
+    if notes:
+        st.warning("Some settings in the link were not used:\n\n" + "\n".join(f"- {n}" for n in notes),
+                   icon=":material/link_off:")  # fmt: skip
+
+
+def write_link(prefix: str, config: RunConfig, exclude: tuple[str, ...] = (), extra: dict | None = None) -> None:
+    """Keep the URL in step with the settings, so the address bar is always a shareable link.
+    `extra`: the page's own settings, already formatted (Param.format)."""
+    query = {k: v for k, v in query_from_config(config).items() if k not in exclude}
+    hidden = st.session_state.get(f"{prefix}_hidden") or set()
+    if hidden:
+        query[HIDE_PARAM] = ",".join(sorted(hidden))
+    query.update(extra or {})
+    if st.query_params.to_dict() != query:
+        st.query_params.from_dict(query)
+
+
 def run_settings(prefix: str = "train", choose_mode: bool = True) -> tuple[RunConfig | None, str | None]:
     """The run-settings widgets (in the current container). Returns (config, None) or (None, error).
 
-    Widget keys carry the data set's name, so each data set keeps its own defaults and edits.
+    Controls a classroom link hides (`?hide=...`) are not drawn; they keep the link's values.
     """
-    dataset = st.selectbox("Data set", list(DATASET_LABELS), format_func=DATASET_LABELS.get, key=f"{prefix}_dataset")
-    k = f"{prefix}_{dataset}"
+    hidden = st.session_state.get(f"{prefix}_hidden") or set()
+    dataset = st.session_state.get(_key(prefix, "", "dataset"), "moons")
+    if "dataset" not in hidden:
+        dataset = st.selectbox("Data set", list(DATASET_LABELS), format_func=DATASET_LABELS.get,
+                               key=_key(prefix, "", "dataset"))  # fmt: skip
     values: dict = {"dataset": dataset}
+
+    def control(name: str, widget, label: str, *args, **kwargs):
+        """Draw the widget for RunConfig field `name`, or take its value when the link hides it. The
+        value lives in session state (set here to the default the first time), so links, presets and
+        loaded configs can set it before the widget is drawn."""
+        key = _key(prefix, dataset, name)
+        default = _default(dataset, name)
+        st.session_state.setdefault(key, type(default)(default))
+        values[name] = st.session_state[key] if name in hidden else widget(label, *args, key=key, **kwargs)
+        return values[name]
+
     if dataset == "moons":
-        values["rotation"] = st.slider("Target rotation (degrees)", -180.0, 180.0, float(_default(dataset, "rotation")),
-                                       5.0, key=f"{k}_rotation",
-                                       help="The target domain is the source's two moons rotated by this angle.")
-        values["noise"] = st.slider("Noise", 0.0, 0.5, float(_default(dataset, "noise")), 0.01, key=f"{k}_noise")
+        control("rotation", st.slider, "Target rotation (degrees)", -180.0, 180.0, step=5.0,
+                help="The target domain is the source's two moons rotated by this angle.")  # fmt: skip
+        control("noise", st.slider, "Noise", 0.0, 1.0, step=0.01)
     if choose_mode:
-        values["mode"] = st.selectbox("Mode", list(MODE_LABELS), format_func=MODE_LABELS.get, key=f"{k}_mode",
-                                      help=MODE_HELP)  # fmt: skip
-    schedule = st.radio("Lambda", ["paper", "constant"], horizontal=True, key=f"{k}_schedule",
-                        index=["paper", "constant"].index(_default(dataset, "lambda_schedule")),
-                        format_func={"paper": "paper schedule", "constant": "constant"}.get,
-                        help="Paper: λ_p = 2/(1+exp(-γp)) − 1, rising from 0 to 1 (times the ceiling below).")
-    values["lambda_schedule"] = schedule
-    values["lambda_value"] = st.slider("λ (constant value, or the schedule's ceiling)", 0.0, 10.0,
-                                       float(_default(dataset, "lambda_value")), 0.05, key=f"{k}_lambda",
-                                       help="Move it during training: the running job uses it from the next step.")
+        control("mode", st.selectbox, "Mode", list(MODE_LABELS), format_func=MODE_LABELS.get, help=MODE_HELP)
+    schedule = control("lambda_schedule", st.radio, "Lambda", ["paper", "constant"], horizontal=True,
+                       format_func={"paper": "paper schedule", "constant": "constant"}.get,
+                       help="Paper: λ_p = 2/(1+exp(-γp)) − 1, rising from 0 to 1 (times the ceiling below).")
+    control("lambda_value", st.slider, "λ (constant value, or the schedule's ceiling)", 0.0, 10.0, step=0.05,
+            help="Move it during training: the running job uses it from the next step.")  # fmt: skip
     if schedule == "paper":
-        values["gamma"] = st.slider("γ (how fast λ rises)", 0.0, 50.0, float(_default(dataset, "gamma")), 0.5,
-                                    key=f"{k}_gamma")  # fmt: skip
-    values["steps"] = int(st.number_input("Steps", *LIMITS["steps"], value=int(_default(dataset, "steps")),
-                                          step=500, key=f"{k}_steps"))  # fmt: skip
-    values["lr"] = st.number_input("Learning rate μ0", 1e-6, 10.0, float(_default(dataset, "lr")), format="%.4f",
-                                   key=f"{k}_lr")  # fmt: skip
-    values["seed"] = int(st.number_input("Seed", *LIMITS["seed"], value=0, key=f"{k}_seed"))
+        control("gamma", st.slider, "γ (how fast λ rises)", 0.0, 100.0, step=0.5)
+    control("steps", st.number_input, "Steps", *LIMITS["steps"], step=500)
+    control("lr", st.number_input, "Learning rate μ0", 1e-6, 10.0, format="%.4f")
+    control("seed", st.number_input, "Seed", *LIMITS["seed"])
     with st.expander("More settings"):
-        values["batch_size"] = int(st.number_input("Batch size (per domain)", *LIMITS["batch_size"],
-                                                   value=int(_default(dataset, "batch_size")), key=f"{k}_batch"))
-        values["lr_alpha"] = st.number_input("lr decay α", 0.0, 1000.0, float(_default(dataset, "lr_alpha")),
-                                             key=f"{k}_alpha", help="lr_p = μ0 / (1 + α p)^β; α = 0 keeps it fixed.")
-        values["lr_beta"] = st.number_input("lr decay β", 0.0, 10.0, float(_default(dataset, "lr_beta")),
-                                            key=f"{k}_beta")  # fmt: skip
-        values["momentum"] = st.number_input("Momentum", 0.0, 0.999, float(_default(dataset, "momentum")),
-                                             key=f"{k}_momentum")  # fmt: skip
+        control("batch_size", st.number_input, "Batch size (per domain)", *LIMITS["batch_size"])
+        control("lr_alpha", st.number_input, "lr decay α", 0.0, 1000.0,
+                help="lr_p = μ0 / (1 + α p)^β; α = 0 keeps it fixed.")  # fmt: skip
+        control("lr_beta", st.number_input, "lr decay β", 0.0, 10.0)
+        control("momentum", st.number_input, "Momentum", 0.0, 0.999)
         if dataset == "moons":
-            values["n_samples"] = int(st.number_input("Points per domain", *LIMITS["n_samples"],
-                                                      value=int(_default(dataset, "n_samples")), key=f"{k}_n"))
-            values["hidden_units"] = int(st.number_input("Hidden units", *LIMITS["hidden_units"],
-                                                         value=int(_default(dataset, "hidden_units")),
-                                                         key=f"{k}_hidden"))  # fmt: skip
-        values["device"] = st.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key=f"{prefix}_device",
-                                        help="auto picks the GPU when there is one.")  # fmt: skip
+            control("n_samples", st.number_input, "Points per domain", *LIMITS["n_samples"])
+            control("hidden_units", st.number_input, "Hidden units", *LIMITS["hidden_units"])
+        control("device", st.selectbox, "Device", list(DEVICES), help="auto picks the GPU when there is one.")
     try:
         config = RunConfig(**values)
     except ConfigError as e:

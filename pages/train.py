@@ -6,21 +6,33 @@ import streamlit as st
 from dann_demo import plots
 from dann_demo.data import load_pair
 from dann_demo.jobs import FAILED, QUEUED, RUNNING, STOPPED, Job
+from dann_demo.presets import PRESETS
 from dann_demo.train import history_frame
-from pages.shared import job_manager, require_navigation, run_settings, summary
+from pages.exports import load_config_box, run_downloads, share_box
+from pages.shared import (
+    apply_values,
+    job_manager,
+    link_notes,
+    read_link,
+    require_navigation,
+    run_settings,
+    session_id,
+    summary,
+    write_link,
+)
 
 # How often the page redraws a running job. Drawing holds the GIL that the training thread needs:
 # image runs are slow and change slowly, so they are redrawn half as often.
-REDRAW_SECONDS = {"moons": 0.5, "digits": 1.0}
+REDRAW_SECONDS = {False: 0.5, True: 1.0}  # by config.is_image
 
 CAPTIONS = {
-    "label": "The label classifier's loss on the labelled half of each batch. It should fall in every mode.",
-    "domain": "With DANN the domain loss climbs toward ln 2 = 0.693 (the dashed line): the domain classifier "
+    "label_loss": "The label classifier's loss on the labelled half of each batch. It should fall in every mode.",
+    "domain_loss": "With DANN the domain loss climbs toward ln 2 = 0.693 (the dashed line): the domain classifier "
     "is reduced to guessing, which is **success**, not a bug. With *no reversal* it falls toward 0: "
     "the domain classifier wins. With *source only* it shows how separable the features are by themselves.",
-    "domain_acc": "Measured on held-out points of both domains. DANN drives it toward 50% (chance); "
+    "domain_accuracy": "Measured on held-out points of both domains. DANN drives it toward 50% (chance); "
     "source only and no reversal keep it high.",
-    "acc": "Source accuracy should stay high in every mode. Watch the gap to target accuracy: DANN closes "
+    "accuracy": "Source accuracy should stay high in every mode. Watch the gap to target accuracy: DANN closes "
     "it, no reversal does not, the target oracle shows how far it could close.",
     "schedule": "Lambda is applied only in the gradient reversal layer. The paper's schedule starts at 0 so "
     "the early, noisy features are not pushed around. Dotted lines mark where you moved λ.",
@@ -34,33 +46,65 @@ CAPTIONS = {
 require_navigation()
 st.title("Train live")
 manager = job_manager()
+me = session_id()
+read_link("train")
+
+
+def use_preset(preset_id: str) -> None:
+    preset = PRESETS[preset_id]
+    apply_values("train", {"dataset": preset.dataset, **preset.values})
+    st.session_state["train_lesson"] = preset_id
+
 
 with st.sidebar:
     st.header("Run settings")
     config, error = run_settings("train")
+    with st.expander("Load a saved config", icon=":material/upload_file:"):
+        load_config_box("train")
+if config is not None:
+    write_link("train", config)
+
+link_notes("train")
+with st.expander("Lesson presets", icon=":material/school:", expanded=False):
+    cols = st.columns(len(PRESETS))
+    for col, preset in zip(cols, PRESETS.values(), strict=True):
+        col.button(preset.title, key=f"preset_{preset.id}", on_click=use_preset, args=(preset.id,),
+                   use_container_width=True)  # fmt: skip
+lesson = PRESETS.get(st.session_state.get("train_lesson", ""))
+if lesson is not None:
+    st.info(f"**{lesson.title}.** {lesson.lesson} Press **Train**.", icon=":material/lightbulb:")
 
 job: Job | None = manager.get(st.session_state.get("train_job"))
 
 buttons = st.columns([1, 1, 4])
 if buttons[0].button("Train", type="primary", icon=":material/play_arrow:", disabled=config is None):
     if job is not None and not job.done:
-        job.stop()
-    job = manager.submit(config)
+        manager.stop(job, me)
+    job = manager.submit(config, watcher=me)
     st.session_state["train_job"] = job.id
     st.session_state["train_sent_lambda"] = config.lambda_value
 if buttons[1].button("Stop", icon=":material/stop:", disabled=job is None or job.done) and job is not None:
-    job.stop()
+    manager.stop(job, me)
+    if job.watchers:  # others still watch it: it goes on for them, and this session lets go
+        st.session_state.pop("train_job", None)
+        job = None
 if error:
     st.error(error, icon=":material/error:")
 
-# Lambda is live: a moved slider reaches the running job at its next step (GAN Lab style).
+# Lambda is live: a moved slider reaches the running job at its next step (GAN Lab style). A run
+# shared with other sessions is not steered under their feet: this session gets its own copy.
 live = job is not None and not job.done and config is not None
 if live and config.lambda_value != st.session_state.get("train_sent_lambda"):
-    job.set_lambda(config.lambda_value)
+    job = manager.set_lambda(job, config.lambda_value, watcher=me)
+    st.session_state["train_job"] = job.id
     st.session_state["train_sent_lambda"] = config.lambda_value
 
 
 def draw(job: Job) -> None:
+    job.watch(me)
+    if len(job.watchers) > 1 and not job.done:
+        st.caption(f":material/group: {len(job.watchers) - 1} other session(s) pressed Train with the same "
+                   "settings: you all watch one training. Moving λ gives you your own copy.")  # fmt: skip
     if job.status == QUEUED:
         st.info(f"Waiting for a free trainer: {manager.queue_position(job)} run(s) ahead of yours.",
                 icon=":material/hourglass:")  # fmt: skip
@@ -75,13 +119,11 @@ def draw(job: Job) -> None:
             st.warning(f"Stopped at step {job.result.metrics['steps']}.", icon=":material/stop_circle:")
         st.subheader("Summary" + (" (from the cache: the same run was trained before)" if job.from_cache else ""))
         summary(job.result)
-    history = list(job.history)
-    if not history:
+    figs = figures(job)
+    if not figs:
         return
-    if job.input_plane is not None:
-        title = f"Input space at step {job.step}"
-        st.plotly_chart(plots.input_plane_figure(job.input_plane, load_pair(job.config), title),
-                        key="plane")  # fmt: skip
+    if "input_plane" in figs:
+        st.plotly_chart(figs["input_plane"], key="plane", config=plots.CHART_CONFIG)
         st.caption(CAPTIONS["plane"])
     gallery = job.gallery
     if gallery is not None:
@@ -92,21 +134,31 @@ def draw(job: Job) -> None:
                         + ("✓" if gallery.label[i] == gallery.predicted[i] else "✗") for i in rows]  # fmt: skip
             st.image([gallery.images[i] for i in rows], width=72, clamp=True, caption=captions)
         st.caption(CAPTIONS["gallery"])
+    left, right = st.columns(2)
+    for column, names in ((left, ("domain_loss", "accuracy", "schedule")), (right, ("domain_accuracy", "label_loss"))):
+        with column:
+            for name in names:
+                st.plotly_chart(figs[name], key=name, config=plots.CHART_CONFIG)
+                st.caption(CAPTIONS[name])
+
+
+def figures(job: Job) -> dict:
+    """The run's figures by name (drawn on the page, and downloadable as HTML)."""
+    history = list(job.history)
+    if not history:
+        return {}
+    figs = {}
+    if job.input_plane is not None:
+        figs["input_plane"] = plots.input_plane_figure(job.input_plane, load_pair(job.config),
+                                                       f"Input space at step {job.step}")  # fmt: skip
     frame = history_frame(history)
     changes = job.lambda_changes
-    left, right = st.columns(2)
-    with left:
-        st.plotly_chart(plots.domain_loss_figure(frame, changes), key="domain_loss")
-        st.caption(CAPTIONS["domain"])
-        st.plotly_chart(plots.accuracy_figure(frame, changes), key="acc")
-        st.caption(CAPTIONS["acc"])
-        st.plotly_chart(plots.schedule_figure(frame, changes), key="schedule")
-        st.caption(CAPTIONS["schedule"])
-    with right:
-        st.plotly_chart(plots.domain_accuracy_figure(frame, changes), key="domain_acc")
-        st.caption(CAPTIONS["domain_acc"])
-        st.plotly_chart(plots.label_loss_figure(frame, changes), key="label_loss")
-        st.caption(CAPTIONS["label"])
+    figs["domain_loss"] = plots.domain_loss_figure(frame, changes)
+    figs["accuracy"] = plots.accuracy_figure(frame, changes)
+    figs["schedule"] = plots.schedule_figure(frame, changes)
+    figs["domain_accuracy"] = plots.domain_accuracy_figure(frame, changes)
+    figs["label_loss"] = plots.label_loss_figure(frame, changes)
+    return figs
 
 
 def live_view() -> None:
@@ -120,8 +172,13 @@ def live_view() -> None:
 
 
 if job is None:
-    st.info("Choose a data set and a mode on the left, then press **Train**.", icon=":material/arrow_back:")
+    st.info("Choose a data set and a mode on the left, then press **Train**, or pick a lesson preset above.",
+            icon=":material/arrow_back:")  # fmt: skip
 elif job.done:
     draw(job)
+    if job.result is not None:
+        run_downloads(job.result, figures(job))
 else:
-    st.fragment(run_every=REDRAW_SECONDS[job.config.dataset])(live_view)()
+    st.fragment(run_every=REDRAW_SECONDS[job.config.is_image])(live_view)()
+if config is not None:
+    share_box("train", config)

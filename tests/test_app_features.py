@@ -16,7 +16,7 @@ def test_feature_maps_page_compares_three_runs():
     steps = [w for w in at.sidebar.number_input if w.label == "Steps"][0]
     steps.set_value(300)
     at.run()
-    at.button[0].click().run()
+    next(b for b in at.button if b.label == "Train and compare").click().run()
     deadline = time.time() + 120
     while time.time() < deadline and not any(m.label == "PAD" for m in at.metric):
         time.sleep(0.3)
@@ -29,3 +29,17 @@ def test_feature_maps_page_compares_three_runs():
     # Another projection method redraws from the same runs.
     at.sidebar.radio[1].set_value("tsne").run()
     assert not at.exception and len([m for m in at.metric if m.label == "PAD"]) == 3
+
+
+def test_feature_maps_settings_come_from_a_link():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page("pages/features.py")
+    at.query_params.update({"method": "tsne", "points": "100", "perplexity": "abc", "oracle": "true",
+                            "rotation": "90"})  # fmt: skip
+    at.run()
+    assert not at.exception
+    assert at.sidebar.radio[1].value == "tsne"
+    assert next(s for s in at.sidebar.slider if s.label == "Points per domain").value == 100
+    assert next(c for c in at.sidebar.checkbox if c.label.startswith("Also train")).value is True
+    assert "perplexity='abc'" in " ".join(w.value for w in at.warning)
+    assert at.query_params["method"] == "tsne" and at.query_params["rotation"] == "90"

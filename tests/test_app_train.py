@@ -33,6 +33,10 @@ def _job(at: AppTest):
     return job_manager().get(at.session_state["train_job"])
 
 
+def _button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
 def _set(at: AppTest, label: str, value) -> None:
     widgets = [w for w in at.sidebar.number_input if w.label == label] + \
         [w for w in at.sidebar.slider if w.label.startswith(label)]  # fmt: skip
@@ -52,7 +56,7 @@ def test_train_produces_a_finished_run_with_summary():
     _set(at, "Seed", 11)
     at.sidebar.selectbox[1].select("source_only")
     at.run()
-    at.button[0].click().run()
+    _button(at, "Train").click().run()
     _wait_for(at, lambda a: any(m.label == "Target accuracy" for m in a.metric))
     labels = {m.label for m in at.metric}
     assert {"Source accuracy", "Target accuracy", "Domain accuracy", "Proxy A-distance", "Time", "Device"} <= labels
@@ -68,7 +72,7 @@ def test_rerun_mid_training_does_not_restart_the_job_and_lambda_reaches_it():
     _set(at, "Seed", 12)
     at.sidebar.radio[0].set_value("constant")
     at.run()
-    at.button[0].click().run()
+    _button(at, "Train").click().run()
     job = _job(at)
     _wait_for(at, lambda a: _job(a).step > 0 and _job(a).status == RUNNING)
     # Any widget change is a rerun: the same job keeps going.
@@ -81,7 +85,7 @@ def test_rerun_mid_training_does_not_restart_the_job_and_lambda_reaches_it():
     assert _job(at) is job
     _wait_for(at, lambda a: job._trainer is not None and job._trainer.model.grl.lambda_.item() == 2.5)
     assert job._trainer.lambda_changes and job._trainer.lambda_changes[-1][1] == 2.5
-    at.button[1].click().run()  # Stop
+    _button(at, "Stop").click().run()
     _wait_for(at, lambda a: job.done)
     at.run()
     assert any("Stopped at step" in w.value for w in at.warning)
@@ -93,6 +97,72 @@ def test_image_dataset_shows_gallery(dataset):
     at.sidebar.selectbox[0].select(dataset).run()
     _set(at, "Steps", 60)
     at.run()
-    at.button[0].click().run()
+    _button(at, "Train").click().run()
     _wait_for(at, lambda a: any(m.label == "Target accuracy" for m in a.metric), seconds=120)
     assert not at.exception
+
+
+def test_a_shared_link_sets_the_controls_and_bad_values_are_noted():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.query_params.update({"dataset": "moons", "rotation": "60", "lambda_value": "banana", "steps": "-5",
+                            "colour": "red", "hide": "mode,nonsense"})  # fmt: skip
+    at.run()
+    assert not at.exception
+    assert next(s for s in at.sidebar.slider if s.label.startswith("Target rotation")).value == 60.0
+    assert next(n for n in at.sidebar.number_input if n.label == "Steps").value == 3000  # the default
+    note = " ".join(w.value for w in at.warning)
+    for bad in ("lambda_value='banana'", "steps=-5", "'colour'", "hide='nonsense'"):
+        assert bad in note, (bad, note)
+    # The hidden control is not drawn; the URL keeps the settings that are not defaults.
+    assert not [s for s in at.sidebar.selectbox if s.label == "Mode"]
+    assert at.query_params["rotation"] == "60" and at.query_params["hide"] == "mode"
+
+
+def test_lesson_preset_is_one_click_and_reachable_by_link():
+    at = _app()
+    _button(at, "λ too large").click().run()
+    assert next(s for s in at.sidebar.slider if s.label.startswith("λ")).value == 8.0
+    assert at.sidebar.radio[0].value == "constant"
+    assert any("λ too large" in i.value for i in at.info)
+    linked = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    linked.query_params["preset"] = "no_reversal"
+    linked.run()
+    assert next(s for s in linked.sidebar.selectbox if s.label == "Mode").value == "no_reversal"
+    assert not linked.exception
+
+
+def test_finished_run_offers_every_download():
+    at = _app()
+    _set(at, "Steps", 100)
+    _set(at, "Seed", 13)
+    at.run()
+    _button(at, "Train").click().run()
+    _wait_for(at, lambda a: any(m.label == "Target accuracy" for m in a.metric))
+    at.run()
+    labels = {b.proto.label for b in at.get("download_button")}
+    assert {"History (CSV)", "Config (JSON)", "Metrics (JSON)", "Weights (.pt)", "Figures (HTML, zip)"} <= labels
+    assert any("hide" not in c.value and "seed=13" in c.value for c in at.code)  # the share link
+
+
+def test_a_failed_run_is_a_message_and_the_page_keeps_working(monkeypatch):
+    import dann_demo.jobs as jobs
+    from dann_demo.train import TrainingDiverged
+
+    real = jobs.Trainer
+
+    def diverging(config, *a, **k):
+        raise TrainingDiverged(17, config)
+
+    at = _app()
+    _set(at, "Seed", 14)
+    at.run()
+    monkeypatch.setattr(jobs, "Trainer", diverging)
+    _button(at, "Train").click().run()
+    _wait_for(at, lambda a: any("non-finite loss at step 17" in e.value for e in a.error))
+    assert not at.exception
+    monkeypatch.setattr(jobs, "Trainer", real)
+    _set(at, "Steps", 60)
+    at.run()
+    _button(at, "Train").click().run()
+    _wait_for(at, lambda a: any(m.label == "Target accuracy" for m in a.metric))
+    assert not at.exception and not at.error

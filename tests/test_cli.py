@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from dann_demo.__main__ import main, parse_seeds
+from dann_demo.config import RunConfig
 
 
 def test_parse_seeds():
@@ -84,3 +85,28 @@ def test_sweep_bad_lambda_exits_2():
     proc = subprocess.run([sys.executable, "-m", "dann_demo", "sweep", "--lambdas", "0,20"], capture_output=True,
                           text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 2 and "lambda_value=20.0 is not allowed" in proc.stderr
+
+
+def test_config_file_from_the_app_runs_in_the_cli(tmp_path, capsys):
+    from dann_demo import exports
+    from dann_demo.__main__ import main
+
+    config = RunConfig.for_dataset("moons", steps=60, n_samples=60, seed=5, mode="source_only")
+    path = tmp_path / "config.json"
+    path.write_bytes(exports.config_json(config))
+    assert main(["train", "--config", str(path), "--json", str(tmp_path / "out.json")]) == 0
+    assert "moons / source_only / seed 5" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "out.json").read_text())["runs"][0]["config"]
+    assert RunConfig.from_dict(saved) == config
+    # Options on top of the file win.
+    assert main(["train", "--config", str(path), "--steps", "30", "--seeds", "2"]) == 0
+    assert "seed 2" in capsys.readouterr().out
+
+
+def test_bad_config_file_is_one_line(tmp_path, capsys):
+    from dann_demo.__main__ import main
+
+    (tmp_path / "bad.json").write_text('{"dataset": "moons", "lambda_value": 99}')
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--config", str(tmp_path / "bad.json")])
+    assert e.value.code == 2 and "lambda_value=99" in capsys.readouterr().err
