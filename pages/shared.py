@@ -90,10 +90,15 @@ def _session_alive(session: str) -> bool:
 def warm_up() -> bool:
     """Once per process, at start-up: build the default data set, and compile UMAP in the background
     (numba's first call takes over 10 s; better now than in front of the class)."""
-    from dann_demo.data import load_pair
+    from dann_demo.data import background_photos, load_pair
     from dann_demo.embed import warm_up_umap
 
     load_pair(RunConfig.for_dataset("moons"))
+    # The photos behind digits-M, read here on the script thread: their first read imports parts of
+    # scikit-image that parse stub files with `ast`, and CPython 3.11's parser is not safe when a
+    # worker thread does that while this thread compiles a page ("AST constructor recursion depth
+    # mismatch", seen when the first digits run started during a page load).
+    background_photos()
     if os.environ.get("DANN_WARM_UP", "1") != "0":  # the test suite turns it off: it never draws UMAP
         threading.Thread(target=warm_up_umap, name="umap-warm-up", daemon=True).start()
     return True
@@ -158,7 +163,8 @@ def read_link(prefix: str, page_params: dict[str, Param] | None = None) -> None:
             apply_values(prefix, {"dataset": preset.dataset, **preset.values})
             st.session_state[f"{prefix}_lesson"] = preset.id
     elif set(params) - {HIDE_PARAM, *extra}:
-        values, notes = config_values_from_query(params, extra)
+        values, config_notes = config_values_from_query(params, extra)
+        notes += config_notes
         apply_values(prefix, values)
     hidden, hide_notes = hidden_from_query(params, LINK_FIELDS)
     st.session_state[f"{prefix}_hidden"] = hidden
