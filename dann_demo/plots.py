@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dann_demo.data import DomainPair
+from dann_demo.schedules import paper_lambda, paper_lr
 from dann_demo.train import InputPlane
 
 SOURCE_COLOUR, TARGET_COLOUR = "#0072B2", "#E69F00"
@@ -94,6 +95,33 @@ def schedule_figure(history: pd.DataFrame, lambda_changes: list[tuple[int, float
     fig.update_yaxes(title="learning rate", secondary_y=True, rangemode="tozero")
     fig.update_yaxes(rangemode="tozero", secondary_y=False)
     return _layout(fig, "Schedules: lambda and learning rate")
+
+
+PAPER_SCHEDULE = {"gamma": 10.0, "mu0": 0.01, "alpha": 10.0, "beta": 0.75}
+
+
+def paper_schedules_figure(gamma: float = 10.0, alpha: float = 10.0, mu0: float = 0.01, beta: float = 0.75,
+                           points: int = 201) -> go.Figure:  # fmt: skip
+    """lambda_p and lr_p against training progress p, for the given gamma and alpha, with the paper's
+    own curves (gamma = alpha = 10) dashed beside them when they differ."""
+    p = np.linspace(0.0, 1.0, points)
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                        subplot_titles=["λ_p = 2 / (1 + exp(−γ p)) − 1", "lr_p = μ0 / (1 + α p)^β"])  # fmt: skip
+    # Yours solid and black, the paper's dashed and grey: the two differ without colour.
+    curves = [(gamma, alpha, mu0, beta, f"γ = {gamma:g}, α = {alpha:g}", {"width": 4, "color": "#000"})]
+    paper = PAPER_SCHEDULE
+    if (gamma, alpha, mu0, beta) != (paper["gamma"], paper["alpha"], paper["mu0"], paper["beta"]):
+        curves.append((paper["gamma"], paper["alpha"], paper["mu0"], paper["beta"], "the paper (γ = α = 10)",
+                       {"width": 3, "dash": "dash", "color": "#888"}))  # fmt: skip
+    for g, a, m, b, name, line in curves:
+        fig.add_trace(go.Scatter(x=p, y=[paper_lambda(x, g) for x in p], name=name, legendgroup=name, line=line,
+                                 hovertemplate="λ = %{y:.3f}"), row=1, col=1)  # fmt: skip
+        fig.add_trace(go.Scatter(x=p, y=[paper_lr(x, m, a, b) for x in p], name=name, legendgroup=name,
+                                 showlegend=False, line=line, hovertemplate="lr = %{y:.4f}"), row=1, col=2)  # fmt: skip
+    fig.update_xaxes(title="training progress p", range=[0, 1])
+    fig.update_yaxes(title="λ", range=[0, 1.05], row=1, col=1)
+    fig.update_yaxes(title="learning rate", rangemode="tozero", row=1, col=2)
+    return _layout(fig, "The paper's schedules", height=380)
 
 
 def _domain_scatter(fig: go.Figure, pair: DomainPair, max_points: int = 400, **where) -> None:

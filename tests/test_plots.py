@@ -33,3 +33,19 @@ def test_input_plane_figure_and_gallery():
     g = img.gallery
     assert g.images.shape == (16, 16, 16, 3) and g.images.min() >= 0 and g.images.max() <= 1
     assert list(g.domain) == [0] * 8 + [1] * 8 and len(g.label) == len(g.predicted) == 16
+
+
+def test_paper_schedules_figure_plots_lambda_and_lr_against_p():
+    from dann_demo.schedules import paper_lambda, paper_lr
+
+    paper = plots.paper_schedules_figure()
+    assert len(paper.data) == 2  # lambda and lr, no reference curve: these are the paper's
+    lam, lr = paper.data
+    assert lam.x[0] == 0 and lam.x[-1] == 1
+    assert lam.y[0] == 0 and math.isclose(lam.y[-1], paper_lambda(1.0))
+    assert math.isclose(lr.y[0], 0.01) and math.isclose(lr.y[-1], paper_lr(1.0))
+    # Moving gamma and alpha changes the curves and adds the paper's as a dashed reference.
+    moved = plots.paper_schedules_figure(gamma=3, alpha=1)
+    assert len(moved.data) == 4
+    assert moved.data[0].y[50] < lam.y[50] and moved.data[1].y[-1] > lr.y[-1]
+    assert moved.data[2].line.dash == "dash" and list(moved.data[2].y) == list(lam.y)

@@ -1,0 +1,263 @@
+"""Load test: a class of N students against one real `streamlit run app.py` server on localhost.
+
+Starts the server on a free port, then opens N sessions at once, each in its own browser context
+(its own cookies and websocket, like a student's browser) of one headless Debian Chromium. Each
+session opens Train live, sets its own seed (moons, the default data set), presses Train and waits
+for the summary's "Target accuracy". A session fails if an exception, an error box or a lost
+connection shows, or if no result comes within --timeout. Prints the number of sessions, how many
+finished and failed, the wall time, the median and 95th-percentile time from Train to result, and
+the server process's peak memory (VmHWM from /proc: no extra dependency).
+
+    .venv/bin/python scripts/loadtest.py                 # 30 sessions
+    .venv/bin/python scripts/loadtest.py --sessions 5 --timeout 120
+
+The server runs with DANN_WARM_UP=0 (no UMAP compilation thread: it would take a core for 10+ s and
+the Train page never draws UMAP) and with the job manager's defaults (DANN_MAX_JOBS, 2 unless set):
+at most that many runs train at once, the rest wait in the queue. Every session uses a different
+seed, so no result comes from the cache (a session that gets one is counted and reported).
+Exit code 0 when every session finished without error, 1 otherwise, 2 when the server or the
+browser cannot start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 # 30 pages in one browser, all in the background: without these Chromium throttles the
+                 # timers of hidden pages and the sessions stop polling the server.
+                 "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+                 "--disable-backgrounding-occluded-windows"]  # fmt: skip
+# What a student must never see: a Python exception, an st.error box, Streamlit's connection dialog.
+FAILURE = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+
+
+@dataclass
+class Session:
+    index: int
+    seed: int
+    ok: bool = False
+    error: str = ""
+    open_seconds: float = math.nan  # page load until the Train button shows
+    result_seconds: float = math.nan  # Train pressed until the summary shows
+    train_seconds: float = math.nan  # the run's own training time (the summary's "Time")
+    from_cache: bool = False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, log: IO[bytes], timeout: float = 120.0) -> subprocess.Popen:
+    """`streamlit run app.py` on localhost; its output goes to `log` (a pipe nobody reads would fill
+    and stall the server)."""
+    env = {**os.environ, "DANN_WARM_UP": "0"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
+            return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    proc.wait()
+    raise RuntimeError(f"streamlit did not answer on port {port} within {timeout:.0f} s:\n{tail(log)}")
+
+
+def tail(log: IO[bytes], chars: int = 2000) -> str:
+    log.flush()
+    log.seek(0)
+    return log.read().decode(errors="replace")[-chars:]
+
+
+def proc_status(pid: int, field: str) -> int:
+    """A kB figure from /proc/<pid>/status (VmHWM: peak resident memory), or 0 where there is no /proc."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), or NaN."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return math.nan
+
+
+async def set_number(page, label: str, value: int, timeout: float) -> None:
+    """Type into a number input and wait until the page shows the value."""
+    field = page.get_by_label(label, exact=True)
+    await field.fill(str(value))
+    await field.press("Enter")  # a number input commits its value on Enter (or blur)
+    await page.wait_for_function(
+        "([label, value]) => [...document.querySelectorAll('input')]"
+        ".some(i => i.ariaLabel === label && i.value === value)",
+        arg=[label, str(value)], timeout=timeout * 1000,
+    )  # fmt: skip
+
+
+async def run_session(browser, url: str, session: Session, timeout: float, steps: int | None) -> Session:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    try:
+        t0 = time.perf_counter()
+        await page.goto(url, timeout=timeout * 1000)
+        train = page.get_by_role("button", name="Train", exact=True)
+        await train.wait_for(timeout=timeout * 1000)
+        session.open_seconds = time.perf_counter() - t0
+        await set_number(page, "Seed", session.seed, timeout)
+        if steps is not None:
+            await set_number(page, "Steps", steps, timeout)
+        t1 = time.perf_counter()
+        await train.click()
+        result = page.locator('[data-testid="stMetric"]').filter(has_text="Target accuracy")
+        failure = page.locator(FAILURE).or_(page.get_by_text("Connection error"))
+        await result.or_(failure).first.wait_for(timeout=timeout * 1000)
+        if await failure.count():
+            session.error = (await failure.first.inner_text())[:300]
+        else:
+            session.result_seconds = time.perf_counter() - t1
+            run_time = page.locator('[data-testid="stMetric"]').filter(has_text="Time")
+            session.train_seconds = float((await run_time.locator('[data-testid="stMetricValue"]').inner_text())
+                                          .removesuffix(" s"))  # fmt: skip
+            session.from_cache = await page.get_by_text("from the cache").count() > 0
+            session.ok = True
+    except Exception as e:  # a timeout or a browser error is this session's failure, not the whole test's
+        session.error = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+    finally:
+        await context.close()
+    return session
+
+
+async def run_class(url: str, sessions: list[Session], timeout: float, browsers: int,
+                    steps: int | None) -> list[Session]:  # fmt: skip
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        launched = [await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS) for _ in range(browsers)]
+        try:
+            return await asyncio.gather(*(run_session(launched[s.index % browsers], url, s, timeout, steps)
+                                          for s in sessions))  # fmt: skip
+        finally:
+            for b in launched:
+                await b.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile, nearest rank (of 30 values, the 95th is the 29th smallest)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=30, help="simulated students (default 30)")
+    parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
+    parser.add_argument("--timeout", type=float, default=600.0,
+                        help="seconds each session may wait for the page and for its result (default 600)")
+    parser.add_argument("--browsers", type=int, default=1, help="Chromium processes to share the sessions (default 1)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="training steps per run (default: the page's, 3000 on moons; the pytest uses fewer)")
+    parser.add_argument("--first-seed", type=int, default=1, help="session i uses seed first_seed + i (default 1)")
+    args = parser.parse_args(argv)
+    for name in ("sessions", "browsers"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.steps is not None and args.steps < 1:
+        parser.error(f"--steps must be at least 1, got {args.steps}")
+    if args.timeout <= 0:
+        parser.error(f"--timeout must be positive, got {args.timeout:g}")
+    if not os.path.exists(CHROMIUM):
+        print(f"{CHROMIUM} is missing: install Debian's chromium (make test does).", file=sys.stderr)
+        return 2
+
+    load_before = os.getloadavg()
+    with tempfile.TemporaryFile() as log:
+        return run_load_test(args, log, load_before)
+
+
+def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[float, float, float]) -> int:
+    port = args.port or free_port()
+    try:
+        server = start_server(port, log)
+    except RuntimeError as e:
+        print(e, file=sys.stderr)
+        return 2
+    sessions = [Session(i, args.first_seed + i) for i in range(args.sessions)]
+    try:
+        t0 = time.perf_counter()
+        sessions = asyncio.run(run_class(f"http://127.0.0.1:{port}/", sessions, args.timeout, args.browsers,
+                                         args.steps))  # fmt: skip
+        wall = time.perf_counter() - t0
+        peak_kb = proc_status(server.pid, "VmHWM")
+        server_cpu = cpu_seconds(server.pid)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    load_after = os.getloadavg()
+
+    finished = [s for s in sessions if s.ok]
+    failed = [s for s in sessions if not s.ok]
+    times = [s.result_seconds for s in finished]
+    print(f"sessions: {len(sessions)} (moons, {args.steps or 'default'} steps, seeds {sessions[0].seed}-"
+          f"{sessions[-1].seed}, {args.browsers} Chromium, DANN_MAX_JOBS={os.environ.get('DANN_MAX_JOBS', '2')})")
+    print(f"finished: {len(finished)}, failed: {len(failed)}, from the cache: {sum(s.from_cache for s in finished)}")
+    print(f"wall time: {wall:.1f} s (all sessions opened at once until the last result)")
+    if times:
+        print(f"time from Train to result: median {statistics.median(times):.1f} s, "
+              f"95th percentile {percentile(times, 95):.1f} s, max {max(times):.1f} s")
+        train = statistics.median(s.train_seconds for s in finished)
+        print(f"of which training (the runs' own time): median {train:.1f} s; the rest is the queue, the page and "
+              f"the browser")
+        print(f"page open to Train button: median {statistics.median(s.open_seconds for s in finished):.1f} s")
+    # Chromium and Playwright's driver are reaped children by now: what they used besides the server.
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    harness = children.ru_utime + children.ru_stime - server_cpu
+    print(f"server peak memory (VmHWM): {peak_kb / 1024:.0f} MiB; CPU time: server {server_cpu:.0f} s, "
+          f"browser and driver {harness:.0f} s")
+    print(f"machine: {os.cpu_count()} cores; load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
+    for s in failed:
+        print(f"  session {s.index} (seed {s.seed}) failed: {s.error}")
+    if failed:
+        print("server output, last lines:\n" + tail(log))
+    return 0 if not failed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
