@@ -28,6 +28,7 @@ from dann_demo.train import (
     Trainer,
     TrainingDiverged,
 )
+from dann_demo.userdata import DataFileError
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +229,7 @@ class JobManager:
     @staticmethod
     def _fail(job: Job, error: Exception) -> None:
         # The message first: a page that sees FAILED must also see why.
-        if isinstance(error, TrainingDiverged):
+        if isinstance(error, (TrainingDiverged, DataFileError)):
             job.error = str(error)
         else:
             log.exception("job %s failed", job.id)

@@ -10,7 +10,7 @@ from dann_demo.data import load_pair
 from dann_demo.embed import METHODS, ProjectionSettings
 from dann_demo.jobs import FAILED, Job
 from dann_demo.train import history_frame
-from pages.shared import MODE_LABELS, job_manager, mode_title, require_navigation, run_settings
+from pages.shared import MODE_LABELS, job_manager, mode_title, percent, require_navigation, run_settings
 
 METHOD_LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 TSNE_NOTE = (
@@ -93,7 +93,7 @@ def draw_maps(finished: list[Job], step: int) -> None:
             frame = history_frame(r.history)
             row = frame.iloc[(frame["step"] - step).abs().argmin()]
             a, b, c = st.columns(3)
-            a.metric("Target acc.", f"{row['target_acc']:.1%}")
+            a.metric("Target acc.", percent(row["target_acc"]))
             b.metric("Domain acc.", f"{row['domain_acc']:.1%}", help="50% = the domain classifier is guessing")
             c.metric("PAD", f"{fmap.pad:.2f}", help="Proxy A-distance of these features: 0 mixed, 2 separable")
 
