@@ -96,7 +96,7 @@ BLOB_WEIGHTS = np.array([0.5, 0.3, 0.2])
 
 
 @functools.lru_cache(maxsize=32)
-def blobs(n_samples: int = 600, shift: float = 3.0, angle: float = 45.0, scale: float = 1.5,
+def blobs(n_samples: int = 600, shift: float = 2.0, angle: float = 90.0, scale: float = 1.5,
           seed: int = 0) -> DomainPair:  # fmt: skip
     """Covariate shift in the plane: three Gaussian classes as the source; the target is the same
     classes spread `scale` times wider and moved `shift` along `angle` degrees."""

@@ -499,7 +499,8 @@ def example_npz(kind: str = "table") -> bytes:
     if kind == "table":
         from dann_demo.data import blobs
 
-        p = blobs(n_samples=300, seed=0)
+        c = RunConfig.for_dataset("blobs")  # the blobs data set's default shift, direction and spread
+        p = blobs(c.n_samples, c.blob_shift, c.blob_angle, c.blob_scale, seed=0)
         np.savez_compressed(buffer, source_x=p.source_x, source_y=p.source_y, target_x=p.target_x, target_y=p.target_y)
         return buffer.getvalue()
     from sklearn.datasets import load_digits

@@ -237,7 +237,8 @@ def run_settings(prefix: str = "train", choose_mode: bool = True) -> tuple[RunCo
     try:
         config = RunConfig(**values)
         if dataset == "file":
-            load_pair(config)  # checks the files (cached): a bad file is a message, here, not a failed run
+            with st.spinner("Reading your data…"):  # checked here (then cached): a message, not a failed run
+                load_pair(config)
     except (ConfigError, userdata.DataFileError) as e:
         return None, str(e)
     if config.device == "cuda" and not torch.cuda.is_available():
