@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -13,6 +14,7 @@ from dann_demo.config import DATASETS, DEVICES, LAMBDA_SCHEDULES, MODES, ConfigE
 
 CHOICES = {"dataset": DATASETS, "mode": MODES, "lambda_schedule": LAMBDA_SCHEDULES, "device": DEVICES}
 SUMMARY_KEYS = ("source_acc", "target_acc", "domain_acc", "domain_loss", "pad", "seconds")
+BENCH_DATASETS = tuple(d for d in DATASETS if d != "file")  # "file" needs the user's own file
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,6 +65,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, type=_int_list, default=None, help="steps with a feature snapshot, e.g. 0,500")
         elif f.name in CHOICES:
             parser.add_argument(flag, choices=CHOICES[f.name], default=None, help=f"default: {f.default}")
+        elif isinstance(f.default, str):
+            parser.add_argument(flag, default=None, metavar="PATH" if f.name.endswith("_file") else "NAME",
+                                help=f"default: {f.default!r}")  # fmt: skip
         else:
             kind = int if isinstance(f.default, int) else float
             parser.add_argument(flag, type=kind, default=None, metavar=kind.__name__.upper(),
@@ -78,7 +83,9 @@ def config_from_args(args: argparse.Namespace, seed: int | None) -> RunConfig:
         if args.dataset and args.dataset != base.dataset:
             base = RunConfig.for_dataset(args.dataset, **{k: v for k, v in base.to_dict().items() if k != "dataset"})
         return base.replace(**overrides, **({} if seed is None else {"seed": seed}))
-    return RunConfig.for_dataset(args.dataset or "moons", seed=0 if seed is None else seed, **overrides)
+    # --data-file alone means the user's own data.
+    dataset = args.dataset or ("file" if getattr(args, "data_file", None) else "moons")
+    return RunConfig.for_dataset(dataset, seed=0 if seed is None else seed, **overrides)
 
 
 def _load_config(path: str) -> RunConfig:
@@ -97,7 +104,8 @@ def _seeds(args: argparse.Namespace) -> list[int | None]:
 
 
 def format_metrics(m: dict[str, Any]) -> str:
-    return (f"source acc {m['source_acc']:.3f}  target acc {m['target_acc']:.3f}  "
+    target = "—" if math.isnan(m["target_acc"]) else f"{m['target_acc']:.3f}"  # no target labels: unknown
+    return (f"source acc {m['source_acc']:.3f}  target acc {target}  "
             f"domain acc {m['domain_acc']:.3f}  domain loss {m['domain_loss']:.3f} (ln 2 = 0.693)  "
             f"PAD {m['pad']:.2f}  {m['seconds']:.1f} s on {m['device']}")  # fmt: skip
 
@@ -189,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_bench = sub.add_parser("bench", help="measure speed (and with --quality, accuracy over seeds)")
     p_bench.add_argument("--quality", action="store_true", help="also train every mode over several seeds")
     p_bench.add_argument("--seeds", type=parse_seeds, default=list(range(5)), help="seeds for --quality")
-    p_bench.add_argument("--datasets", default=",".join(DATASETS), type=_dataset_list,
+    p_bench.add_argument("--datasets", default=",".join(BENCH_DATASETS), type=_dataset_list,
                          help="comma-separated data sets to measure")  # fmt: skip
     p_bench.add_argument("--json", metavar="FILE", help="write the figures here")
     p_bench.set_defaults(func=cmd_bench)
@@ -199,9 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from dann_demo.userdata import DataFileError
+
     try:
         return args.func(args)
-    except ConfigError as e:
+    except (ConfigError, DataFileError) as e:  # a bad setting or a bad data file: one line, exit 2
         parser.exit(2, f"{parser.prog}: error: {e}\n")
 
 

@@ -7,9 +7,10 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-DATASETS = ("moons", "digits")
+DATASETS = ("moons", "digits", "blobs", "file")
 MODES = ("source_only", "dann", "no_reversal", "target_oracle")
 LAMBDA_SCHEDULES = ("constant", "paper")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -19,6 +20,8 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "moons": {"steps": 3000, "lambda_schedule": "paper", "lr": 0.1, "lr_alpha": 1.0, "hidden_units": 32},
     "digits": {"steps": 3000, "lambda_schedule": "paper", "lambda_value": 3.0, "lr": 0.01, "batch_size": 32},
+    "blobs": {"steps": 3000, "lambda_schedule": "paper", "lr": 0.1, "lr_alpha": 1.0, "hidden_units": 32},
+    "file": {"steps": 3000, "lambda_schedule": "paper", "lr": 0.01, "batch_size": 32},
 }
 
 # Upper bounds keep a classroom machine usable when someone types 10**9 into a box.
@@ -50,7 +53,13 @@ class RunConfig:
     dataset: str = "moons"  # "moons" (2-D, JMLR toy) or "digits" (digits -> digits-M images)
     rotation: float = 35.0  # moons: target = source rotated by this many degrees
     noise: float = 0.05  # moons: std of Gaussian noise added to the points (0.05 in the JMLR toy)
-    n_samples: int = 600  # moons: points per domain in each split (train and test)
+    n_samples: int = 600  # moons, blobs: points per domain in each split (train and test)
+    blob_shift: float = 2.0  # blobs: the target's centre moves this far from the source's ...
+    blob_angle: float = 90.0  # blobs: ... in this direction (degrees, counter-clockwise from +x)
+    blob_scale: float = 1.5  # blobs: the target's spread is the source's times this
+    data_file: str = ""  # file: a .npz with source_x, source_y, target_x[, target_y], or the source .csv
+    target_file: str = ""  # file: the target .csv (only with a source .csv)
+    label_column: str = "label"  # file: the label column of the .csv files
     # --- method ---
     mode: str = "dann"  # source_only | dann | no_reversal | target_oracle
     lambda_schedule: str = "paper"  # "paper": 2/(1+exp(-gamma p)) - 1; "constant": lambda_value
@@ -89,6 +98,10 @@ class RunConfig:
         _one_of("device", self.device, DEVICES)
         _number("rotation", self.rotation, -180.0, 180.0)
         _number("noise", self.noise, 0.0, 1.0)
+        _number("blob_shift", self.blob_shift, 0.0, 10.0)
+        _number("blob_angle", self.blob_angle, -360.0, 360.0)
+        _number("blob_scale", self.blob_scale, 0.1, 5.0)
+        self._validate_files()
         _number("lambda_value", self.lambda_value, 0.0, 10.0)
         _number("gamma", self.gamma, 0.0, 100.0)
         _number("lr", self.lr, 1e-6, 10.0)
@@ -100,6 +113,29 @@ class RunConfig:
         for s in self.snapshot_steps:
             if not 0 <= s <= self.steps:
                 raise ConfigError("snapshot_steps", s, f"steps between 0 and steps={self.steps}")
+
+    def _validate_files(self) -> None:
+        """dataset "file" names files that exist; other data sets name none (so their hash is unchanged)."""
+        for name in ("data_file", "target_file", "label_column"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(name, getattr(self, name), "a text (a path or a column name)")
+        if self.dataset != "file":
+            for name in ("data_file", "target_file"):
+                if getattr(self, name):
+                    raise ConfigError(name, getattr(self, name), 'empty unless dataset="file"')
+            return
+        suffix = Path(self.data_file).suffix.lower()
+        if suffix not in (".npz", ".csv"):
+            raise ConfigError("data_file", self.data_file, "a .npz file, or the source .csv (with target_file)")
+        _existing_file("data_file", self.data_file)
+        if suffix == ".npz" and self.target_file:
+            raise ConfigError("target_file", self.target_file, "empty with a .npz data_file (it holds both domains)")
+        if suffix == ".csv":
+            if Path(self.target_file).suffix.lower() != ".csv":
+                raise ConfigError("target_file", self.target_file, "the target .csv, beside the source .csv")
+            _existing_file("target_file", self.target_file)
+            if not self.label_column.strip():
+                raise ConfigError("label_column", self.label_column, "the name of the label column of the .csv files")
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
@@ -136,6 +172,11 @@ class RunConfig:
 def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(name, value, f"one of {', '.join(allowed)}")
+
+
+def _existing_file(name: str, path: str) -> None:
+    if not Path(path).is_file():
+        raise ConfigError(name, path, "an existing file (this one was not found)")
 
 
 def _number(name: str, value: Any, lo: float, hi: float) -> None:

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from dann_demo.config import RunConfig
 
 DIGITS_IMAGE_SIZE = 16  # scikit-learn's 8x8 digits, upsampled 2x (see README, "digits -> digits-M")
+UNLABELLED = -1  # the label of a target example whose file gave no label (own data without target_y)
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,22 @@ class DomainPair:
     def is_image(self) -> bool:
         return self.source_x.ndim == 4
 
+    @property
+    def has_target_labels(self) -> bool:
+        """False for own data without target labels: then target accuracy cannot be measured."""
+        return bool(len(self.target_test_y)) and bool((self.target_test_y != UNLABELLED).all())
+
 
 def load_pair(config: RunConfig) -> DomainPair:
     """The domain pair `config` asks for (cached: the same settings give the same arrays)."""
     if config.dataset == "moons":
         return moons(config.n_samples, config.noise, config.rotation, config.seed)
+    if config.dataset == "blobs":
+        return blobs(config.n_samples, config.blob_shift, config.blob_angle, config.blob_scale, config.seed)
+    if config.dataset == "file":
+        from dann_demo.userdata import load_file_pair
+
+        return load_file_pair(config)
     return digits(config.seed)
 
 
@@ -73,6 +85,36 @@ def moons(n_samples: int = 600, noise: float = 0.05, rotation: float = 35.0, see
     stx, sty = draw(False)
     ttx, tty = draw(True)
     return DomainPair("moons", sx, sy, tx, ty, stx, sty, ttx, tty, n_classes=2)
+
+
+# Three Gaussian classes around the origin, placed unevenly (and of unequal spread) so that no
+# rotation or mirror maps the source onto itself with the classes swapped: the only way to align
+# the target with the source is the right one.
+BLOB_CENTRES = np.array([[-1.2, -0.6], [1.2, -0.9], [0.2, 1.2]])
+BLOB_STDS = np.array([0.35, 0.45, 0.4])
+BLOB_WEIGHTS = np.array([0.5, 0.3, 0.2])
+
+
+@functools.lru_cache(maxsize=32)
+def blobs(n_samples: int = 600, shift: float = 2.0, angle: float = 90.0, scale: float = 1.5,
+          seed: int = 0) -> DomainPair:  # fmt: skip
+    """Covariate shift in the plane: three Gaussian classes as the source; the target is the same
+    classes spread `scale` times wider and moved `shift` along `angle` degrees."""
+    rng = np.random.RandomState(seed)
+    direction = np.array([np.cos(np.deg2rad(angle)), np.sin(np.deg2rad(angle))])
+
+    def draw(shifted: bool) -> tuple[np.ndarray, np.ndarray]:
+        y = rng.choice(len(BLOB_CENTRES), size=n_samples, p=BLOB_WEIGHTS)
+        x = BLOB_CENTRES[y] + rng.randn(n_samples, 2) * BLOB_STDS[y, None]
+        if shifted:
+            x = x * scale + shift * direction
+        return x.astype(np.float32), y.astype(np.int64)
+
+    sx, sy = draw(False)
+    tx, ty = draw(True)
+    stx, sty = draw(False)
+    ttx, tty = draw(True)
+    return DomainPair("blobs", sx, sy, tx, ty, stx, sty, ttx, tty, n_classes=len(BLOB_CENTRES))
 
 
 @functools.lru_cache(maxsize=1)

@@ -31,6 +31,7 @@ from dann_demo.train import (
     TrainingDiverged,
     exploding_loss_note,
 )
+from dann_demo.userdata import DataFileError
 
 log = logging.getLogger(__name__)
 
@@ -345,7 +346,7 @@ class JobManager:
     @staticmethod
     def _fail(job: Job, error: Exception) -> None:
         # The message first: a page that sees FAILED must also see why.
-        if isinstance(error, TrainingDiverged):
+        if isinstance(error, (TrainingDiverged, DataFileError)):
             job.error = str(error)
         else:
             log.exception("job %s failed", job.id)

@@ -15,8 +15,11 @@ from typing import Any
 
 from dann_demo.config import DATASET_DEFAULTS, ConfigError, RunConfig
 
-# Fields a link may carry. log_every and snapshot_steps are bookkeeping the pages set themselves.
-LINK_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in ("log_every", "snapshot_steps"))
+# Fields a link may carry. log_every and snapshot_steps are bookkeeping the pages set themselves;
+# file paths stay out, so a link can never point the server at a file of its choosing (uploaded
+# data is chosen by uploading it).
+NOT_IN_LINKS = ("log_every", "snapshot_steps", "data_file", "target_file", "data_dir")
+LINK_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in NOT_IN_LINKS)
 HIDE_PARAM = "hide"  # ?hide=dataset,mode: a classroom link that fixes these controls
 PRESET_PARAM = "preset"
 

@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dann_demo.data import DomainPair
+from dann_demo.data import UNLABELLED, DomainPair
 from dann_demo.schedules import paper_lambda, paper_lr
 from dann_demo.train import InputPlane
 
@@ -132,15 +132,39 @@ def _domain_scatter(fig: go.Figure, pair: DomainPair, max_points: int = 400, **w
         fig.add_trace(go.Scatter(x=x[:, 0], y=x[:, 1], mode="markers", name=style["name"],
                                  marker={"color": style["color"], "symbol": style["symbol"], "size": 8,
                                          "line": {"width": 1, "color": "white"}},
-                                 text=[f"{style['name']}, class {c}" for c in y[:max_points]],
+                                 text=[f"{style['name']}, {_class_name(c)}" for c in y[:max_points]],
                                  hoverinfo="text", legendgroup=style["name"], showlegend="col" not in where
                                  or where["col"] == 1), **where)  # fmt: skip
 
 
+def _class_name(c: int) -> str:
+    return "unlabelled" if c == UNLABELLED else f"class {c}"
+
+
 PLANE_PANELS = {"class": ("Label classifier: P(class 1)", "RdBu"), "domain": ("Domain classifier: P(target)", "PuOr")}
+MULTICLASS_TITLE = "Label classifier: predicted class"
+
+
+def _class_regions(fig: go.Figure, plane: InputPlane, n_classes: int, col: int) -> None:
+    """More than 2 classes: each predicted class as a tinted region, its border drawn in black."""
+    predicted = plane.class_prob
+    scale = [(i / max(n_classes - 1, 1), CLASS_COLOURS[i % len(CLASS_COLOURS)]) for i in range(n_classes)]
+    fig.add_trace(go.Heatmap(x=plane.xs, y=plane.ys, z=predicted, zmin=0, zmax=n_classes - 1, colorscale=scale,
+                             opacity=0.35, showscale=False, hovertemplate="class %{z}<extra></extra>"),
+                  row=1, col=col)  # fmt: skip
+    for c in np.unique(predicted).astype(int):
+        # The 0.5 level of "is class c" is the border of c's region (a shared border is drawn twice).
+        fig.add_trace(go.Contour(x=plane.xs, y=plane.ys, z=(predicted == c).astype(float),
+                                 contours={"start": 0.5, "end": 0.5, "coloring": "none"},
+                                 line={"width": 3, "color": "black"}, showscale=False, hoverinfo="skip",
+                                 showlegend=False), row=1, col=col)  # fmt: skip
 
 
 def _plane_panel(fig: go.Figure, plane: InputPlane, pair: DomainPair, which: str, col: int = 1) -> None:
+    if which == "class" and pair.n_classes > 2:
+        _class_regions(fig, plane, pair.n_classes, col)
+        _domain_scatter(fig, pair, row=1, col=col)
+        return
     z = plane.class_prob if which == "class" else plane.domain_prob
     fig.add_trace(go.Heatmap(x=plane.xs, y=plane.ys, z=z, zmin=0, zmax=1, colorscale=PLANE_PANELS[which][1],
                              opacity=0.55, showscale=False, hovertemplate="%{z:.2f}<extra></extra>"),
@@ -155,7 +179,8 @@ def input_plane_figure(plane: InputPlane, pair: DomainPair, title: str = "Input 
                        panels: tuple[str, ...] = ("class", "domain")) -> go.Figure:  # fmt: skip
     """The label classifier's boundary and the domain classifier's output over the input plane
     (JMLR Figure 2), with the training points of both domains."""
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[PLANE_PANELS[p][0] for p in panels],
+    titles = [MULTICLASS_TITLE if p == "class" and pair.n_classes > 2 else PLANE_PANELS[p][0] for p in panels]
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=titles,
                         horizontal_spacing=0.08)  # fmt: skip
     for col, which in enumerate(panels, start=1):
         _plane_panel(fig, plane, pair, which, col)
@@ -173,18 +198,18 @@ def feature_map_figure(xy: np.ndarray, domain: np.ndarray, label: np.ndarray, pr
         style = DOMAIN_STYLE[d]
         in_domain = domain == d
         groups = [(in_domain, style["color"], style["name"])] if colour_by == "domain" else [
-            (in_domain & (label == c), CLASS_COLOURS[c % len(CLASS_COLOURS)], f"{style['name']}, class {c}")
-            for c in np.unique(label)]  # fmt: skip
+            (in_domain & (label == c), "#999999" if c == UNLABELLED else CLASS_COLOURS[c % len(CLASS_COLOURS)],
+             f"{style['name']}, {_class_name(c)}") for c in np.unique(label)]  # fmt: skip
         for mask, colour, name in groups:
             if not mask.any():
                 continue
             fig.add_trace(go.Scattergl(x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=name,
                                        marker={"color": colour, "symbol": style["symbol"], "size": 7, "opacity": 0.8},
-                                       text=[f"{style['name']}, class {t}, predicted {p}"
+                                       text=[f"{style['name']}, {_class_name(t)}, predicted {p}"
                                              for t, p in zip(label[mask], predicted[mask], strict=True)],
                                        hoverinfo="text"))  # fmt: skip
     if mark_errors:
-        wrong = (domain == 1) & (label != predicted)
+        wrong = (domain == 1) & (label != predicted) & (label != UNLABELLED)
         fig.add_trace(go.Scattergl(x=xy[wrong, 0], y=xy[wrong, 1], mode="markers", name="misclassified target",
                                    marker={"symbol": "x-thin-open", "size": 11, "color": "black",
                                            "line": {"width": 2}}, hoverinfo="skip"))  # fmt: skip

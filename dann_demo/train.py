@@ -75,7 +75,7 @@ class InputPlane:
 
     xs: np.ndarray  # (R,) grid x coordinates
     ys: np.ndarray  # (R,) grid y coordinates
-    class_prob: np.ndarray  # (R, R) P(class 1) of the label classifier
+    class_prob: np.ndarray  # (R, R) P(class 1) of the label classifier; with more classes, the predicted class
     domain_prob: np.ndarray  # (R, R) P(target) of the domain classifier
 
 
@@ -259,7 +259,9 @@ class Trainer:
             step=self.step, p=self.progress, lambda_=self.lambda_now(), lr=lr_at(self.config, self.progress),
             label_loss=label_loss, domain_loss=domain_loss,
             domain_acc=domain_accuracy(domain_logits[src], domain_logits[~src]),
-            source_acc=accuracy(class_logits[src], y[src]), target_acc=accuracy(class_logits[~src], y[~src]),
+            source_acc=accuracy(class_logits[src], y[src]),
+            # Own data may come without target labels: then target accuracy is unknown (NaN), not 0.
+            target_acc=accuracy(class_logits[~src], y[~src]) if self.pair.has_target_labels else float("nan"),
             seconds=self._seconds,
         )  # fmt: skip
         self._window_start = self.step
@@ -308,6 +310,8 @@ class Trainer:
         x = self._eval_x[idx]
         predicted = self._predict(x)[1].argmax(1).cpu().numpy()
         img = x.float().cpu().numpy().transpose(0, 2, 3, 1)
+        if img.shape[3] == 1:  # grey images shown as RGB
+            img = img.repeat(3, axis=3)
         lo = img.min(axis=(1, 2, 3), keepdims=True)
         hi = img.max(axis=(1, 2, 3), keepdims=True)
         return Gallery((img - lo) / np.maximum(hi - lo, 1e-8), self._eval_y[idx], predicted, self._eval_domain[idx])

@@ -16,6 +16,7 @@ from pages.shared import (
     job_manager,
     link_notes,
     mode_title,
+    percent,
     read_link,
     require_navigation,
     run_settings,
@@ -125,7 +126,7 @@ def draw_maps(finished: list[Job], step: int) -> None:
             frame = history_frame(r.history)
             row = frame.iloc[(frame["step"] - step).abs().argmin()]
             a, b, c = st.columns(3)
-            a.metric("Target acc.", f"{row['target_acc']:.1%}")
+            a.metric("Target acc.", percent(row["target_acc"]))
             b.metric("Domain acc.", f"{row['domain_acc']:.1%}", help="50% = the domain classifier is guessing")
             c.metric("PAD", f"{fmap.pad:.2f}", help="Proxy A-distance of these features: 0 mixed, 2 separable")
 

@@ -3,13 +3,17 @@ and the run summary. Not a page itself (app.py's navigation lists the pages)."""
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import threading
 
 import streamlit as st
 import torch
 
+from dann_demo import userdata
 from dann_demo.config import DATASET_DEFAULTS, DEVICES, LIMITS, ConfigError, RunConfig
+from dann_demo.data import load_pair
 from dann_demo.jobs import JobManager
 from dann_demo.links import (
     HIDE_PARAM,
@@ -24,7 +28,8 @@ from dann_demo.links import (
 from dann_demo.presets import PRESETS
 from dann_demo.train import RunResult
 
-DATASET_LABELS = {"moons": "two moons (2-D points)", "digits": "digits → digits-M (images)"}
+DATASET_LABELS = {"moons": "two moons (2-D points)", "digits": "digits → digits-M (images)",
+                  "blobs": "blobs: shifted and scaled (2-D points)", "file": "your own data (.npz or .csv)"}
 MODE_LABELS = {
     "dann": "DANN (gradient reversal)",
     "source_only": "source only (no adaptation)",
@@ -90,7 +95,7 @@ def _session_alive(session: str) -> bool:
 def warm_up() -> bool:
     """Once per process, at start-up: build the default data set, and compile UMAP in the background
     (numba's first call takes over 10 s; better now than in front of the class)."""
-    from dann_demo.data import background_photos, load_pair
+    from dann_demo.data import background_photos
     from dann_demo.embed import warm_up_umap
 
     load_pair(RunConfig.for_dataset("moons"))
@@ -191,6 +196,75 @@ def write_link(prefix: str, config: RunConfig, exclude: tuple[str, ...] = (), ex
         st.query_params.from_dict(query)
 
 
+NPZ_FORMAT = (
+    "A `.npz` from `numpy.savez` with arrays `source_x`, `source_y`, `target_x` and, optionally, `target_y` "
+    "(only to report target accuracy), `target_test_x` and `target_test_y` (else 25% of each domain is held out "
+    "for testing). `*_x`: a table (examples x features, numbers) or images (N x H x W grey, or N x H x W x 3 "
+    "colour; uint8 0-255 or floats 0-1), resized to 28 x 28. `*_y`: whole numbers 0, 1, 2, ... At most "
+    f"{userdata.MAX_FILE_MB} MB, {userdata.MAX_ROWS:,} examples per array, {userdata.MAX_FEATURES:,} features, "
+    f"{userdata.MAX_IMAGE_SIDE} x {userdata.MAX_IMAGE_SIDE} pixels; no pickled objects."
+)
+CSV_FORMAT = (
+    "Two `.csv` files with a header line and the same numeric feature columns; the label column (whole numbers "
+    "0, 1, 2, ...) is needed in the source and optional in the target (without it, target accuracy is not "
+    f"shown). 25% of each file is held out for testing. At most {userdata.MAX_ROWS:,} rows and "
+    f"{userdata.MAX_FEATURES:,} feature columns per file."
+)
+
+
+def _saved_upload(upload) -> str:
+    """Save an uploaded file once per upload (not on every rerun) and return its content-addressed path."""
+    saved = st.session_state.setdefault("uploaded_paths", {})
+    key = (upload.file_id, upload.name, upload.size)
+    if key not in saved or not os.path.isfile(saved[key]):
+        saved[key] = str(userdata.save_upload(upload.name, upload.getvalue()))
+    return saved[key]
+
+
+def uploaded_data_values(data_upload, target_upload=None, label_column: str = "label") -> dict:
+    """The RunConfig fields for uploaded files (a .npz, or a source and a target .csv).
+
+    Raises userdata.DataFileError (too large, wrong ending) or ConfigError (a blank label column).
+    """
+    values = {"data_file": _saved_upload(data_upload)}
+    if target_upload is not None:
+        values["target_file"] = _saved_upload(target_upload)
+        values["label_column"] = label_column.strip()
+    return values
+
+
+def _own_data_settings(k: str) -> tuple[dict | None, str | None]:
+    """Your own data: an uploaded .npz, or two .csv files and the label column's name.
+    Returns (RunConfig fields, None), (None, None) while files are missing, or (None, message)."""
+    kind = st.radio("File format", ["npz", "csv"], horizontal=True, key=f"{k}_format",
+                    format_func={"npz": "one .npz", "csv": "two .csv"}.get)  # fmt: skip
+    if kind == "npz":
+        upload = st.file_uploader("Your .npz file", type=["npz"], key=f"{k}_npz",
+                                  max_upload_size=userdata.MAX_FILE_MB)
+        st.caption(NPZ_FORMAT)
+        left, right = st.columns(2)
+        for col, example in ((left, "table"), (right, "images")):
+            col.download_button(f"Example: {example}", functools.partial(userdata.example_npz, example),
+                                f"example_{example}.npz", "application/octet-stream", key=f"{k}_example_{example}",
+                                icon=":material/download:")  # fmt: skip
+        uploads = (upload, None, "label")
+    else:
+        source = st.file_uploader("Source .csv (with labels)", type=["csv"], key=f"{k}_source_csv",
+                                  max_upload_size=userdata.MAX_FILE_MB)
+        target = st.file_uploader("Target .csv (labels optional)", type=["csv"], key=f"{k}_target_csv",
+                                  max_upload_size=userdata.MAX_FILE_MB)
+        label = st.text_input("Label column", "label", key=f"{k}_label_column")
+        st.caption(CSV_FORMAT)
+        uploads = (source, target, label)
+    if uploads[0] is None or (kind == "csv" and uploads[1] is None):
+        st.info("Upload your data to train on it.", icon=":material/upload:")
+        return None, None
+    try:
+        return uploaded_data_values(*uploads), None
+    except (userdata.DataFileError, ConfigError) as e:
+        return None, str(e)
+
+
 def run_settings(prefix: str = "train", choose_mode: bool = True) -> tuple[RunConfig | None, str | None]:
     """The run-settings widgets (in the current container). Returns (config, None) or (None, error).
 
@@ -217,6 +291,17 @@ def run_settings(prefix: str = "train", choose_mode: bool = True) -> tuple[RunCo
         control("rotation", st.slider, "Target rotation (degrees)", -180.0, 180.0, step=5.0,
                 help="The target domain is the source's two moons rotated by this angle.")  # fmt: skip
         control("noise", st.slider, "Noise", 0.0, 1.0, step=0.01)
+    if dataset == "blobs":
+        control("blob_shift", st.slider, "Target shift (distance)", 0.0, 5.0, step=0.1,
+                help="How far the target's classes move from the source's.")  # fmt: skip
+        control("blob_angle", st.slider, "Shift direction (degrees)", -180.0, 180.0, step=15.0,
+                help="0 = to the right, 90 = up.")  # fmt: skip
+        control("blob_scale", st.slider, "Target spread (x source)", 0.5, 3.0, step=0.1,
+                help="How much wider the target's classes are than the source's.")  # fmt: skip
+    file_error = None
+    if dataset == "file":
+        file_values, file_error = _own_data_settings(f"{prefix}_{dataset}")
+        values.update(file_values or {})
     if choose_mode:
         control("mode", st.selectbox, "Mode", list(MODE_LABELS), format_func=MODE_LABELS.get, help=MODE_HELP)
     schedule = control("lambda_schedule", st.radio, "Lambda", ["paper", "constant"], horizontal=True,
@@ -235,13 +320,19 @@ def run_settings(prefix: str = "train", choose_mode: bool = True) -> tuple[RunCo
                 help="lr_p = μ0 / (1 + α p)^β; α = 0 keeps it fixed.")  # fmt: skip
         control("lr_beta", st.number_input, "lr decay β", 0.0, 10.0)
         control("momentum", st.number_input, "Momentum", 0.0, 0.999)
-        if dataset == "moons":
+        if dataset in ("moons", "blobs"):
             control("n_samples", st.number_input, "Points per domain", *LIMITS["n_samples"])
+        if dataset in ("moons", "blobs", "file"):
             control("hidden_units", st.number_input, "Hidden units", *LIMITS["hidden_units"])
         control("device", st.selectbox, "Device", list(DEVICES), help="auto picks the GPU when there is one.")
+    if dataset == "file" and "data_file" not in values:
+        return None, file_error  # no files yet, or files that could not be taken
     try:
         config = RunConfig(**values)
-    except ConfigError as e:
+        if dataset == "file":
+            with st.spinner("Reading your data…"):  # checked here (then cached): a message, not a failed run
+                load_pair(config)
+    except (ConfigError, userdata.DataFileError) as e:
         return None, str(e)
     if config.device == "cuda" and not torch.cuda.is_available():
         return None, "device=cuda is not available on this machine: choose auto or cpu."
@@ -250,12 +341,21 @@ def run_settings(prefix: str = "train", choose_mode: bool = True) -> tuple[RunCo
     return config, None
 
 
+NO_TARGET_LABELS = "Your target data has no labels, so target accuracy cannot be measured."
+
+
+def percent(value: float) -> str:
+    """A metric as a percentage; "—" where it is unknown (target accuracy without target labels)."""
+    return "—" if math.isnan(value) else f"{value:.1%}"
+
+
 def summary(result: RunResult) -> None:
     """The finished run's headline numbers."""
     m = result.metrics
     cols = st.columns(6)
     cols[0].metric("Source accuracy", f"{m['source_acc']:.1%}")
-    cols[1].metric("Target accuracy", f"{m['target_acc']:.1%}")
+    cols[1].metric("Target accuracy", percent(m["target_acc"]), help=NO_TARGET_LABELS if math.isnan(m["target_acc"])
+                   else None)  # fmt: skip
     cols[2].metric("Domain accuracy", f"{m['domain_acc']:.1%}", help="50% means the domain classifier is guessing.")
     cols[3].metric("Proxy A-distance", f"{m['pad']:.2f}", help="0 = domains indistinguishable, 2 = separable "
                    "(linear SVM on the features; clipped at 0).")  # fmt: skip

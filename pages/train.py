@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from dann_demo import plots
-from dann_demo.data import load_pair
+from dann_demo.data import UNLABELLED, load_pair
 from dann_demo.jobs import FAILED, QUEUED, RUNNING, STOPPED, Job
 from dann_demo.presets import PRESETS
 from dann_demo.train import history_frame
@@ -23,7 +23,7 @@ from pages.shared import (
 
 # How often the page redraws a running job. Drawing holds the GIL that the training thread needs:
 # image runs are slow and change slowly, so they are redrawn half as often.
-REDRAW_SECONDS = {False: 0.5, True: 1.0}  # by config.is_image
+REDRAW_SECONDS = {"moons": 0.5, "digits": 1.0, "blobs": 0.5}  # others (own data, maybe images): 1.0
 
 CAPTIONS = {
     "label_loss": "The label classifier's loss on the labelled half of each batch. It should fall in every mode.",
@@ -41,6 +41,8 @@ CAPTIONS = {
     "point clouds.",
     "gallery": "Held-out images with true → predicted class. Target digits sit on photo crops "
     "(the MNIST-M recipe).",
+    "gallery_file": "Held-out images of your data, resized to 28 x 28, with true → predicted class "
+    "(? where the target has no labels).",
 }
 
 require_navigation()
@@ -100,6 +102,12 @@ if live and config.lambda_value != st.session_state.get("train_sent_lambda"):
     st.session_state["train_sent_lambda"] = config.lambda_value
 
 
+def gallery_caption(domain: str, label: int, predicted: int) -> str:
+    if label == UNLABELLED:  # own data without target labels: nothing to check against
+        return f"{domain}: ? → {predicted}"
+    return f"{domain}: {label} → {predicted} " + ("✓" if label == predicted else "✗")
+
+
 def draw(job: Job) -> None:
     job.watch(me)
     if len(job.watchers) > 1 and not job.done:
@@ -130,10 +138,9 @@ def draw(job: Job) -> None:
         st.markdown(f"**Held-out samples at step {job.step}: true → predicted**")
         for d, name in ((0, "source"), (1, "target")):
             rows = np.flatnonzero(gallery.domain == d)
-            captions = [f"{name}: {gallery.label[i]} → {gallery.predicted[i]} "
-                        + ("✓" if gallery.label[i] == gallery.predicted[i] else "✗") for i in rows]  # fmt: skip
+            captions = [gallery_caption(name, gallery.label[i], gallery.predicted[i]) for i in rows]
             st.image([gallery.images[i] for i in rows], width=72, clamp=True, caption=captions)
-        st.caption(CAPTIONS["gallery"])
+        st.caption(CAPTIONS["gallery"] if job.config.dataset == "digits" else CAPTIONS["gallery_file"])
     left, right = st.columns(2)
     for column, names in ((left, ("domain_loss", "accuracy", "schedule")), (right, ("domain_accuracy", "label_loss"))):
         with column:
@@ -179,6 +186,6 @@ elif job.done:
     if job.result is not None:
         run_downloads(job.result, figures(job))
 else:
-    st.fragment(run_every=REDRAW_SECONDS[job.config.is_image])(live_view)()
+    st.fragment(run_every=REDRAW_SECONDS.get(job.config.dataset, 1.0))(live_view)()
 if config is not None:
     share_box("train", config)

@@ -43,3 +43,33 @@ def test_feature_maps_settings_come_from_a_link():
     assert next(c for c in at.sidebar.checkbox if c.label.startswith("Also train")).value is True
     assert "perplexity='abc'" in " ".join(w.value for w in at.warning)
     assert at.query_params["method"] == "tsne" and at.query_params["rotation"] == "90"
+
+
+def test_feature_maps_on_uploaded_data_without_target_labels(tmp_path, monkeypatch):
+    import io
+
+    import numpy as np
+
+    monkeypatch.setenv("DANN_DATA_DIR", str(tmp_path))
+    rng = np.random.RandomState(0)
+    y = np.arange(80) % 2
+    buffer = io.BytesIO()
+    np.savez(buffer, source_x=rng.randn(80, 4) + y[:, None], source_y=y, target_x=rng.randn(80, 4) + y[:, None] + 1)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/features.py").run()
+    at.sidebar.selectbox[0].select("file").run()
+    [u for u in at.sidebar.file_uploader if u.label == "Your .npz file"][0].set_value(
+        ("four_features.npz", buffer.getvalue(), "application/octet-stream"))
+    at.run()
+    [w for w in at.sidebar.number_input if w.label == "Steps"][0].set_value(100)
+    at.run()
+    next(b for b in at.button if b.label == "Train and compare").click().run()
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(m.label == "PAD" for m in at.metric):
+        time.sleep(0.3)
+        at.run()
+    assert not at.exception
+    assert [m.value for m in at.metric if m.label == "Target acc."] == ["—"] * 3
+    # Four features: no input-plane section, the maps alone.
+    assert not any("Input space" in h.value for h in at.subheader)

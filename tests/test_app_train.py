@@ -166,3 +166,132 @@ def test_a_failed_run_is_a_message_and_the_page_keeps_working(monkeypatch):
     _button(at, "Train").click().run()
     _wait_for(at, lambda a: any(m.label == "Target accuracy" for m in a.metric))
     assert not at.exception and not at.error
+
+
+# --- blobs and your own data ---
+
+
+def _choose_dataset(at: AppTest, name: str) -> None:
+    at.sidebar.selectbox[0].select(name).run()
+
+
+def _train_and_wait(at: AppTest, steps: int = 100) -> None:
+    _set(at, "Steps", steps)
+    at.run()
+    _button(at, "Train").click().run()
+    _wait_for(at, lambda a: any(m.label == "Target accuracy" for m in a.metric), seconds=120)
+    assert not at.exception
+
+
+def _plane_titles(at: AppTest) -> list[str]:
+    import json
+
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return [a.get("text") for c in charts for a in c["layout"].get("annotations", [])]
+
+
+def _uploader(at: AppTest, label: str):
+    return [u for u in at.sidebar.file_uploader if u.label == label][0]
+
+
+def _npz_bytes(**arrays) -> bytes:
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def test_blobs_trains_and_shows_three_class_input_plane():
+    at = _app()
+    _choose_dataset(at, "blobs")
+    assert [s.label for s in at.sidebar.slider][:3] == ["Target shift (distance)", "Shift direction (degrees)",
+                                                        "Target spread (x source)"]  # fmt: skip
+    _set(at, "Target shift", 1.0)
+    _train_and_wait(at, 200)
+    assert _job(at).config.dataset == "blobs" and _job(at).config.blob_shift == 1.0
+    assert "Label classifier: predicted class" in _plane_titles(at)
+
+
+@pytest.fixture
+def uploads_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("DANN_DATA_DIR", str(tmp_path))
+    return tmp_path / "uploads"
+
+
+def test_uploaded_npz_table_trains_with_input_plane(uploads_dir):
+    from dann_demo.userdata import example_npz
+
+    at = _app()
+    _choose_dataset(at, "file")
+    assert not at.exception and not at.error
+    assert _button(at, "Train").disabled  # nothing to train on before an upload
+    assert {b.label for b in at.sidebar.download_button} == {"Example: table", "Example: images"}
+    _uploader(at, "Your .npz file").set_value(("teacher data.npz", example_npz("table"), "application/octet-stream"))
+    at.run()
+    assert not at.error and not _button(at, "Train").disabled
+    _train_and_wait(at)
+    config = _job(at).config
+    assert config.dataset == "file" and config.data_file.endswith("teacher_data.npz")
+    assert config.data_file.startswith(str(uploads_dir))
+    assert "Label classifier: predicted class" in _plane_titles(at)
+
+
+def test_uploaded_images_show_the_gallery(uploads_dir):
+    import numpy as np
+
+    rng = np.random.RandomState(0)
+    y = np.arange(40) % 2
+    grey = (rng.rand(40, 10, 10) * 255).astype(np.uint8)
+    colour = rng.rand(40, 14, 14, 3).astype(np.float32)
+    at = _app()
+    _choose_dataset(at, "file")
+    _uploader(at, "Your .npz file").set_value(("pics.npz", _npz_bytes(source_x=grey, source_y=y, target_x=colour),
+                                               "application/octet-stream"))  # fmt: skip
+    at.run()
+    _set(at, "Batch size (per domain)", 8)
+    _train_and_wait(at, 10)
+    texts = [c for img in at.get("image") for c in img.captions]
+    assert texts, "no gallery"
+    assert any(t.startswith("source: ") for t in texts) and any(t.startswith("target: ? → ") for t in texts)
+    assert [m.value for m in at.metric if m.label == "Target accuracy"] == ["—"]
+
+
+def test_bad_upload_is_a_message_and_the_page_keeps_working(uploads_dir):
+    import numpy as np
+
+    at = _app()
+    _choose_dataset(at, "file")
+    bad = _npz_bytes(source_x=np.ones((20, 2)), source_y=np.zeros(20, int), target_x=np.ones((20, 2)))
+    _uploader(at, "Your .npz file").set_value(("oops.npz", bad, "application/octet-stream"))
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["oops.npz, array 'source_y': found a single class (0); expected at least "
+                                           "2 classes to tell apart."]  # fmt: skip
+    assert _button(at, "Train").disabled
+    _uploader(at, "Your .npz file").set_value(("junk.npz", b"\x00" * 100, "application/octet-stream"))
+    at.run()
+    assert not at.exception and "junk.npz, the file: found something that is not a .npz archive" in at.error[0].value
+    # Another data set still trains.
+    _choose_dataset(at, "moons")
+    assert not at.error
+    _train_and_wait(at, 100)
+
+
+def test_csv_pair_upload_and_label_column(uploads_dir):
+    rows = "\n".join(f"{i % 7},{(i * 3) % 5},{i % 2}" for i in range(40))
+    at = _app()
+    _choose_dataset(at, "file")
+    at.sidebar.radio[0].set_value("csv").run()
+    _uploader(at, "Source .csv (with labels)").set_value(("s.csv", f"f1,f2,kind\n{rows}\n".encode(), "text/csv"))
+    _uploader(at, "Target .csv (labels optional)").set_value(("t.csv", f"f1,f2\n{rows}\n".encode()[:-1], "text/csv"))
+    at.run()
+    assert "s.csv, label column 'label': found no such column (the columns are 'f1', 'f2', 'kind')" in \
+        at.error[0].value  # fmt: skip
+    at.sidebar.text_input[0].set_value("kind").run()
+    assert not at.error
+    _train_and_wait(at)
+    assert _job(at).config.label_column == "kind"
+    assert [m.value for m in at.metric if m.label == "Target accuracy"] == ["—"]

@@ -110,3 +110,70 @@ def test_bad_config_file_is_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", "--config", str(tmp_path / "bad.json")])
     assert e.value.code == 2 and "lambda_value=99" in capsys.readouterr().err
+
+
+def test_train_on_blobs(capsys):
+    rc = main(["train", "--dataset", "blobs", "--mode", "source_only", "--steps", "100", "--n-samples", "100",
+               "--blob-shift", "1.5", "--blob-angle", "30", "--blob-scale", "2"])  # fmt: skip
+    assert rc == 0
+    assert "blobs / source_only / seed 0" in capsys.readouterr().out
+
+
+def _npz(tmp_path, with_target_labels=True):
+    import numpy as np
+
+    rng = np.random.RandomState(0)
+    y = np.arange(60) % 2
+    arrays = {"source_x": rng.randn(60, 3) + y[:, None], "source_y": y, "target_x": rng.randn(60, 3) + y[:, None] + 1}
+    if with_target_labels:
+        arrays["target_y"] = y
+    path = tmp_path / "mine.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+def test_train_on_an_npz_file(tmp_path, capsys):
+    rc = main(["train", "--dataset", "file", "--data-file", str(_npz(tmp_path)), "--steps", "60"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "file / dann / seed 0" in out and "target acc 0." in out
+    # --data-file alone means dataset "file"; without target labels target accuracy is unknown.
+    rc = main(["train", "--data-file", str(_npz(tmp_path, with_target_labels=False)), "--steps", "60"])
+    assert rc == 0
+    assert "target acc —" in capsys.readouterr().out
+
+
+def test_train_on_a_csv_pair(tmp_path, capsys):
+    rows = "\n".join(f"{i % 7},{(i * 3) % 5},{i % 2}" for i in range(40))
+    (tmp_path / "s.csv").write_text("f1,f2,kind\n" + rows + "\n")
+    (tmp_path / "t.csv").write_text("f1,f2,kind\n" + rows + "\n")
+    rc = main(["train", "--data-file", str(tmp_path / "s.csv"), "--target-file", str(tmp_path / "t.csv"),
+               "--label-column", "kind", "--steps", "40"])  # fmt: skip
+    assert rc == 0 and "file / dann / seed 0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "fragment"),
+    [
+        (None, [], "data_file='{dir}/gone.npz' is not allowed: an existing file"),
+        ("not a zip", [], "bad.npz, the file: found something that is not a .npz archive"),
+        ("npz-one-class", [], "bad.npz, array 'source_y': found a single class (0)"),
+        ("npz-ok", ["--mode", "target_oracle"], "bad.npz, target labels: found none"),
+    ],
+)
+def test_bad_data_file_gives_one_line_and_exit_2(tmp_path, content, extra, fragment):
+    import numpy as np
+
+    name = "gone.npz" if content is None else "bad.npz"
+    path = tmp_path / name
+    if content == "not a zip":
+        path.write_text(content)
+    elif content is not None:
+        y = np.zeros(20, int) if content == "npz-one-class" else np.arange(20) % 2
+        np.savez(path, source_x=np.ones((20, 2)), source_y=y, target_x=np.ones((20, 2)))
+    proc = subprocess.run([sys.executable, "-m", "dann_demo", "train", "--data-file", str(path), "--steps", "5",
+                           *extra], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert fragment.format(dir=tmp_path) in lines[0]

@@ -64,3 +64,41 @@ def test_load_pair_dispatch():
 @pytest.mark.parametrize("rotation", [0.0, 35.0])
 def test_moons_cached(rotation):
     assert moons(100, 0.1, rotation, 0) is moons(100, 0.1, rotation, 0)
+
+
+def test_blobs_target_is_the_source_scaled_and_shifted():
+    from dann_demo.data import BLOB_CENTRES, blobs
+
+    pair = blobs(n_samples=4000, shift=2.0, angle=90.0, scale=1.5, seed=0)
+    _check_pair(pair, 3)
+    assert pair.input_shape == (2,) and len(pair.source_x) == 4000
+    # Per class: the target's centre is the source's times `scale`, moved `shift` straight up (90 degrees),
+    # and its spread is `scale` times the source's.
+    for c in range(3):
+        s, t = pair.source_x[pair.source_y == c], pair.target_x[pair.target_y == c]
+        np.testing.assert_allclose(s.mean(0), BLOB_CENTRES[c], atol=0.05)
+        np.testing.assert_allclose(t.mean(0), BLOB_CENTRES[c] * 1.5 + [0.0, 2.0], atol=0.07)
+        np.testing.assert_allclose(t.std(0) / s.std(0), 1.5, rtol=0.1)
+    # Unequal class sizes (so the domain alignment cannot swap classes), the same in both domains.
+    counts = np.bincount(pair.source_y) / len(pair.source_y)
+    assert counts[0] > counts[1] > counts[2]
+    np.testing.assert_allclose(np.bincount(pair.target_y) / len(pair.target_y), counts, atol=0.03)
+
+
+def test_blobs_without_shift_or_scale_is_one_distribution_and_cached():
+    from dann_demo.data import blobs
+
+    pair = blobs(n_samples=3000, shift=0.0, angle=0.0, scale=1.0, seed=1)
+    np.testing.assert_allclose(pair.source_x.mean(0), pair.target_x.mean(0), atol=0.06)
+    np.testing.assert_allclose(pair.source_x.std(0), pair.target_x.std(0), rtol=0.05)
+    assert blobs(300, 2.0, 90.0, 1.5, 0) is blobs(300, 2.0, 90.0, 1.5, 0)
+    config = RunConfig.for_dataset("blobs", blob_shift=1.0, n_samples=100)
+    assert load_pair(config).name == "blobs" and load_pair(config) is load_pair(config)
+
+
+@pytest.mark.parametrize(("field", "value"), [("blob_shift", -1.0), ("blob_scale", 0.0), ("blob_angle", 400.0)])
+def test_blobs_settings_are_validated(field, value):
+    from dann_demo import ConfigError
+
+    with pytest.raises(ConfigError, match=f"{field}="):
+        RunConfig.for_dataset("blobs", **{field: value})

@@ -49,3 +49,36 @@ def test_paper_schedules_figure_plots_lambda_and_lr_against_p():
     assert len(moved.data) == 4
     assert moved.data[0].y[50] < lam.y[50] and moved.data[1].y[-1] > lr.y[-1]
     assert moved.data[2].line.dash == "dash" and list(moved.data[2].y) == list(lam.y)
+
+
+def test_input_plane_with_three_classes_shows_class_regions_and_borders():
+    from dann_demo.data import load_pair
+
+    config = RunConfig.for_dataset("blobs", steps=200, n_samples=200)
+    result = train(config)
+    plane = result.input_plane
+    assert set(map(int, set(plane.class_prob.ravel()))) <= {0, 1, 2}  # the predicted class, not P(class 1)
+    fig = plots.input_plane_figure(plane, load_pair(config))
+    assert fig.layout.annotations[0].text == "Label classifier: predicted class"
+    heatmaps = [t for t in fig.data if isinstance(t, go.Heatmap)]
+    assert heatmaps[0].zmax == 2 and "class" in heatmaps[0].hovertemplate
+    # One border per predicted class in the class panel, one 0.5 line in the domain panel.
+    n_predicted = len(set(plane.class_prob.ravel()))
+    assert sum(isinstance(t, go.Contour) for t in fig.data) == n_predicted + 1
+
+
+def test_unlabelled_target_points_are_grey_and_never_marked_wrong():
+    import numpy as np
+
+    from dann_demo.data import UNLABELLED
+
+    xy = np.random.RandomState(0).randn(6, 2)
+    domain = np.array([0, 0, 0, 1, 1, 1])
+    label = np.array([0, 1, 0, UNLABELLED, UNLABELLED, UNLABELLED])
+    predicted = np.array([0, 1, 1, 0, 1, 0])
+    fig = plots.feature_map_figure(xy, domain, label, predicted, "t", colour_by="class", mark_errors=True)
+    names = [t.name for t in fig.data]
+    assert "target, unlabelled" in names
+    unlabelled = fig.data[names.index("target, unlabelled")]
+    assert unlabelled.marker.color == "#999999" and "target, unlabelled, predicted 0" in unlabelled.text
+    assert len(fig.data[names.index("misclassified target")].x) == 0
