@@ -1,4 +1,4 @@
-"""Command line: python -m dann_demo train | sweep | bench. Same RunConfig and Trainer as the app."""
+"""Command line: python -m dann_demo train | sweep | bench | fetch-mnist. Same RunConfig and Trainer as the app."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from dann_demo.config import DATASETS, DEVICES, LAMBDA_SCHEDULES, MODES, ConfigError, RunConfig
+from dann_demo.config import DATASETS, DEVICES, FILE_DATASETS, LAMBDA_SCHEDULES, MODES, ConfigError, RunConfig
+from dann_demo.mnist import MnistError
 
 CHOICES = {"dataset": DATASETS, "mode": MODES, "lambda_schedule": LAMBDA_SCHEDULES, "device": DEVICES}
 SUMMARY_KEYS = ("source_acc", "target_acc", "domain_acc", "domain_loss", "pad", "seconds")
@@ -61,6 +62,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, type=_int_list, default=None, help="steps with a feature snapshot, e.g. 0,500")
         elif f.name in CHOICES:
             parser.add_argument(flag, choices=CHOICES[f.name], default=None, help=f"default: {f.default}")
+        elif f.name == "data_dir":
+            parser.add_argument(flag, default=None, metavar="DIR", help="mnist: folder of the MNIST files "
+                                "(default: $DANN_DATA_DIR, else ~/.cache/dann_playground)")  # fmt: skip
         else:
             kind = int if isinstance(f.default, int) else float
             parser.add_argument(flag, type=kind, default=None, metavar=kind.__name__.upper(),
@@ -84,6 +88,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dann_demo.train import TrainingDiverged, train
 
     configs = [config_from_args(args, s) for s in args.seeds]
+    _print_data_note(configs[0])
     results = []
     for config in configs:
         try:
@@ -112,6 +117,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     lambdas = parse_lambdas(args.lambdas)
     base = config_from_args(args, args.seeds[0])
+    _print_data_note(base)
     print(f"sweep on {base.dataset}: lambdas {', '.join(map(str, lambdas))} x seeds {args.seeds}", flush=True)
 
     def progress(result) -> None:
@@ -134,6 +140,32 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         runs.to_csv(args.csv, index=False)
         print(f"wrote {args.csv}")
     return 0
+
+
+def _print_data_note(config: RunConfig) -> None:
+    """Load the data once up front: a missing file is reported before any training, and a note on
+    where the data came from (MNIST's test files only, say) is printed once."""
+    from dann_demo.data import load_pair
+
+    note = load_pair(config).note
+    if note:
+        print(note, flush=True)
+
+
+def cmd_fetch_mnist(args: argparse.Namespace) -> int:
+    from dann_demo import mnist
+
+    files = mnist.locate(args.data_dir)
+    if files.missing:
+        print(f"downloading {', '.join(files.missing)} into {files.data_dir}", flush=True)
+        files = mnist.download(files.data_dir)
+    print(f"MNIST files in {files.data_dir}:")
+    checks = mnist.verify(files)
+    for role, path in files.paths.items():
+        ok = checks[role]
+        print(f"  {path}  " + ("checksum ok" if ok else "does NOT match the official MNIST checksum (kept)"))
+    print(f"MNIST-M backgrounds: {mnist.photo_source_label(files.data_dir)}")
+    return 0 if all(checks.values()) else 1
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -164,10 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_bench = sub.add_parser("bench", help="measure speed (and with --quality, accuracy over seeds)")
     p_bench.add_argument("--quality", action="store_true", help="also train every mode over several seeds")
     p_bench.add_argument("--seeds", type=parse_seeds, default=list(range(5)), help="seeds for --quality")
-    p_bench.add_argument("--datasets", default=",".join(DATASETS), type=_dataset_list,
-                         help="comma-separated data sets to measure")  # fmt: skip
+    p_bench.add_argument("--datasets", default=",".join(d for d in DATASETS if d not in FILE_DATASETS),
+                         type=_dataset_list, help="comma-separated data sets to measure")  # fmt: skip
     p_bench.add_argument("--json", metavar="FILE", help="write the figures here")
     p_bench.set_defaults(func=cmd_bench)
+    p_fetch = sub.add_parser("fetch-mnist", help="download MNIST if missing, check the checksums, say where it is")
+    p_fetch.add_argument("--data-dir", metavar="DIR", help="default: $DANN_DATA_DIR, else ~/.cache/dann_playground")
+    p_fetch.set_defaults(func=cmd_fetch_mnist)
     return parser
 
 
@@ -178,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ConfigError as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
+    except MnistError as e:
+        parser.exit(1, f"{parser.prog}: {e}\n")
 
 
 if __name__ == "__main__":

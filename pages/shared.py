@@ -9,11 +9,13 @@ import threading
 import streamlit as st
 import torch
 
+from dann_demo import mnist
 from dann_demo.config import DATASET_DEFAULTS, LIMITS, ConfigError, RunConfig
 from dann_demo.jobs import JobManager
 from dann_demo.train import RunResult
 
-DATASET_LABELS = {"moons": "two moons (2-D points)", "digits": "digits → digits-M (images)"}
+DATASET_LABELS = {"moons": "two moons (2-D points)", "digits": "digits → digits-M (images)",
+                  "mnist": "MNIST → MNIST-M (paper's benchmark)"}
 MODE_LABELS = {
     "dann": "DANN (gradient reversal)",
     "source_only": "source only (no adaptation)",
@@ -104,6 +106,7 @@ def run_settings(prefix: str = "train", choose_mode: bool = True) -> tuple[RunCo
                                        5.0, key=f"{k}_rotation",
                                        help="The target domain is the source's two moons rotated by this angle.")
         values["noise"] = st.slider("Noise", 0.0, 0.5, float(_default(dataset, "noise")), 0.01, key=f"{k}_noise")
+    data_error = mnist_settings(k, values) if dataset == "mnist" else None
     if choose_mode:
         values["mode"] = st.selectbox("Mode", list(MODE_LABELS), format_func=MODE_LABELS.get, key=f"{k}_mode",
                                       help=MODE_HELP)  # fmt: skip
@@ -140,6 +143,8 @@ def run_settings(prefix: str = "train", choose_mode: bool = True) -> tuple[RunCo
                                                          key=f"{k}_hidden"))  # fmt: skip
         values["device"] = st.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key=f"{prefix}_device",
                                         help="auto picks the GPU when there is one.")  # fmt: skip
+    if data_error:
+        return None, data_error
     try:
         config = RunConfig(**values)
     except ConfigError as e:
@@ -149,6 +154,34 @@ def run_settings(prefix: str = "train", choose_mode: bool = True) -> tuple[RunCo
     if config.device == "mps" and not torch.backends.mps.is_available():
         return None, "device=mps is not available on this machine: choose auto or cpu."
     return config, None
+
+
+def mnist_settings(k: str, values: dict) -> str | None:
+    """MNIST's files: where they are, a download button when some are missing, how many digits to train
+    on. Returns an error when there is nothing to train on yet."""
+    files = mnist.locate()
+    if not files.has_test:
+        st.info(mnist.missing_files_message(files), icon=":material/folder_open:")
+    elif files.test_only:
+        split = 1 - mnist.TEST_ONLY_FRACTION
+        st.caption(f"Only the MNIST test files (t10k) were found: training uses {split:.0%} of their digits and "
+                   f"tests on the other {1 - split:.0%}. Download the training files for the full benchmark.")
+    if files.missing and st.button("Download MNIST", key=f"{k}_download", icon=":material/download:",
+                                   help="About 11 MB from " + mnist.MIRRORS[0] + "; needs internet."):  # fmt: skip
+        try:
+            with st.spinner("Downloading MNIST and checking its checksums…"):
+                files = mnist.download(files.data_dir, log_line=lambda line: None)
+            st.rerun()  # draw the settings again, now with the files
+        except (mnist.MnistError, OSError) as e:
+            st.error(str(e), icon=":material/error:")
+    if not files.has_test:
+        return "No MNIST files yet: press Download MNIST on the left, or put the files in the folder named there."
+    st.caption(f"Files in {files.data_dir}. MNIST-M backgrounds: {mnist.photo_source_label(files.data_dir)}.")
+    values["n_samples"] = int(st.number_input("Training digits per domain", 100, LIMITS["n_samples"][1],
+                                              value=int(_default("mnist", "n_samples")), step=5000, key=f"{k}_n",
+                                              help="The paper used all 60,000; fewer load faster and use less "
+                                              "memory."))  # fmt: skip
+    return None
 
 
 def summary(result: RunResult) -> None:

@@ -11,7 +11,7 @@ from pages.shared import job_manager, require_navigation, run_settings, summary
 
 # How often the page redraws a running job. Drawing holds the GIL that the training thread needs:
 # image runs are slow and change slowly, so they are redrawn half as often.
-REDRAW_SECONDS = {"moons": 0.5, "digits": 1.0}
+REDRAW_SECONDS = {"moons": 0.5, "digits": 1.0, "mnist": 1.0}
 
 CAPTIONS = {
     "label": "The label classifier's loss on the labelled half of each batch. It should fall in every mode.",
