@@ -185,11 +185,47 @@ def _fetch(url: str) -> bytes:
 _download_lock = threading.Lock()
 
 
+def _download_one(name: str, md5: str, target: Path,
+                  log_line: Callable[[str], None]) -> tuple[bool, bool, list[str]]:  # fmt: skip
+    """Try each mirror for `name`.gz until a copy passes the checksum.
+    Returns (saved, whether any server answered, what went wrong per mirror)."""
+    problems, answered = [], False
+    for mirror in MIRRORS:
+        url = mirror + name + ".gz"
+        try:
+            data = _fetch(url)
+        except urllib.error.HTTPError as e:  # before URLError, its base: the server answered
+            answered = True
+            problems.append(f"{url}: HTTP {e.code} {e.reason}")
+            continue
+        except (urllib.error.URLError, OSError, MnistError) as e:  # OSError: timeouts, reset connections
+            problems.append(f"{url}: {getattr(e, 'reason', e)}")
+            continue
+        answered = True
+        part = target.with_name(target.name + ".part")
+        try:
+            part.write_bytes(data)
+        except OSError as e:
+            raise MnistError(f"Cannot write {part} ({e}); is the data folder writable?")
+        try:
+            ok = payload_md5(part) == md5
+        except MnistError:  # not even a readable gzip file
+            ok = False
+        if not ok:
+            part.unlink(missing_ok=True)
+            problems.append(f"{url}: the checksum does not match the official MNIST file, so the download was deleted")
+            continue
+        part.replace(target)  # atomic: a reader never sees half a file
+        log_line(f"downloaded {url} -> {target} (checksum ok)")
+        return True, answered, problems
+    return False, answered, problems
+
+
 def download(data_dir: str | os.PathLike | None = None, log_line: Callable[[str], None] = print) -> MnistFiles:
     """Download the missing MNIST files into the data directory, checking each one's checksum.
 
-    A file whose checksum fails is deleted, and the next mirror is tried. Raises MnistError with
-    what went wrong (offline: which files to put where).
+    A download whose checksum fails is deleted, and the next mirror is tried. Raises MnistError
+    saying what went wrong and which files to put where by hand.
     """
     with _download_lock:  # two students pressing Download at once fetch the files once
         files = locate(data_dir)
@@ -203,43 +239,11 @@ def download(data_dir: str | os.PathLike | None = None, log_line: Callable[[str]
             if path is not None:
                 continue
             name, md5 = FILES[role]
-            target = root / (name + ".gz")
-            problems = []
-            for mirror in MIRRORS:
-                url = mirror + name + ".gz"
-                try:
-                    data = _fetch(url)
-                except (urllib.error.URLError, OSError) as e:  # URLError covers HTTP errors; OSError timeouts
-                    problems.append(f"{url}: {getattr(e, 'reason', e)}")
-                    continue
-                except MnistError as e:
-                    problems.append(str(e))
-                    continue
-                part = target.with_name(target.name + ".part")
-                try:
-                    part.write_bytes(data)
-                except OSError as e:
-                    raise MnistError(f"Cannot write {part} ({e}); is the data folder writable?")
-                try:
-                    ok = payload_md5(part) == md5
-                except MnistError:
-                    ok = False
-                if not ok:
-                    part.unlink(missing_ok=True)
-                    problems.append(f"{url}: the checksum does not match the official MNIST file; "
-                                    f"the download was deleted")  # fmt: skip
-                    continue
-                part.replace(target)  # atomic: a reader never sees half a file
-                log_line(f"downloaded {url} -> {target} (checksum ok)")
-                break
-            else:
-                offline = all("checksum" not in p and "larger than" not in p for p in problems)
-                intro = (
-                    "Could not download MNIST (no connection?). " + missing_files_message(locate(root))
-                    if offline
-                    else f"Could not get a good copy of {name}.gz."
-                )
-                raise MnistError(intro + " Tried: " + "; ".join(problems))
+            saved, answered, problems = _download_one(name, md5, root / (name + ".gz"), log_line)
+            if not saved:
+                intro = f"Could not get a good copy of {name}.gz." if answered else "Could not download MNIST " \
+                    "(no connection to the internet?)."  # fmt: skip
+                raise MnistError(f"{intro} {missing_files_message(locate(root))} Tried: {'; '.join(problems)}.")
         return locate(root)
 
 

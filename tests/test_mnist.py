@@ -197,6 +197,14 @@ def test_checksum_failure_deletes_the_download_and_says_so(tmp_path, monkeypatch
     assert list((tmp_path / "data").iterdir()) == []
 
 
+def test_files_missing_on_every_mirror(tmp_path, monkeypatch):
+    asked = serve(monkeypatch, {})
+    with pytest.raises(mnist.MnistError) as e:
+        mnist.download(tmp_path, log_line=lambda line: None)
+    assert "Could not get a good copy of train-images-idx3-ubyte.gz" in str(e.value) and "HTTP 404" in str(e.value)
+    assert len(asked) == len(mnist.MIRRORS)  # it stops at the first file no mirror has
+
+
 def test_offline_message_says_which_files_to_put_where(tmp_path, monkeypatch):
     def urlopen(request, timeout=None):
         raise urllib.error.URLError("[Errno -2] Name or service not known")
