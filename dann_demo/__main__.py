@@ -1,4 +1,4 @@
-"""Command line: python -m dann_demo train | sweep | bench. Same RunConfig and Trainer as the app."""
+"""Command line: python -m dann_demo train | sweep | bench | fetch-mnist. Same RunConfig and Trainer as the app."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from dann_demo.config import DATASETS, DEVICES, LAMBDA_SCHEDULES, MODES, ConfigError, RunConfig
+from dann_demo.config import DATASETS, DEVICES, FILE_DATASETS, LAMBDA_SCHEDULES, MODES, ConfigError, RunConfig
+from dann_demo.mnist import MnistError
 
 CHOICES = {"dataset": DATASETS, "mode": MODES, "lambda_schedule": LAMBDA_SCHEDULES, "device": DEVICES}
 SUMMARY_KEYS = ("source_acc", "target_acc", "domain_acc", "domain_loss", "pad", "seconds")
-BENCH_DATASETS = tuple(d for d in DATASETS if d != "file")  # "file" needs the user's own file
+BENCH_DATASETS = tuple(d for d in DATASETS if d not in FILE_DATASETS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,6 +66,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, type=_int_list, default=None, help="steps with a feature snapshot, e.g. 0,500")
         elif f.name in CHOICES:
             parser.add_argument(flag, choices=CHOICES[f.name], default=None, help=f"default: {f.default}")
+        elif f.name == "data_dir":
+            parser.add_argument(flag, default=None, metavar="DIR", help="mnist: folder of the MNIST files "
+                                "(default: $DANN_DATA_DIR, else ~/.cache/dann_playground)")  # fmt: skip
         elif isinstance(f.default, str):
             parser.add_argument(flag, default=None, metavar="PATH" if f.name.endswith("_file") else "NAME",
                                 help=f"default: {f.default!r}")  # fmt: skip
@@ -115,6 +119,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dann_demo.train import TrainingDiverged, train
 
     configs = [config_from_args(args, s) for s in _seeds(args)]
+    _print_data_note(configs[0])
     results = []
     for config in configs:
         try:
@@ -145,6 +150,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     seeds = _seeds(args)
     base = config_from_args(args, seeds[0])
     seeds = [base.seed] if seeds == [None] else seeds
+    _print_data_note(base)
     print(f"sweep on {base.dataset}: lambdas {', '.join(map(str, lambdas))} x seeds {seeds}", flush=True)
 
     def progress(result) -> None:
@@ -167,6 +173,32 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         runs.to_csv(args.csv, index=False)
         print(f"wrote {args.csv}")
     return 0
+
+
+def _print_data_note(config: RunConfig) -> None:
+    """Load the data once up front: a missing file is reported before any training, and a note on
+    where the data came from (MNIST's test files only, say) is printed once."""
+    from dann_demo.data import load_pair
+
+    note = load_pair(config).note
+    if note:
+        print(note, flush=True)
+
+
+def cmd_fetch_mnist(args: argparse.Namespace) -> int:
+    from dann_demo import mnist
+
+    files = mnist.locate(args.data_dir)
+    if files.missing:
+        print(f"downloading {', '.join(files.missing)} into {files.data_dir}", flush=True)
+        files = mnist.download(files.data_dir)
+    print(f"MNIST files in {files.data_dir}:")
+    checks = mnist.verify(files)
+    for role, path in files.paths.items():
+        ok = checks[role]
+        print(f"  {path}  " + ("checksum ok" if ok else "does NOT match the official MNIST checksum (kept)"))
+    print(f"MNIST-M backgrounds: {mnist.photo_source_label(files.data_dir)}")
+    return 0 if all(checks.values()) else 1
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -201,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="comma-separated data sets to measure")  # fmt: skip
     p_bench.add_argument("--json", metavar="FILE", help="write the figures here")
     p_bench.set_defaults(func=cmd_bench)
+    p_fetch = sub.add_parser("fetch-mnist", help="download MNIST if missing, check the checksums, say where it is")
+    p_fetch.add_argument("--data-dir", metavar="DIR", help="default: $DANN_DATA_DIR, else ~/.cache/dann_playground")
+    p_fetch.set_defaults(func=cmd_fetch_mnist)
     return parser
 
 
@@ -213,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (ConfigError, DataFileError) as e:  # a bad setting or a bad data file: one line, exit 2
         parser.exit(2, f"{parser.prog}: error: {e}\n")
+    except MnistError as e:
+        parser.exit(1, f"{parser.prog}: {e}\n")
 
 
 if __name__ == "__main__":

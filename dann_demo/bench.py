@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dann_demo.config import MODES, RunConfig
+from dann_demo.config import DATASETS, FILE_DATASETS, MODES, RunConfig
 from dann_demo.jobs import JobManager
 from dann_demo.metrics import mean_and_std
 from dann_demo.train import Trainer, device_label, resolve_device
@@ -113,7 +113,7 @@ def quality(report: dict[str, Any], seeds: list[int], datasets: tuple[str, ...])
 
 
 def run_bench(quality_too: bool = False, seeds: list[int] | None = None,
-              datasets: tuple[str, ...] = ("moons", "digits", "blobs")) -> dict[str, Any]:  # fmt: skip
+              datasets: tuple[str, ...] = tuple(d for d in DATASETS if d not in FILE_DATASETS)) -> dict[str, Any]:
     report: dict[str, Any] = {"machine": machine(), "speed": {}, "quality": {}}
     print("machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()), flush=True)
     speed(report, datasets)

@@ -7,6 +7,7 @@ kept only for the `target_oracle` upper bound), and held-out test sets of both d
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,7 @@ class DomainPair:
     target_test_x: np.ndarray
     target_test_y: np.ndarray
     n_classes: int
+    note: str = ""  # something a user should know about where the data came from (printed, shown)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -58,6 +60,10 @@ def load_pair(config: RunConfig) -> DomainPair:
         from dann_demo.userdata import load_file_pair
 
         return load_file_pair(config)
+    if config.dataset == "mnist":
+        from dann_demo.mnist import mnist_pair  # mnist.py builds on this module's blending
+
+        return mnist_pair(config.data_dir, config.n_samples)
     return digits(config.seed)
 
 
@@ -117,12 +123,13 @@ def blobs(n_samples: int = 600, shift: float = 2.0, angle: float = 90.0, scale: 
     return DomainPair("blobs", sx, sy, tx, ty, stx, sty, ttx, tty, n_classes=len(BLOB_CENTRES))
 
 
-@functools.lru_cache(maxsize=1)
-def background_photos() -> tuple[np.ndarray, ...]:
+@functools.lru_cache(maxsize=2)
+def background_photos(crop_size: int = DIGITS_IMAGE_SIZE) -> tuple[np.ndarray, ...]:
     """Varied colour photos that ship inside scikit-learn and scikit-image (no download).
 
     Two photos are not enough: crops from only scikit-learn's pair made DANN hurt (DESIGN.md).
-    Each is shrunk so that a crop holds texture and edges rather than a flat patch of colour.
+    Each is scaled so that its shorter side is ten crops long: a crop then holds texture and edges
+    rather than a flat patch of colour.
     """
     import skimage.data
     from skimage.transform import rescale
@@ -135,23 +142,29 @@ def background_photos() -> tuple[np.ndarray, ...]:
     out = []
     for p in photos:
         p = p[..., :3].astype(np.float32) / 255.0
-        scale = 10 * DIGITS_IMAGE_SIZE / min(p.shape[:2])
+        scale = 10 * crop_size / min(p.shape[:2])
         out.append(rescale(p, scale, channel_axis=2, anti_aliasing=True).astype(np.float32))
     return tuple(out)
 
 
-def blend_over_photos(digits: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+def blend_over_photos(digits: np.ndarray, rng: np.random.RandomState,
+                      photos: Sequence[np.ndarray] | None = None) -> np.ndarray:  # fmt: skip
     """The MNIST-M recipe: |digit - patch| per channel, patch a random crop of a random photo.
 
-    digits: (N, 3, H, W) in [0, 1]. Returns the same shape.
+    digits: (N, 3, H, W) in [0, 1]. photos: (h, w, 3) arrays, float in [0, 1] or uint8 (kept as
+    uint8 where there are many: BSDS500's 500 photos take 4x the memory as floats); by default
+    the bundled photos. Returns the digits' shape.
     """
-    photos = background_photos()
+    if photos is None:
+        photos = background_photos()
     n, _, h, w = digits.shape
     out = np.empty_like(digits)
     for i in range(n):
         p = photos[rng.randint(len(photos))]
         top, left = rng.randint(p.shape[0] - h + 1), rng.randint(p.shape[1] - w + 1)
         patch = p[top : top + h, left : left + w].transpose(2, 0, 1)
+        if patch.dtype == np.uint8:
+            patch = patch.astype(np.float32) / 255.0
         out[i] = np.abs(digits[i] - patch)
     return out
 

@@ -11,7 +11,7 @@ import threading
 import streamlit as st
 import torch
 
-from dann_demo import userdata
+from dann_demo import mnist, userdata
 from dann_demo.config import DATASET_DEFAULTS, DEVICES, LIMITS, ConfigError, RunConfig
 from dann_demo.data import load_pair
 from dann_demo.jobs import JobManager
@@ -29,7 +29,8 @@ from dann_demo.presets import PRESETS
 from dann_demo.train import RunResult
 
 DATASET_LABELS = {"moons": "two moons (2-D points)", "digits": "digits → digits-M (images)",
-                  "blobs": "blobs: shifted and scaled (2-D points)", "file": "your own data (.npz or .csv)"}
+                  "blobs": "blobs: shifted and scaled (2-D points)", "file": "your own data (.npz or .csv)",
+                  "mnist": "MNIST → MNIST-M (paper's benchmark)"}
 MODE_LABELS = {
     "dann": "DANN (gradient reversal)",
     "source_only": "source only (no adaptation)",
@@ -302,6 +303,10 @@ def run_settings(prefix: str = "train", choose_mode: bool = True) -> tuple[RunCo
     if dataset == "file":
         file_values, file_error = _own_data_settings(f"{prefix}_{dataset}")
         values.update(file_values or {})
+    data_error = mnist_settings(f"{prefix}_{dataset}") if dataset == "mnist" else None
+    if dataset == "mnist" and not data_error:
+        control("n_samples", st.number_input, "Training digits per domain", 100, LIMITS["n_samples"][1], step=5000,
+                help="The paper used all 60,000; fewer load faster and use less memory.")  # fmt: skip
     if choose_mode:
         control("mode", st.selectbox, "Mode", list(MODE_LABELS), format_func=MODE_LABELS.get, help=MODE_HELP)
     schedule = control("lambda_schedule", st.radio, "Lambda", ["paper", "constant"], horizontal=True,
@@ -327,6 +332,8 @@ def run_settings(prefix: str = "train", choose_mode: bool = True) -> tuple[RunCo
         control("device", st.selectbox, "Device", list(DEVICES), help="auto picks the GPU when there is one.")
     if dataset == "file" and "data_file" not in values:
         return None, file_error  # no files yet, or files that could not be taken
+    if data_error:
+        return None, data_error
     try:
         config = RunConfig(**values)
         if dataset == "file":
@@ -347,6 +354,30 @@ NO_TARGET_LABELS = "Your target data has no labels, so target accuracy cannot be
 def percent(value: float) -> str:
     """A metric as a percentage; "—" where it is unknown (target accuracy without target labels)."""
     return "—" if math.isnan(value) else f"{value:.1%}"
+
+
+def mnist_settings(k: str) -> str | None:
+    """MNIST's files: where they are, and a download button when some are missing. Returns an error
+    when there is nothing to train on yet."""
+    files = mnist.locate()
+    if not files.has_test:
+        st.info(mnist.missing_files_message(files), icon=":material/folder_open:")
+    elif files.test_only:
+        split = 1 - mnist.TEST_ONLY_FRACTION
+        st.caption(f"Only the MNIST test files (t10k) were found: training uses {split:.0%} of their digits and "
+                   f"tests on the other {1 - split:.0%}. Download the training files for the full benchmark.")
+    if files.missing and st.button("Download MNIST", key=f"{k}_download", icon=":material/download:",
+                                   help="About 11 MB from " + mnist.MIRRORS[0] + "; needs internet."):  # fmt: skip
+        try:
+            with st.spinner("Downloading MNIST and checking its checksums…"):
+                files = mnist.download(files.data_dir, log_line=lambda line: None)
+            st.rerun()  # draw the settings again, now with the files
+        except (mnist.MnistError, OSError) as e:
+            st.error(str(e), icon=":material/error:")
+    if not files.has_test:
+        return "No MNIST files yet: press Download MNIST on the left, or put the files in the folder named there."
+    st.caption(f"Files in {files.data_dir}. MNIST-M backgrounds: {mnist.photo_source_label(files.data_dir)}.")
+    return None
 
 
 def summary(result: RunResult) -> None:

@@ -23,7 +23,7 @@ from pages.shared import (
 
 # How often the page redraws a running job. Drawing holds the GIL that the training thread needs:
 # image runs are slow and change slowly, so they are redrawn half as often.
-REDRAW_SECONDS = {"moons": 0.5, "digits": 1.0, "blobs": 0.5}  # others (own data, maybe images): 1.0
+REDRAW_SECONDS = {"moons": 0.5, "blobs": 0.5, "digits": 1.0, "mnist": 1.0}  # others (own data, maybe images): 1.0
 
 CAPTIONS = {
     "label_loss": "The label classifier's loss on the labelled half of each batch. It should fall in every mode.",
