@@ -16,6 +16,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import pandas as pd
 import torch
 
 from dann_demo.config import RunConfig
@@ -91,8 +92,38 @@ class Job:
         self._stop.set()
 
 
+@dataclass
+class SweepJob:
+    """A lambda sweep as the Sweep page sees it: progress while it runs, then one row per run."""
+
+    base: RunConfig
+    lambdas: list[float | str]
+    seeds: list[int]
+    references: bool = True  # also source_only and target_oracle on the same seeds
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    status: str = QUEUED
+    fraction: float = 0.0  # of all the sweep's training steps
+    runs: pd.DataFrame | None = None  # sweep.run_sweep's table, when finished
+    error: str | None = None
+    from_cache: bool = False
+    submitted_at: float = field(default_factory=time.time)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def done(self) -> bool:
+        return self.status in DONE
+
+    @property
+    def key(self) -> str:
+        """Same settings, same sweep: the cache key."""
+        return f"{self.base.stable_hash()}|{self.lambdas}|{self.seeds}|{self.references}"
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 class ResultCache:
-    """Finished runs by config hash, least recently used dropped first."""
+    """Finished runs (or sweep tables) by key, least recently used dropped first."""
 
     def __init__(self, max_entries: int = 32):
         self.max_entries = max_entries
@@ -134,8 +165,9 @@ class JobManager:
         torch.set_num_threads(threads_per_job(max_concurrent))
         self.max_concurrent = max_concurrent
         self.cache = ResultCache(cache_entries)
+        self.sweep_cache = ResultCache(cache_entries)  # finished sweeps' tables, by SweepJob.key
         self._pool = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="dann-job")
-        self._jobs: dict[str, Job] = {}
+        self._jobs: dict[str, Job | SweepJob] = {}
         self._lock = threading.Lock()
 
     def submit(self, config: RunConfig, use_cache: bool = True) -> Job:
@@ -152,7 +184,42 @@ class JobManager:
         self._pool.submit(self._work, job)
         return job
 
-    def _register(self, job: Job) -> None:
+    def submit_sweep(self, base: RunConfig, lambdas: list[float | str], seeds: list[int],
+                     references: bool = True, use_cache: bool = True) -> SweepJob:  # fmt: skip
+        """Start (or reuse) a lambda sweep; it takes one worker like a run (same concurrency cap)."""
+        job = SweepJob(base, list(lambdas), list(seeds), references)
+        if use_cache and (cached := self.sweep_cache.get(job.key)) is not None:
+            job.status, job.runs, job.fraction, job.from_cache = FINISHED, cached, 1.0, True
+            self._register(job)
+            return job
+        self._register(job)
+        self._pool.submit(self._work_sweep, job)
+        return job
+
+    def _work_sweep(self, job: SweepJob) -> None:
+        from dann_demo.sweep import run_sweep
+
+        if job._stop.is_set():
+            job.status = STOPPED
+            return
+        job.status = RUNNING
+        try:
+            runs = run_sweep(job.base, job.lambdas, job.seeds, references=job.references,
+                             on_progress=lambda f: setattr(job, "fraction", f), should_stop=job._stop.is_set)
+        except Exception as e:  # noqa: BLE001 - reported to the user, never a traceback
+            log.exception("sweep %s failed", job.id)
+            job.error = f"The sweep failed: {type(e).__name__}: {e}"
+            job.status = FAILED
+            return
+        finally:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        job.runs = runs
+        job.status = STOPPED if job._stop.is_set() else FINISHED
+        if job.status == FINISHED:
+            self.sweep_cache.put(job.key, runs)
+
+    def _register(self, job: Job | SweepJob) -> None:
         """Remember a job; past MAX_JOBS, the oldest finished ones are forgotten (their results
         stay in the result cache), so a long class does not grow memory without bound."""
         with self._lock:
@@ -163,10 +230,10 @@ class JobManager:
                         break
                     del self._jobs[old.id]
 
-    def get(self, job_id: str | None) -> Job | None:
+    def get(self, job_id: str | None) -> Job | SweepJob | None:
         return self._jobs.get(job_id) if job_id else None
 
-    def queue_position(self, job: Job) -> int:
+    def queue_position(self, job: Job | SweepJob) -> int:
         """How many queued jobs were submitted before this one (0 = next to start)."""
         with self._lock:
             queued = [j for j in self._jobs.values() if j.status == QUEUED]

@@ -21,21 +21,25 @@ PAPER = "paper"
 REFERENCE_MODES = ("source_only", "target_oracle")
 NO_LAMBDA = "none"  # the lambda column of the reference runs
 ENSEMBLE_CHOICES = ("auto", "on", "off")
+LAMBDA_RANGE = (0.0, 10.0)  # what RunConfig allows for lambda_value
 
 
 def parse_lambdas(text: str) -> list[float | str]:
-    """'0,0.1,1,paper' -> [0.0, 0.1, 1.0, 'paper']."""
+    """'0,0.1,1,paper' -> [0.0, 0.1, 1.0, 'paper']; repeats are dropped."""
+    allowed = f"comma-separated numbers from {LAMBDA_RANGE[0]:g} to {LAMBDA_RANGE[1]:g}, or 'paper'"
     out: list[float | str] = []
     for part in (p.strip() for p in text.split(",")):
         if part == PAPER:
-            out.append(PAPER)
-            continue
-        try:
-            out.append(float(part))
-        except ValueError:
-            raise ConfigError("lambdas", part, "comma-separated numbers from 0 to 10, or 'paper'")
-    if not out:
-        raise ConfigError("lambdas", text, "at least one value")
+            value: float | str = PAPER
+        else:
+            try:
+                value = float(part)
+            except ValueError:
+                raise ConfigError("lambdas", part, allowed)
+            if not LAMBDA_RANGE[0] <= value <= LAMBDA_RANGE[1]:  # also refuses nan and inf
+                raise ConfigError("lambdas", part, allowed)
+        if value not in out:
+            out.append(value)
     return out
 
 

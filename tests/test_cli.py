@@ -83,4 +83,4 @@ def test_sweep_bad_lambda_exits_2():
     assert proc.returncode == 2 and "lambdas='lots' is not allowed" in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "dann_demo", "sweep", "--lambdas", "0,20"], capture_output=True,
                           text=True, timeout=60)  # fmt: skip
-    assert proc.returncode == 2 and "lambda_value=20.0 is not allowed" in proc.stderr
+    assert proc.returncode == 2 and "lambdas='20' is not allowed: comma-separated numbers from 0 to 10" in proc.stderr

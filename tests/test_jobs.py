@@ -99,3 +99,27 @@ def test_old_finished_jobs_are_forgotten(monkeypatch):
     _wait(first)
     cached = [manager.submit(config) for _ in range(4)]  # finished at once, from the cache
     assert manager.get(first.id) is None and manager.get(cached[-1].id) is cached[-1]
+
+
+def test_sweep_job_runs_in_the_background_and_is_cached(manager):
+    base = RunConfig.for_dataset("moons", steps=100, log_every=50, n_samples=100, seed=28)
+    job = manager.submit_sweep(base, [0.0, 1.0], [0, 1])
+    assert manager.get(job.id) is job
+    _wait(job, 120)
+    assert job.status == FINISHED and job.fraction == 1.0 and job.error is None
+    runs = job.runs
+    assert list(runs["mode"]) == ["dann"] * 4 + ["source_only"] * 2 + ["target_oracle"] * 2
+    assert runs["target_acc"].between(0, 1).all()
+    again = manager.submit_sweep(base, [0.0, 1.0], [0, 1])
+    assert again.from_cache and again.runs is runs
+
+
+def test_stopped_sweep_is_not_cached(manager):
+    base = RunConfig.for_dataset("moons", steps=100_000, n_samples=100, seed=29)
+    job = manager.submit_sweep(base, [0.1], [0])
+    while job.fraction == 0:
+        time.sleep(0.01)
+    job.stop()
+    _wait(job)
+    assert job.status == STOPPED and job.runs.empty
+    assert manager.sweep_cache.get(job.key) is None
