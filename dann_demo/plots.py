@@ -206,7 +206,7 @@ def _sweep_figure(summary: pd.DataFrame, metric: str, title: str, y_title: str,
             mean, std = float(ref[f"{metric}_mean"].iloc[0]), float(ref[f"{metric}_std"].iloc[0])
             fig.add_hline(y=mean, line={"dash": dash, "color": "#333", "width": 2},
                           annotation_text=f"{label}: {mean:.2f} ± {std:.2f}",
-                          annotation_position="bottom right")  # fmt: skip
+                          annotation_position="bottom left" if mode == "target_oracle" else "bottom right")  # fmt: skip
     ticks = sorted(set(positions.values()) | ({1.0} if len(paper) else set()))
     labels = {v: f"{float(k):g}" for k, v in positions.items()}
     fig.update_xaxes(type="log", title="λ (log scale; 0 drawn at the left edge)", tickvals=ticks,
