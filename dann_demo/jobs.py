@@ -280,6 +280,8 @@ class JobManager:
                     job.input_plane = trainer.input_plane()
                 elif trainer.pair.is_image:
                     job.gallery = trainer.gallery()
+            if trainer.notice and not job.notice:  # e.g. a CUDA graph that could not be captured
+                job.notice = trainer.notice
             # Pictures first, then the record: a page that sees the record also sees its pictures.
             job.history.append(record)
 
