@@ -27,16 +27,12 @@ class _Parser(argparse.ArgumentParser):
 
 def parse_seeds(text: str) -> list[int]:
     """'3' -> [3]; '0-4' -> [0, 1, 2, 3, 4]; '0,2,5' -> [0, 2, 5]."""
-    seeds: list[int] = []
+    from dann_demo.sweep import parse_seeds as parse
+
     try:
-        for part in text.split(","):
-            lo, _, hi = part.strip().partition("-")
-            seeds.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds {text!r}: use a number, a range like 0-4, or a list like 0,2,5")
-    if not seeds or len(seeds) > 100 or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(f"--seeds {text!r}: between 1 and 100 seeds, none negative")
-    return seeds
+        return parse(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(f"--seeds {text!r}: {e.allowed}")
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -151,19 +147,28 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     base = config_from_args(args, seeds[0])
     seeds = [base.seed] if seeds == [None] else seeds
     _print_data_note(base)
-    print(f"sweep on {base.dataset}: lambdas {', '.join(map(str, lambdas))} x seeds {seeds}", flush=True)
+    print(f"sweep on {base.dataset}: lambdas {', '.join(map(str, lambdas))} x seeds {seeds}"
+          + (" + source_only and target_oracle" if args.references else ""), flush=True)  # fmt: skip
 
     def progress(result) -> None:
         c, m = result.config, result.metrics
         lam = "paper" if c.lambda_schedule == "paper" else f"{c.lambda_value:g}"
-        print(f"  lambda {lam:>6s} seed {c.seed}: target acc {m['target_acc']:.3f}  domain acc "
+        name = f"lambda {lam:>6s}" if c.mode == "dann" else f"{c.mode:>13s}"
+        print(f"  {name} seed {c.seed}: target acc {m['target_acc']:.3f}  domain acc "
               f"{m['domain_acc']:.3f}  PAD {m['pad']:.2f}", flush=True)  # fmt: skip
 
-    runs = run_sweep(base, lambdas, seeds, on_result=progress)
+    runs = run_sweep(base, lambdas, seeds, on_result=progress, references=args.references,
+                     ensemble=args.ensemble)  # fmt: skip
+    for row in runs[runs["note"] != ""].itertuples():
+        print(f"  lambda {row[1]:>6s} seed {row.seed}: {row.note}", flush=True)
+    together = int(runs["trained_together"].max()) if len(runs) else 1
+    print(f"trained {'one after another' if together == 1 else f'{together} at a time (ensemble)'}; "
+          f"{runs['seconds'].max() if together > 1 else runs['seconds'].sum():.1f} s of training")
     summary = summarise_sweep(runs)
-    print(f"{'lambda':>8s}  {'target acc':>15s}  {'domain acc':>15s}  {'PAD':>11s}")
+    print(f"{'lambda':>13s}  {'target acc':>15s}  {'domain acc':>15s}  {'PAD':>11s}")
     for row in summary.itertuples():
-        print(f"{row[1]:>8s}  {row.target_acc_mean:.3f} ± {row.target_acc_std:.3f}    "
+        name = row[1] if row.mode == "dann" else row.mode
+        print(f"{name:>13s}  {row.target_acc_mean:.3f} ± {row.target_acc_std:.3f}    "
               f"{row.domain_acc_mean:.3f} ± {row.domain_acc_std:.3f}    {row.pad_mean:.2f} ± {row.pad_std:.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps({"base_config": base.to_dict(), "runs": runs.to_dict("records"),
@@ -225,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_sweep.add_argument("--seeds", type=parse_seeds, default=None, help="seed, range (0-4) or list (0,2); default 0")
     p_sweep.add_argument("--json", metavar="FILE", help="write every run and the summary here")
     p_sweep.add_argument("--csv", metavar="FILE", help="write one row per run here")
+    p_sweep.add_argument("--references", action="store_true",
+                         help="also train source_only and target_oracle on the same seeds")  # fmt: skip
+    p_sweep.add_argument("--ensemble", choices=("auto", "on", "off"), default="auto",
+                         help="train the runs together as one ensemble (auto: where measured faster)")  # fmt: skip
     p_sweep.set_defaults(func=cmd_sweep)
     p_bench = sub.add_parser("bench", help="measure speed (and with --quality, accuracy over seeds)")
     p_bench.add_argument("--quality", action="store_true", help="also train every mode over several seeds")

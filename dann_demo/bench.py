@@ -1,22 +1,38 @@
 """`python -m dann_demo bench`: the speed (and, with --quality, accuracy) figures in the README.
 
-Timings are wall-clock on whatever machine runs this; the report names the machine.
+Timings are wall-clock on whatever machine runs this; the report names the machine. Besides the
+app's default runs it times one training step of the paper's MNIST net at 28x28x3, batch 64 + 64,
+as the library runs it and as a textbook PyTorch loop would, and a K=8 lambda sweep against one run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
 
 from dann_demo.config import DATASETS, FILE_DATASETS, MODES, RunConfig
+from dann_demo.data import DomainPair, digits
+from dann_demo.ensemble import ensemble_pays
 from dann_demo.jobs import JobManager
 from dann_demo.metrics import mean_and_std
+from dann_demo.models import build_model
+from dann_demo.schedules import lambda_at, lr_at
+from dann_demo.sweep import run_sweep, sweep_config
 from dann_demo.train import Trainer, device_label, resolve_device
+
+# Steps timed per loop (after warm-up): enough for a steady figure, few enough for 2 CPU cores.
+STEP_BENCH = {"cuda": (500, 30), "mps": (200, 10), "cpu": (30, 3)}  # (timed steps, warm-up steps)
+SWEEP_LAMBDAS: list[float | str] = [0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, "paper"]  # K = 8
+SWEEP_STEPS = {"cuda": {"moons": 1000, "digits": 1000}, "cpu": {"moons": 1000, "digits": 200}}
 
 
 def machine() -> dict[str, Any]:
@@ -112,11 +128,143 @@ def quality(report: dict[str, Any], seeds: list[int], datasets: tuple[str, ...])
         report["quality"][name] = rows
 
 
+def mnist_sized_pair(size: int = 28) -> DomainPair:
+    """digits -> digits-M upsampled to size x size: real data at the paper's MNIST input size."""
+    p = digits(0)
+
+    def up(a):
+        return F.interpolate(torch.from_numpy(a), size=size, mode="bilinear", align_corners=False).numpy()
+
+    return dataclasses.replace(p, source_x=up(p.source_x), target_x=up(p.target_x),
+                               source_test_x=up(p.source_test_x), target_test_x=up(p.target_test_x))  # fmt: skip
+
+
+def _timed(step: Callable[[], None], steps: int, warmup: int, device: torch.device) -> float:
+    """Steps per second of `step`, after `warmup` untimed calls; waits for the GPU before each clock."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(warmup):
+        step()
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync()
+    return steps / (time.perf_counter() - t0)
+
+
+def library_step(config: RunConfig, pair: DomainPair, step_mode: str = "auto") -> tuple[Callable[[], None], str]:
+    """The library's step (Trainer.train_step, as the app runs it) and the step mode it chose."""
+    trainer = Trainer(config, pair, step_mode=step_mode)
+    return trainer.train_step, trainer.step_mode
+
+
+def textbook_step(config: RunConfig, pair: DomainPair) -> Callable[[], None]:
+    """The loop a tutorial writes, on the same model and data: DataLoaders over TensorDatasets, one
+    copy to the device per batch, plain SGD, and .item() on both losses every step."""
+    device = resolve_device(config.device)
+    b = config.batch_size
+    model = build_model(config, pair.input_shape, pair.n_classes).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    source = DataLoader(TensorDataset(torch.from_numpy(pair.source_x), torch.from_numpy(pair.source_y)),
+                        batch_size=b, shuffle=True, drop_last=True)  # fmt: skip
+    target = DataLoader(TensorDataset(torch.from_numpy(pair.target_x)), batch_size=b, shuffle=True, drop_last=True)
+
+    def forever(loader: DataLoader) -> Iterator:
+        while True:
+            yield from loader
+
+    source_batches, target_batches = forever(source), forever(target)
+    domain_labels = torch.cat([torch.zeros(b), torch.ones(b)]).to(device)
+    step_count, losses = [0], []
+
+    def step() -> None:
+        p = min(step_count[0] / config.steps, 1.0)
+        model.grl.set_lambda(lambda_at(config, p))
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(config, p)
+        xs, ys = next(source_batches)
+        (xt,) = next(target_batches)
+        xs, ys, xt = xs.to(device), ys.to(device), xt.to(device)
+        _, class_logits, domain_logits = model(torch.cat([xs, xt]))
+        label_loss = F.cross_entropy(class_logits[:b], ys)
+        domain_loss = F.binary_cross_entropy_with_logits(domain_logits, domain_labels)
+        optimizer.zero_grad()
+        (label_loss + domain_loss).backward()
+        optimizer.step()
+        losses.append((label_loss.item(), domain_loss.item()))
+        step_count[0] += 1
+
+    return step
+
+
+def step_speed(report: dict[str, Any], steps: int | None = None, warmup: int | None = None,
+               rounds: int = 3) -> dict[str, Any]:  # fmt: skip
+    """Library step against the textbook loop on the paper's MNIST net, 28x28x3, batch 64 + 64.
+
+    The loops take turns for `rounds` rounds and each keeps its best round: on a shared machine the
+    load changes from minute to minute, and turns expose both loops to the same conditions."""
+    device = resolve_device("auto")
+    default_steps, default_warmup = STEP_BENCH.get(device.type, STEP_BENCH["cpu"])
+    steps, warmup = steps or default_steps, warmup if warmup is not None else default_warmup
+    pair = mnist_sized_pair(28)
+    config = RunConfig.for_dataset("digits", batch_size=64, steps=rounds * (steps + warmup))
+    loops = {"library": library_step(config, pair), "textbook": (textbook_step(config, pair), "")}
+    if device.type == "cuda":  # what the graph adds over the same device-resident step run eagerly
+        loops["library_eager"] = library_step(config, pair, "tensor")
+    rates: dict[str, list[float]] = {name: [] for name in loops}
+    for _ in range(rounds):
+        for name, (step, _) in loops.items():
+            rates[name].append(_timed(step, steps, warmup, device))
+    library, textbook = max(rates["library"]), max(rates["textbook"])
+    mode = loops["library"][1]
+    figures = {"model": "paper MNIST net, 28x28x3, batch 64+64", "device": device_label(device),
+               "torch_threads": torch.get_num_threads(), "steps_timed": steps, "rounds": rounds,
+               "library_step_mode": mode, "library_steps_per_s": round(library, 1),
+               "textbook_steps_per_s": round(textbook, 1), "ratio": round(library / textbook, 2),
+               "rounds_steps_per_s": {k: [round(r, 1) for r in v] for k, v in rates.items()}}  # fmt: skip
+    report["step"] = figures
+    print(f"training step, {figures['model']} on {figures['device']} ({figures['torch_threads']} threads, best of "
+          f"{rounds} rounds of {steps} steps): library {library:.1f} steps/s ({mode}), textbook DataLoader loop "
+          f"{textbook:.1f} steps/s, ratio {library / textbook:.2f}x", flush=True)  # fmt: skip
+    if "library_eager" in rates:
+        figures["library_eager_steps_per_s"] = round(max(rates["library_eager"]), 1)
+        print(f"  the same step without the CUDA graph (eager): {figures['library_eager_steps_per_s']:.1f} steps/s")
+    return figures
+
+
+def sweep_speed(report: dict[str, Any], dataset: str, steps: int | None = None) -> dict[str, Any]:
+    """Wall time of a K=8 lambda sweep (together and one after another) against one run."""
+    device = resolve_device("auto")
+    steps = steps or SWEEP_STEPS.get(device.type, SWEEP_STEPS["cpu"])[dataset]
+    base = RunConfig.for_dataset(dataset, steps=steps)
+
+    def wall(fn: Callable[[], object]) -> float:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+    one = wall(lambda: Trainer(sweep_config(base, 1.0, 0)).run())
+    together = wall(lambda: run_sweep(base, SWEEP_LAMBDAS, [0], ensemble="on"))
+    apart = wall(lambda: run_sweep(base, SWEEP_LAMBDAS, [0], ensemble="off"))
+    auto = "together" if ensemble_pays(base) else "one after another"
+    figures = {"k": len(SWEEP_LAMBDAS), "steps": steps, "one_run_s": round(one, 2), "together_s": round(together, 2),
+               "one_after_another_s": round(apart, 2), "together_vs_one_run": round(together / one, 2),
+               "auto_trains": auto}  # fmt: skip
+    report.setdefault("sweep", {})[dataset] = figures
+    print(f"{dataset:7s} K={figures['k']} lambda sweep, {steps} steps each: together {together:.1f} s, one after "
+          f"another {apart:.1f} s; one run {one:.1f} s (together = {together / one:.1f}x one run); "
+          f"the sweep command trains {auto} here", flush=True)  # fmt: skip
+    return figures
+
+
 def run_bench(quality_too: bool = False, seeds: list[int] | None = None,
               datasets: tuple[str, ...] = tuple(d for d in DATASETS if d not in FILE_DATASETS)) -> dict[str, Any]:
     report: dict[str, Any] = {"machine": machine(), "speed": {}, "quality": {}}
     print("machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()), flush=True)
     speed(report, datasets)
+    step_speed(report)
+    for name in datasets:
+        sweep_speed(report, name)
     projections(report)
     if quality_too:
         quality(report, seeds or list(range(5)), datasets)

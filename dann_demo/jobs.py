@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import pandas as pd
 import torch
 
 from dann_demo.config import RunConfig
@@ -111,8 +112,38 @@ class Job:
         return self.status in (QUEUED, RUNNING) and not self.steered and not self._stop.is_set()
 
 
+@dataclass
+class SweepJob:
+    """A lambda sweep as the Sweep page sees it: progress while it runs, then one row per run."""
+
+    base: RunConfig
+    lambdas: list[float | str]
+    seeds: list[int]
+    references: bool = True  # also source_only and target_oracle on the same seeds
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    status: str = QUEUED
+    fraction: float = 0.0  # of all the sweep's training steps
+    runs: pd.DataFrame | None = None  # sweep.run_sweep's table, when finished
+    error: str | None = None
+    from_cache: bool = False
+    submitted_at: float = field(default_factory=time.time)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def done(self) -> bool:
+        return self.status in DONE
+
+    @property
+    def key(self) -> str:
+        """Same settings, same sweep: the cache key."""
+        return f"{self.base.stable_hash()}|{self.lambdas}|{self.seeds}|{self.references}"
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 class ResultCache:
-    """Finished runs by config hash, least recently used dropped first."""
+    """Finished runs (or sweep tables) by key, least recently used dropped first."""
 
     def __init__(self, max_entries: int = 32):
         self.max_entries = max_entries
@@ -158,8 +189,9 @@ class JobManager:
         self.max_concurrent = max_concurrent
         self.session_alive = session_alive
         self.cache = ResultCache(cache_entries)
+        self.sweep_cache = ResultCache(cache_entries)  # finished sweeps' tables, by SweepJob.key
         self._pool = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="dann-job")
-        self._jobs: dict[str, Job] = {}
+        self._jobs: dict[str, Job | SweepJob] = {}
         self._lock = threading.Lock()
         # At interpreter exit the pool's threads are joined: stop the runs first, or a long run
         # would keep a finished test session or a stopped server alive until it ends. (The hook
@@ -185,7 +217,8 @@ class JobManager:
             return job
         if use_cache:
             with self._lock:
-                shared = next((j for j in self._jobs.values() if j.config == config and j.shareable), None)
+                runs = (j for j in self._jobs.values() if isinstance(j, Job))
+                shared = next((j for j in runs if j.config == config and j.shareable), None)
             if shared is not None:
                 if watcher is not None:
                     shared.watch(watcher)
@@ -245,7 +278,42 @@ class JobManager:
                 job.watchers[session] = now
         return all(now - seen > LEAVE_GRACE_SECONDS for seen in job.watchers.values())
 
-    def _register(self, job: Job, watcher: str | None = None) -> None:
+    def submit_sweep(self, base: RunConfig, lambdas: list[float | str], seeds: list[int],
+                     references: bool = True, use_cache: bool = True) -> SweepJob:  # fmt: skip
+        """Start (or reuse) a lambda sweep; it takes one worker like a run (same concurrency cap)."""
+        job = SweepJob(base, list(lambdas), list(seeds), references)
+        if use_cache and (cached := self.sweep_cache.get(job.key)) is not None:
+            job.status, job.runs, job.fraction, job.from_cache = FINISHED, cached, 1.0, True
+            self._register(job)
+            return job
+        self._register(job)
+        self._pool.submit(self._work_sweep, job)
+        return job
+
+    def _work_sweep(self, job: SweepJob) -> None:
+        from dann_demo.sweep import run_sweep
+
+        if job._stop.is_set():
+            job.status = STOPPED
+            return
+        job.status = RUNNING
+        try:
+            runs = run_sweep(job.base, job.lambdas, job.seeds, references=job.references,
+                             on_progress=lambda f: setattr(job, "fraction", f), should_stop=job._stop.is_set)
+        except Exception as e:  # noqa: BLE001 - reported to the user, never a traceback
+            log.exception("sweep %s failed", job.id)
+            job.error = f"The sweep failed: {type(e).__name__}: {e}"
+            job.status = FAILED
+            return
+        finally:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        job.runs = runs
+        job.status = STOPPED if job._stop.is_set() else FINISHED
+        if job.status == FINISHED:
+            self.sweep_cache.put(job.key, runs)
+
+    def _register(self, job: Job | SweepJob, watcher: str | None = None) -> None:
         """Remember a job; past MAX_JOBS, the oldest finished ones are forgotten (their results
         stay in the result cache), so a long class does not grow memory without bound."""
         if watcher is not None:
@@ -258,10 +326,10 @@ class JobManager:
                         break
                     del self._jobs[old.id]
 
-    def get(self, job_id: str | None) -> Job | None:
+    def get(self, job_id: str | None) -> Job | SweepJob | None:
         return self._jobs.get(job_id) if job_id else None
 
-    def queue_position(self, job: Job) -> int:
+    def queue_position(self, job: Job | SweepJob) -> int:
         """How many queued jobs were submitted before this one (0 = next to start)."""
         with self._lock:
             queued = [j for j in self._jobs.values() if j.status == QUEUED]
@@ -322,6 +390,8 @@ class JobManager:
                     job.input_plane = trainer.input_plane()
                 elif trainer.pair.is_image:
                     job.gallery = trainer.gallery()
+            if trainer.notice and not job.notice:  # e.g. a CUDA graph that could not be captured
+                job.notice = trainer.notice
             # Pictures first, then the record: a page that sees the record also sees its pictures.
             job.history.append(record)
 

@@ -224,3 +224,70 @@ CHART_CONFIG = {
     "displaylogo": False,
     "toImageButtonOptions": {"format": "png", "scale": 2, "filename": "dann-playground"},
 }
+
+
+# --- lambda sweeps ---
+SWEEP_COLOUR = "#D55E00"  # DANN's points; the reference lines are black and grey
+PAPER_LABEL = "paper"
+
+
+def lambda_axis_positions(labels: list[str]) -> dict[str, float]:
+    """Where each constant lambda sits on the log x axis. 0 has no place on a log axis: it is drawn
+    a decade below the smallest positive lambda (at 0.01 when there is none) and labelled "0"."""
+    values = {label: float(label) for label in labels if label != PAPER_LABEL}
+    positive = [v for v in values.values() if v > 0]
+    stand_in = min(positive) / 10 if positive else 0.01
+    return {label: v if v > 0 else stand_in for label, v in values.items()}
+
+
+def _sweep_figure(summary: pd.DataFrame, metric: str, title: str, y_title: str,
+                  references: dict[str, tuple[str, str]]) -> go.Figure:  # fmt: skip
+    dann = summary[summary["mode"] == "dann"]
+    constant = dann[dann["lambda"] != PAPER_LABEL]
+    positions = lambda_axis_positions(list(constant["lambda"]))
+    xs = [positions[label] for label in constant["lambda"]]
+    order = sorted(range(len(xs)), key=xs.__getitem__)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=[xs[i] for i in order], y=constant[f"{metric}_mean"].iloc[order], mode="lines+markers",
+        name="DANN, constant λ", line={"width": 3, "color": SWEEP_COLOUR}, marker={"size": 11},
+        error_y={"type": "data", "array": constant[f"{metric}_std"].iloc[order], "visible": True, "thickness": 2},
+        text=[f"λ = {constant['lambda'].iloc[i]}" for i in order],
+        hovertemplate="%{text}: %{y:.3f}<extra></extra>"))  # fmt: skip
+    paper = dann[dann["lambda"] == PAPER_LABEL]
+    if len(paper):
+        fig.add_trace(go.Scatter(
+            x=[1.0], y=paper[f"{metric}_mean"], mode="markers", name="DANN, paper schedule (λ rises 0 → 1)",
+            marker={"size": 15, "symbol": "diamond", "color": "#009E73", "line": {"width": 1, "color": "black"}},
+            error_y={"type": "data", "array": paper[f"{metric}_std"], "visible": True, "thickness": 2},
+            hovertemplate="paper schedule: %{y:.3f}<extra></extra>"))  # fmt: skip
+    for mode, (label, dash) in references.items():
+        ref = summary[summary["mode"] == mode]
+        if len(ref):
+            mean, std = float(ref[f"{metric}_mean"].iloc[0]), float(ref[f"{metric}_std"].iloc[0])
+            fig.add_hline(y=mean, line={"dash": dash, "color": "#333", "width": 2},
+                          annotation_text=f"{label}: {mean:.2f} ± {std:.2f}",
+                          annotation_position="bottom left" if mode == "target_oracle" else "bottom right")  # fmt: skip
+    ticks = sorted(set(positions.values()) | ({1.0} if len(paper) else set()))
+    labels = {v: f"{float(k):g}" for k, v in positions.items()}
+    fig.update_xaxes(type="log", title="λ (log scale; 0 drawn at the left edge)", tickvals=ticks,
+                     ticktext=[labels.get(v, "1") for v in ticks])  # fmt: skip
+    fig.update_yaxes(title=y_title, tickformat=".0%")
+    return _layout(fig, title, height=420, hovermode="closest")
+
+
+def sweep_accuracy_figure(summary: pd.DataFrame) -> go.Figure:
+    """Target accuracy against lambda (mean ± std over seeds), with source only and the target
+    oracle as horizontal lines: the floor and the ceiling of what adaptation can do."""
+    references = {"target_oracle": ("target oracle (upper bound)", "dot"),
+                  "source_only": ("source only (no adaptation)", "dash")}  # fmt: skip
+    return _sweep_figure(summary, "target_acc", "Target accuracy against λ", "target accuracy", references)
+
+
+def sweep_domain_figure(summary: pd.DataFrame) -> go.Figure:
+    """The domain classifier's accuracy against lambda; 50% means it can no longer tell the domains apart."""
+    fig = _sweep_figure(summary, "domain_acc", "Domain classifier accuracy against λ", "domain accuracy",
+                        {"source_only": ("source only (domain probe)", "dash")})  # fmt: skip
+    fig.add_hline(y=0.5, line={"dash": "dot", "color": "#999"}, annotation_text="50%: chance",
+                  annotation_position="top left")  # fmt: skip
+    return fig

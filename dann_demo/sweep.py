@@ -1,35 +1,61 @@
 """Lambda sweeps: train every (lambda, seed) pair and summarise target accuracy against lambda.
 
-Each lambda is a constant, or "paper" for the paper's schedule. Runs train one after another
-here; training the K models of a sweep together is future work (see README, "Known limits").
+Each lambda is a constant, or "paper" for the paper's schedule. With `references`, source_only and
+target_oracle are trained on the same seeds too: the floor and the ceiling of the chart. Where it
+pays (`ensemble_pays`), the runs train together as one ensemble (dann_demo/ensemble.py), otherwise
+one after another; either way each run computes what it would compute alone.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import pandas as pd
 
 from dann_demo.config import ConfigError, RunConfig
-from dann_demo.train import RunResult, Trainer
+from dann_demo.ensemble import MAX_MEMBERS, EnsembleTrainer, ensemble_pays
+from dann_demo.train import RunResult, Trainer, TrainingDiverged
 
 PAPER = "paper"
+REFERENCE_MODES = ("source_only", "target_oracle")
+NO_LAMBDA = "none"  # the lambda column of the reference runs
+ENSEMBLE_CHOICES = ("auto", "on", "off")
+LAMBDA_RANGE = (0.0, 10.0)  # what RunConfig allows for lambda_value
 
 
 def parse_lambdas(text: str) -> list[float | str]:
-    """'0,0.1,1,paper' -> [0.0, 0.1, 1.0, 'paper']."""
+    """'0,0.1,1,paper' -> [0.0, 0.1, 1.0, 'paper']; repeats are dropped."""
+    allowed = f"comma-separated numbers from {LAMBDA_RANGE[0]:g} to {LAMBDA_RANGE[1]:g}, or 'paper'"
     out: list[float | str] = []
     for part in (p.strip() for p in text.split(",")):
         if part == PAPER:
-            out.append(PAPER)
-            continue
-        try:
-            out.append(float(part))
-        except ValueError:
-            raise ConfigError("lambdas", part, "comma-separated numbers from 0 to 10, or 'paper'")
-    if not out:
-        raise ConfigError("lambdas", text, "at least one value")
+            value: float | str = PAPER
+        else:
+            try:
+                value = float(part)
+            except ValueError:
+                raise ConfigError("lambdas", part, allowed)
+            if not LAMBDA_RANGE[0] <= value <= LAMBDA_RANGE[1]:  # also refuses nan and inf
+                raise ConfigError("lambdas", part, allowed)
+        if value not in out:
+            out.append(value)
     return out
+
+
+def parse_seeds(text: str, max_count: int = 100) -> list[int]:
+    """'3' -> [3]; '0-4' -> [0, 1, 2, 3, 4]; '0,2,5' -> [0, 2, 5]."""
+    allowed = f"a number, a range like 0-4 or a list like 0,2,5: between 1 and {max_count} seeds, none negative"
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            seeds.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+    except ValueError:
+        raise ConfigError("seeds", text, allowed)
+    if not seeds or len(seeds) > max_count or min(seeds) < 0:
+        raise ConfigError("seeds", text, allowed)
+    return seeds
 
 
 def sweep_config(base: RunConfig, lam: float | str, seed: int) -> RunConfig:
@@ -39,27 +65,101 @@ def sweep_config(base: RunConfig, lam: float | str, seed: int) -> RunConfig:
     return base.replace(mode="dann", lambda_schedule="constant", lambda_value=float(lam), seed=seed)
 
 
+def sweep_configs(base: RunConfig, lambdas: list[float | str], seeds: list[int],
+                  references: bool = False) -> list[tuple[str, RunConfig]]:  # fmt: skip
+    """(lambda label, config) of every run of the sweep, validated (a bad lambda raises ConfigError)."""
+    runs = [(str(lam), sweep_config(base, lam, s)) for lam in lambdas for s in seeds]
+    if references:
+        runs += [(NO_LAMBDA, base.replace(mode=mode, seed=s)) for mode in REFERENCE_MODES for s in seeds]
+    return runs
+
+
+def _row(label: str, config: RunConfig, outcome: RunResult | TrainingDiverged, together: int) -> dict:
+    if isinstance(outcome, TrainingDiverged):
+        nan = math.nan
+        metrics = {"target_acc": nan, "source_acc": nan, "domain_acc": nan, "pad": nan, "seconds": nan}
+        note = f"diverged at step {outcome.step}"
+    else:
+        metrics, note = outcome.metrics, ""
+    return {"lambda": label, "seed": config.seed, "target_acc": metrics["target_acc"],
+            "source_acc": metrics["source_acc"], "domain_acc": metrics["domain_acc"], "pad": metrics["pad"],
+            "seconds": metrics["seconds"], "mode": config.mode, "trained_together": together,
+            "note": note}  # fmt: skip
+
+
 def run_sweep(base: RunConfig, lambdas: list[float | str], seeds: list[int],
-              on_result: Callable[[RunResult], None] | None = None) -> pd.DataFrame:  # fmt: skip
-    """Train every (lambda, seed) pair; one row per run."""
-    configs = [sweep_config(base, lam, s) for lam in lambdas for s in seeds]  # validates them all first
-    rows = []
-    for lam, config in zip([lam for lam in lambdas for _ in seeds], configs, strict=True):
-        result = Trainer(config).run()
-        if on_result:
-            on_result(result)
-        m = result.metrics
-        rows.append({"lambda": str(lam), "seed": config.seed, "target_acc": m["target_acc"],
-                     "source_acc": m["source_acc"], "domain_acc": m["domain_acc"], "pad": m["pad"],
-                     "seconds": m["seconds"]})  # fmt: skip
-    return pd.DataFrame(rows)
+              on_result: Callable[[RunResult], None] | None = None, *, references: bool = False,
+              ensemble: str = "auto", on_progress: Callable[[float], None] | None = None,
+              should_stop: Callable[[], bool] | None = None) -> pd.DataFrame:  # fmt: skip
+    """Train every run of the sweep; one row per run. A run whose loss went non-finite gets NaN
+    metrics and a note. `ensemble`: "auto" trains the runs together where that was measured to be
+    faster, "on"/"off" force it. on_progress(fraction of all steps done); should_stop() ends the
+    sweep early, keeping the runs that finished."""
+    if ensemble not in ENSEMBLE_CHOICES:
+        raise ConfigError("ensemble", ensemble, f"one of {', '.join(ENSEMBLE_CHOICES)}")
+    runs = sweep_configs(base, lambdas, seeds, references)  # validates them all first
+    together = ensemble == "on" or (ensemble == "auto" and ensemble_pays(base))
+    size = MAX_MEMBERS if together and len(runs) > 1 else 1
+    groups = [runs[i : i + size] for i in range(0, len(runs), size)]
+    total, done = len(runs) * base.steps, 0
+    rows: list[dict] = []
+    for group in groups:
+        if should_stop and should_stop():
+            break
+
+        def progress(step: int, before: int = done, group_size: int = len(group)) -> None:
+            if on_progress:
+                on_progress((before + group_size * step) / total)
+
+        outcomes, stopped = _train_group([c for _, c in group], progress, should_stop)
+        if stopped:
+            break
+        for (label, config), outcome in zip(group, outcomes, strict=True):
+            if on_result and isinstance(outcome, RunResult):
+                on_result(outcome)
+            rows.append(_row(label, config, outcome, len(group)))
+        done += len(group) * base.steps
+    return pd.DataFrame(rows, columns=["lambda", "seed", "target_acc", "source_acc", "domain_acc", "pad", "seconds",
+                                       "mode", "trained_together", "note"])  # fmt: skip
+
+
+Outcome = RunResult | TrainingDiverged
+
+
+def _train_group(configs: list[RunConfig], progress: Callable[[float], None],
+                 should_stop: Callable[[], bool] | None) -> tuple[list[Outcome], bool]:  # fmt: skip
+    """Train configs as one ensemble, or one after another where they cannot be (a model with a
+    layer the grouped forward does not know, data sets of different sizes). Returns (outcomes,
+    stopped early)."""
+    if len(configs) > 1:
+        try:
+            trainer = EnsembleTrainer(configs)
+        except ValueError:
+            trainer = None
+        if trainer is not None:
+            outcomes = trainer.run(on_progress=progress, should_stop=should_stop)
+            return outcomes, trainer.step < configs[0].steps
+    outcomes: list[Outcome] = []
+    steps = configs[0].steps
+    for i, config in enumerate(configs):
+        try:
+            result = Trainer(config).run(on_progress=lambda rec, i=i: progress((i * steps + rec.step) / len(configs)),
+                                         should_stop=should_stop)  # fmt: skip
+        except TrainingDiverged as e:
+            outcomes.append(e)
+            continue
+        if result.metrics["stopped"]:
+            return outcomes, True
+        outcomes.append(result)
+    return outcomes, False
 
 
 def summarise_sweep(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation (over seeds, ddof 0 as in `train --seeds`) per lambda, in the
-    order the lambdas were given."""
+    """Mean and standard deviation (over seeds, ddof 0 as in `train --seeds`) per lambda (and per
+    reference mode), in the order the runs were given; runs that diverged count in `diverged`."""
     metrics = ["target_acc", "domain_acc", "pad"]
-    groups = runs.groupby("lambda", sort=False)[metrics]
-    summary = groups.mean().add_suffix("_mean").join(groups.std(ddof=0).add_suffix("_std"))
-    summary["seeds"] = groups.size()
+    by = runs.groupby(["lambda", "mode"], sort=False)
+    summary = by[metrics].mean().add_suffix("_mean").join(by[metrics].std(ddof=0).add_suffix("_std"))
+    summary["seeds"] = by["target_acc"].count()
+    summary["diverged"] = by.size() - summary["seeds"]
     return summary.reset_index()

@@ -177,3 +177,6 @@ def test_bad_data_file_gives_one_line_and_exit_2(tmp_path, content, extra, fragm
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert fragment.format(dir=tmp_path) in lines[0]
+
+
+    assert proc.returncode == 2 and "lambdas='20' is not allowed: comma-separated numbers from 0 to 10" in proc.stderr

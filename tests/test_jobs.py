@@ -164,3 +164,40 @@ def test_a_run_whose_watchers_all_left_is_stopped():
 
 def test_runs_without_watchers_or_liveness_always_finish(manager):
     assert not manager.abandoned(manager.submit(RunConfig.for_dataset("moons", steps=10, n_samples=50, seed=32)))
+
+
+def test_sweep_job_runs_in_the_background_and_is_cached(manager):
+    base = RunConfig.for_dataset("moons", steps=40, log_every=20, n_samples=60, seed=28)
+    job = manager.submit_sweep(base, [0.0, 1.0], [3])
+    assert manager.get(job.id) is job
+    _wait(job, 300)
+    assert job.status == FINISHED and job.fraction == 1.0 and job.error is None
+    runs = job.runs
+    assert list(runs["mode"]) == ["dann", "dann", "source_only", "target_oracle"]
+    assert runs["target_acc"].between(0, 1).all() and (runs["seed"] == 3).all()
+    again = manager.submit_sweep(base, [0.0, 1.0], [3])
+    assert again.from_cache and again.runs is runs
+
+
+def test_stopped_sweep_is_not_cached(manager):
+    base = RunConfig.for_dataset("moons", steps=100_000, n_samples=100, seed=29)
+    job = manager.submit_sweep(base, [0.1], [0])
+    while job.fraction == 0:
+        time.sleep(0.01)
+    job.stop()
+    _wait(job)
+    assert job.status == STOPPED and job.runs.empty
+    assert manager.sweep_cache.get(job.key) is None
+
+
+def test_a_trainer_notice_reaches_the_job(manager, monkeypatch):
+    """Asking for a CUDA graph where there is no CUDA device trains eagerly and says so on the page."""
+    import dann_demo.jobs as jobs
+    from dann_demo.train import Trainer
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    monkeypatch.setattr(jobs, "Trainer", lambda config: Trainer(config, step_mode="graph"))
+    job = manager.submit(RunConfig.for_dataset("moons", steps=60, n_samples=100, seed=30, device="cpu"))
+    _wait(job)
+    assert job.status == FINISHED and "CUDA graphs need a CUDA device" in job.notice

@@ -82,3 +82,22 @@ def test_unlabelled_target_points_are_grey_and_never_marked_wrong():
     unlabelled = fig.data[names.index("target, unlabelled")]
     assert unlabelled.marker.color == "#999999" and "target, unlabelled, predicted 0" in unlabelled.text
     assert len(fig.data[names.index("misclassified target")].x) == 0
+
+
+def test_sweep_figures_place_lambda_zero_and_the_references():
+    import pandas as pd
+
+    assert plots.lambda_axis_positions(["0.0", "0.1", "1.0"]) == {"0.0": 0.01, "0.1": 0.1, "1.0": 1.0}
+    assert plots.lambda_axis_positions(["0"]) == {"0": 0.01}
+    rows = [("0.0", "dann", 0.70), ("0.3", "dann", 0.95), ("3.0", "dann", 0.80), ("paper", "dann", 0.97),
+            ("none", "source_only", 0.70), ("none", "target_oracle", 1.0)]  # fmt: skip
+    summary = pd.DataFrame([{"lambda": lam, "mode": mode, "target_acc_mean": acc, "target_acc_std": 0.02,
+                             "domain_acc_mean": 0.6, "domain_acc_std": 0.05} for lam, mode, acc in rows])
+    fig = plots.sweep_accuracy_figure(summary)
+    constant, paper = fig.data
+    assert list(constant.x) == [0.03, 0.3, 3.0] and list(constant.y) == [0.70, 0.95, 0.80]
+    assert list(paper.x) == [1.0] and fig.layout.xaxis.type == "log"
+    assert list(fig.layout.xaxis.ticktext) == ["0", "0.3", "1", "3"]
+    assert sorted(s.y0 for s in fig.layout.shapes) == [0.70, 1.0]  # source only and target oracle
+    domain = plots.sweep_domain_figure(summary)
+    assert 0.5 in [s.y0 for s in domain.layout.shapes]

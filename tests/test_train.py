@@ -119,3 +119,88 @@ def test_divergence_is_reported_with_the_step(quick_moons):
 def test_pad_metric_is_in_range(quick_moons):
     m = train(quick_moons).metrics
     assert 0.0 <= m["pad"] <= 2.0
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def _train_steps(trainer: Trainer, steps: int, lambda_at_step: dict[int, float] | None = None) -> Trainer:
+    for _ in range(steps):
+        if lambda_at_step and trainer.step in lambda_at_step:
+            trainer.set_lambda(lambda_at_step[trainer.step])
+        trainer.train_step()
+        if trainer.step % trainer.config.log_every == 0:
+            trainer.record()
+    return trainer
+
+
+def test_fast_path_computes_what_the_plain_path_computes(quick_moons):
+    """Device tensors for lr and lambda, updated in place, and a device-side loss window: same weights,
+    same curves, bit for bit, on the CPU; a live lambda change reaches both."""
+    config = quick_moons.replace(log_every=10, lambda_schedule="constant")
+    plain = _train_steps(Trainer(config, step_mode="plain"), 45, {20: 2.5})
+    fast = _train_steps(Trainer(config, step_mode="tensor"), 45, {20: 2.5})
+    assert fast.step_mode == "tensor" and isinstance(fast.optimizer.param_groups[0]["lr"], torch.Tensor)
+    for k, v in plain.model.state_dict().items():
+        torch.testing.assert_close(fast.model.state_dict()[k], v, rtol=0, atol=0, msg=k)
+    assert [(r.label_loss, r.domain_loss, r.lambda_) for r in fast.history] == \
+        [(r.label_loss, r.domain_loss, r.lambda_) for r in plain.history]  # fmt: skip
+    assert fast.model.grl.lambda_.item() == 2.5 and fast.lambda_changes == [(20, 2.5)]
+
+
+def test_channels_last_images_compute_the_same_model():
+    config = RunConfig.for_dataset("digits", steps=8, log_every=4, batch_size=8, lr=0.05)
+    nchw = _train_steps(Trainer(config, channels_last=False), 8)
+    nhwc = _train_steps(Trainer(config, channels_last=True), 8)
+    assert nhwc.model.feature_extractor[0].weight.is_contiguous(memory_format=torch.channels_last)
+    for k, v in nchw.model.state_dict().items():
+        torch.testing.assert_close(nhwc.model.state_dict()[k], v, rtol=1e-4, atol=1e-5, msg=k)
+    for a, b in zip(nchw.history, nhwc.history, strict=True):
+        assert a.label_loss == pytest.approx(b.label_loss, rel=1e-4)
+
+
+def test_graph_mode_without_cuda_trains_eagerly_and_says_so(quick_moons):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    t = Trainer(quick_moons.replace(device="cpu"), step_mode="graph")
+    assert t.step_mode == "tensor" and "CUDA graphs need a CUDA device" in t.notice
+    t.train_step()
+    assert t.step == 1
+
+
+@cuda
+@pytest.mark.parametrize("dataset", ["moons", "digits"])
+def test_cuda_graph_computes_what_eager_computes(dataset):
+    config = RunConfig.for_dataset(dataset, steps=40, log_every=10, batch_size=16, device="cuda")
+    eager = _train_steps(Trainer(config, step_mode="tensor"), 30, {15: 0.7})
+    graph = _train_steps(Trainer(config, step_mode="graph"), 30, {15: 0.7})
+    assert graph.step_mode == "graph" and graph._graphed.graph is not None, graph.notice
+    for k, v in eager.model.state_dict().items():
+        torch.testing.assert_close(graph.model.state_dict()[k], v, rtol=1e-4, atol=1e-5, msg=k)
+    for a, b in zip(eager.history, graph.history, strict=True):
+        assert a.label_loss == pytest.approx(b.label_loss, rel=1e-4, abs=1e-6)
+    assert graph.model.grl.lambda_.item() == pytest.approx(0.7)
+
+
+@cuda
+def test_a_step_that_cannot_be_captured_falls_back_to_eager():
+    """In a fresh process: a failed capture may leave CUDA in a state other tests should not inherit."""
+    import subprocess
+    import sys
+
+    script = """
+import torch
+from dann_demo.train import GraphedStep
+x = torch.zeros(1, device="cuda")
+def step():
+    x.add_(1).item()  # .item() waits for the GPU: not allowed while capturing
+graphed = GraphedStep(step, [], torch.device("cuda"))
+for _ in range(6):
+    graphed()
+assert graphed.failed and "Could not capture" in graphed.notice, graphed.notice
+assert x.item() == 6, x.item()
+"""
+    from tests.conftest import ROOT
+
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr

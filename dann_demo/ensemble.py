@@ -1,0 +1,257 @@
+"""Train the K models of a sweep at once: stacked weights, batched matmuls, grouped convolutions.
+
+Each member stays the run it stands for: its seed gives its data, initial weights and batches (its
+own generator draws what Trainer's would), and it has its own mode and lambda (constant, or the
+paper's schedule with its own ceiling and gamma). The members share no weights, so one backward
+pass over the sum of their losses gives each member exactly its own gradients, and SGD is
+elementwise. tests/test_ensemble.py checks every member against the same config trained alone.
+
+Each member keeps a `Trainer` for everything but the step (data, evaluation subset, generator,
+records, snapshots, results); at log steps the member's slice of the stacked weights is copied
+into that Trainer's model, which then records exactly what it would have recorded alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dann_demo.config import RunConfig
+from dann_demo.grl import scale_gradient
+from dann_demo.models import GRL_SIGN
+from dann_demo.schedules import lambda_at, lr_at
+from dann_demo.train import GraphedStep, RunResult, Trainer, TrainingDiverged, resolve_device, resolve_step_mode
+
+# What may differ between the members of one ensemble; everything else is shared.
+MEMBER_FIELDS = ("seed", "mode", "lambda_schedule", "lambda_value", "gamma")
+MAX_MEMBERS = 64  # a bigger sweep trains in several ensembles (memory grows with K)
+_LAYERS = (nn.Linear, nn.Conv2d, nn.Tanh, nn.ReLU, nn.Sigmoid, nn.MaxPool2d, nn.Flatten)
+
+
+def group_key(config: RunConfig) -> str:
+    """Configs with the same key differ only in MEMBER_FIELDS and can train as one ensemble."""
+    defaults = {name: RunConfig.__dataclass_fields__[name].default for name in MEMBER_FIELDS}
+    return config.replace(**defaults).stable_hash()
+
+
+def ensemble_pays(config: RunConfig) -> bool:
+    """Whether training a sweep's runs together is faster than one after another, as measured
+    (README, "Sweeps: K models at once"): on CUDA yes (DESIGN.md: 8 grouped models 195 steps/s eager
+    against 244 for one); on 2 CPU cores yes for the small MLPs, where a step is mostly per-op
+    overhead, and no for images, where oneDNN's grouped convolutions ran slower than 8 separate ones."""
+    device = resolve_device(config.device)
+    return device.type == "cuda" or (device.type == "cpu" and not config.is_image)
+
+
+def _layers(part: nn.Module, prefix: str) -> list[tuple[str, nn.Module]]:
+    """(parameter-name prefix, layer) for a Sequential or a single layer."""
+    if isinstance(part, nn.Sequential):
+        return [(f"{prefix}.{name}", layer) for name, layer in part.named_children()]
+    return [(prefix, part)]
+
+
+def supports(model: nn.Module) -> bool:
+    """The grouped forward knows these layers (every model build_model makes today)."""
+    parts = (model.feature_extractor, model.label_classifier, model.domain_classifier)
+    layers = [layer for part in parts for _, layer in _layers(part, "")]
+    return all(isinstance(layer, _LAYERS) for layer in layers) and all(
+        layer.padding_mode == "zeros" and layer.groups == 1 for layer in layers if isinstance(layer, nn.Conv2d))
+
+
+class EnsembleTrainer:
+    """Trains configs that differ only in MEMBER_FIELDS as one stacked model. `run()` returns one
+    RunResult per member, or the TrainingDiverged of a member whose loss went non-finite."""
+
+    def __init__(self, configs: list[RunConfig], step_mode: str = "auto"):
+        if not configs or len({group_key(c) for c in configs}) != 1:
+            raise ValueError("an ensemble's configs must differ only in " + ", ".join(MEMBER_FIELDS))
+        self.configs = configs
+        self.config = configs[0]
+        self.k = k = len(configs)
+        self.device = resolve_device(self.config.device)
+        self.members = [Trainer(c, device=self.device, step_mode="plain", channels_last=False) for c in configs]
+        model = self.members[0].model
+        if not supports(model):
+            raise ValueError("this model has a layer the grouped forward does not know")
+        self.is_image = len(self.members[0].pair.input_shape) == 3
+        self._parts = [_layers(part, name) for name, part in
+                       (("feature_extractor", model.feature_extractor), ("label_classifier", model.label_classifier),
+                        ("domain_classifier", model.domain_classifier))]  # fmt: skip
+        # The members' weights, stacked: params[name][i] is member i's tensor `name`.
+        self.params = {name: torch.stack([dict(m.model.named_parameters())[name].detach() for m in self.members])
+                       .requires_grad_() for name, _ in model.named_parameters()}  # fmt: skip
+
+        def stacked(name: str) -> torch.Tensor:
+            tensors = [getattr(m, name) for m in self.members]
+            if len({t.shape for t in tensors}) != 1:
+                raise ValueError("the members' data sets differ in size")
+            return torch.stack(tensors)
+
+        self._source_x, self._target_x = stacked("_source_x"), stacked("_target_x")
+        self._source_y = torch.stack([torch.as_tensor(m.pair.source_y, device=self.device) for m in self.members])
+        self._oracle = torch.tensor([c.mode == "target_oracle" for c in configs], device=self.device)
+        # Target training labels reach the device only when a member is the target oracle.
+        self._target_y = torch.stack([torch.as_tensor(m.pair.target_y, device=self.device) for m in self.members]) \
+            if bool(self._oracle.any()) else None
+        self._rows = torch.arange(k, device=self.device).unsqueeze(1)
+        b = self.config.batch_size
+        self._domain_labels = torch.cat([torch.zeros(b), torch.ones(b)]).to(self.device).expand(k, -1)
+        self._sign = torch.tensor([GRL_SIGN[c.mode] for c in configs], device=self.device).view(k, 1, 1)
+        # The schedules of every step, computed in float64 on the host once (as Trainer does per
+        # step) and looked up on the device by a step counter: the step never waits for the host.
+        steps = self.config.steps
+        schedules: dict[tuple, list[float]] = {}  # members that share a schedule share its column
+        for c in configs:
+            key = (c.lambda_schedule, c.lambda_value, c.gamma)
+            if key not in schedules:
+                schedules[key] = [lambda_at(c, s / steps) for s in range(steps + 1)]
+        columns = [schedules[(c.lambda_schedule, c.lambda_value, c.gamma)] for c in configs]
+        self._lambda_table = torch.tensor(columns, dtype=torch.float32, device=self.device).T.contiguous()
+        self._lr_table = torch.tensor([lr_at(self.config, s / steps) for s in range(steps + 1)],
+                                      dtype=torch.float32, device=self.device)  # fmt: skip
+        self._step_index = torch.zeros(1, dtype=torch.long, device=self.device)
+        self._lr = torch.tensor(self.config.lr, device=self.device)
+        fused = True if self.device.type in ("cpu", "cuda") else None
+        self.optimizer = torch.optim.SGD(list(self.params.values()), lr=self._lr, momentum=self.config.momentum,
+                                         fused=fused)  # fmt: skip
+        self._window = torch.zeros(self.config.log_every, k, 2, device=self.device)
+        self._slot = torch.zeros(1, dtype=torch.long, device=self.device)
+        self._window_start = 0
+        self.step = 0
+        self._seconds = 0.0
+        self.failed: dict[int, TrainingDiverged] = {}  # member index -> why it stopped
+        self.step_mode = resolve_step_mode(step_mode, self.device)
+        self.notice: str | None = None
+        if self.step_mode == "graph" and self.device.type != "cuda":
+            self.step_mode = "tensor"
+        self._graphed = GraphedStep(self._device_step, [m._generator for m in self.members], self.device) \
+            if self.step_mode == "graph" else None
+
+    # --- the grouped model ---
+    def _apply(self, layers: list[tuple[str, nn.Module]], x: torch.Tensor) -> torch.Tensor:
+        """Run one part of every member. Rows: x is (K, n, features). Images: x is (n, K*C, H, W),
+        member i's channels at i*C..(i+1)*C, so a convolution with groups=K is K convolutions."""
+        for name, layer in layers:
+            if isinstance(layer, nn.Linear):
+                w, bias = self.params[f"{name}.weight"], self.params.get(f"{name}.bias")
+                x = torch.bmm(x, w.transpose(1, 2)) if bias is None else torch.baddbmm(bias.unsqueeze(1), x,
+                                                                                       w.transpose(1, 2))
+            elif isinstance(layer, nn.Conv2d):
+                w, bias = self.params[f"{name}.weight"], self.params.get(f"{name}.bias")
+                x = F.conv2d(x, w.flatten(0, 1), None if bias is None else bias.flatten(), layer.stride,
+                             layer.padding, layer.dilation, groups=self.k)  # fmt: skip
+            elif isinstance(layer, nn.Flatten):
+                x = x.reshape(x.shape[0], self.k, -1).transpose(0, 1)  # (n, K*C, h, w) -> (K, n, C*h*w)
+            else:
+                x = layer(x)  # elementwise or per channel: the same for every member
+        return x
+
+    def forward(self, x: torch.Tensor, coeff: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x: (K, n, ...) one batch per member. Returns (features, class logits, domain logits), each
+        with the member first; coeff (K, 1, 1) scales the domain gradient into each member's features."""
+        if self.is_image:
+            x = x.transpose(0, 1).flatten(1, 2)  # (K, n, C, H, W) -> (n, K*C, H, W)
+        features = self._apply(self._parts[0], x)
+        class_logits = self._apply(self._parts[1], features)
+        domain_logits = self._apply(self._parts[2], scale_gradient(features, coeff)).squeeze(-1)
+        return features, class_logits, domain_logits
+
+    # --- training ---
+    def _device_step(self) -> None:
+        """One SGD step of every member; device work only (so it can be a CUDA graph)."""
+        b, k = self.config.batch_size, self.k
+        n_src, n_tgt = self._source_x.shape[1], self._target_x.shape[1]
+        draws = [(torch.randint(n_src, (b,), device=self.device, generator=m._generator),
+                  torch.randint(n_tgt, (b,), device=self.device, generator=m._generator)) for m in self.members]
+        i_src = torch.stack([d[0] for d in draws])
+        i_tgt = torch.stack([d[1] for d in draws])
+        x = torch.cat([self._source_x[self._rows, i_src], self._target_x[self._rows, i_tgt]], dim=1)
+        lam = self._lambda_table.index_select(0, self._step_index).view(k, 1, 1)
+        self._lr.copy_(self._lr_table.index_select(0, self._step_index).squeeze(0))
+        _, class_logits, domain_logits = self.forward(x, self._sign * lam)
+        labelled, labels = class_logits[:, :b], self._source_y[self._rows, i_src]
+        if self._target_y is not None:
+            oracle = self._oracle.view(k, 1)
+            labelled = torch.where(oracle.unsqueeze(2), class_logits[:, b:], labelled)
+            labels = torch.where(oracle, self._target_y[self._rows, i_tgt], labels)
+        label_loss = F.cross_entropy(labelled.flatten(0, 1), labels.flatten(), reduction="none").view(k, b).mean(1)
+        domain_loss = F.binary_cross_entropy_with_logits(domain_logits, self._domain_labels,
+                                                         reduction="none").mean(1)  # fmt: skip
+        self.optimizer.zero_grad(set_to_none=True)
+        (label_loss + domain_loss).sum().backward()
+        self.optimizer.step()
+        self._window.index_copy_(0, self._slot, torch.stack([label_loss, domain_loss], 1).detach().unsqueeze(0))
+        self._slot.add_(1).remainder_(self.config.log_every)
+        self._step_index.add_(1)
+
+    def train_step(self) -> None:
+        if self._graphed is not None:
+            self._graphed()
+            if self._graphed.failed:
+                self.step_mode, self.notice, self._graphed = "tensor", self._graphed.notice, None
+        else:
+            self._device_step()
+        self.step += 1
+
+    def _sync_member(self, i: int) -> Trainer:
+        """Hand member i its current weights, losses and clock, so its Trainer can record."""
+        m = self.members[i]
+        with torch.no_grad():
+            for name, p in m.model.named_parameters():
+                p.copy_(self.params[name][i])
+            if self.step:  # the lambda of the member's last step, as a Trainer's GRL holds it
+                m.model.grl.set_lambda(self._lambda_table[self.step - 1, i])
+        m._window.copy_(self._window[:, i])
+        m.step, m._window_start, m._seconds = self.step, self._window_start, self._seconds
+        return m
+
+    def record(self) -> None:
+        """Every live member records; one whose loss went non-finite leaves the ensemble's results."""
+        for i in range(self.k):
+            if i not in self.failed:
+                try:
+                    self._sync_member(i).record()
+                except TrainingDiverged as e:
+                    self.failed[i] = e
+        self._window_start = self.step
+        self._slot.zero_()
+
+    def run(self, on_progress: Callable[[int], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> list[RunResult | TrainingDiverged]:  # fmt: skip
+        """Train every member to `steps` (or until `should_stop()`); on_progress(step) at log steps."""
+        c = self.config
+        snap_at = {0, c.steps, *c.snapshot_steps}
+        stopped = False
+        while True:
+            if self.step % c.log_every == 0 or self.step == c.steps:
+                self.record()
+                if on_progress:
+                    on_progress(self.step)
+            if self.step in snap_at:
+                for i in range(self.k):
+                    if i not in self.failed:
+                        self._sync_member(i).snapshot()
+            if self.step >= c.steps:
+                break
+            if should_stop and should_stop():
+                stopped = True
+                if self.step % c.log_every:
+                    self.record()
+                break
+            t0 = time.perf_counter()
+            self.train_step()
+            if self.device.type == "cuda" and (self.step % c.log_every == 0 or self.step == c.steps):
+                torch.cuda.synchronize(self.device)
+            self._seconds += time.perf_counter() - t0
+            if self.step % 16 == 0:
+                time.sleep(0)  # hand the interpreter to other threads (see Trainer.run)
+        return [self.failed[i] if i in self.failed else self._result(i, stopped) for i in range(self.k)]
+
+    def _result(self, i: int, stopped: bool) -> RunResult:
+        result = self._sync_member(i).result(stopped)
+        result.metrics.update(step_mode=self.step_mode, ensemble_size=self.k)
+        return result

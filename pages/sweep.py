@@ -1,0 +1,130 @@
+"""Lambda sweep: DANN over a range of lambdas and seeds, with source only and the target oracle as
+reference lines, so that "what does lambda do?" is one chart."""
+
+import streamlit as st
+
+from dann_demo import plots
+from dann_demo.config import LIMITS, ConfigError, RunConfig
+from dann_demo.jobs import FAILED, QUEUED, STOPPED, SweepJob
+from dann_demo.sweep import PAPER, parse_lambdas, parse_seeds, summarise_sweep, sweep_configs
+from pages.shared import DATASET_LABELS, job_manager, require_navigation
+
+# Caps that keep a classroom machine usable: at most this many values and seeds per sweep.
+MAX_LAMBDAS, MAX_SEEDS, MAX_STEPS = 10, 5, 20_000
+# Steps per run by default: digits runs one after another on a CPU (README, "Sweeps"), so fewer.
+DEFAULT_STEPS = {"moons": 3000, "digits": 1000}
+CAPTIONS = {
+    "accuracy": "Read it from left to right. **Too small a λ does nothing**: the points sit on the source-only "
+    "line (λ = 0 *is* source only: the domain classifier is trained but never pushes the features). "
+    "In a middle range DANN lifts target accuracy toward the oracle line. **Too large a λ hurts the label "
+    "task**: the feature extractor spends itself on fooling the domain classifier, target accuracy drops "
+    "again and the seeds disagree more (wider bars). Bars: ± one standard deviation over seeds. λ = 0 has no "
+    "place on a log axis, so it is drawn a decade left of the smallest λ; the diamond is the paper's "
+    "schedule, drawn at its ceiling λ = 1.",
+    "domain": "The domain classifier's accuracy on held-out data at the end of training. With a small λ it "
+    "still tells the domains apart; as λ grows the features stop carrying the domain and it falls toward "
+    "50% (chance). Below 50% or far above the dashed source-only line: look at the runs' curves on Train live.",
+}
+
+require_navigation()
+st.title("Lambda sweep")
+st.caption("What does λ do? DANN trained for each λ and seed, against the floor (source only) and the ceiling "
+           "(target oracle) on the same seeds.")  # fmt: skip
+manager = job_manager()
+
+with st.sidebar:
+    st.header("Sweep settings")
+    dataset = st.selectbox("Data set", list(DATASET_LABELS), format_func=DATASET_LABELS.get, key="sweep_dataset")
+    lambdas_text = st.text_input("Lambdas", "0,0.03,0.1,0.3,1,3", key="sweep_lambdas",
+                                 help=f"Constant λ values, comma-separated, from 0 to 10; at most {MAX_LAMBDAS}.")
+    with_paper = st.checkbox("Also the paper schedule (λ rises from 0 to 1)", value=True, key="sweep_paper")
+    seeds_text = st.text_input("Seeds", "0-2", key="sweep_seeds",
+                               help=f"A range like 0-2 or a list like 0,3,7; at most {MAX_SEEDS} seeds.")
+    steps = int(st.number_input("Steps per run", LIMITS["steps"][0], MAX_STEPS, DEFAULT_STEPS.get(dataset, 1000),
+                                step=500, key=f"sweep_{dataset}_steps"))  # fmt: skip
+
+errors: list[str] = []
+lambdas: list[float | str] = []
+seeds: list[int] = []
+try:
+    lambdas = parse_lambdas(lambdas_text) + ([PAPER] if with_paper else [])
+    lambdas = list(dict.fromkeys(lambdas))
+    if len(lambdas) > MAX_LAMBDAS:
+        errors.append(f"**Lambdas**: at most {MAX_LAMBDAS} values (paper schedule included); you gave {len(lambdas)}.")
+except ConfigError as e:
+    errors.append(f"**Lambdas**: {e}.")
+try:
+    seeds = parse_seeds(seeds_text, MAX_SEEDS)
+except ConfigError as e:
+    errors.append(f"**Seeds**: {e}.")
+base = None
+if not errors:
+    try:
+        base = RunConfig.for_dataset(dataset, steps=steps)
+        n_runs = len(sweep_configs(base, lambdas, seeds, references=True))
+    except ConfigError as e:
+        errors.append(f"**Sweep settings**: {e}.")
+        base = None
+
+job = manager.get(st.session_state.get("sweep_job"))
+buttons = st.columns([1, 1, 4])
+if buttons[0].button("Run sweep", type="primary", icon=":material/play_arrow:", disabled=base is None):
+    if isinstance(job, SweepJob) and not job.done:
+        job.stop()
+    job = manager.submit_sweep(base, lambdas, seeds, references=True)
+    st.session_state["sweep_job"] = job.id
+if buttons[1].button("Stop", icon=":material/stop:", disabled=job is None or job.done) and job is not None:
+    job.stop()
+for message in errors:
+    st.error(message, icon=":material/error:")
+if base is not None:
+    st.caption(f"{n_runs} runs of {steps} steps: {len(lambdas)} λ settings × {len(seeds)} seeds, plus source only "
+               f"and the target oracle on the same seeds.")  # fmt: skip
+
+
+def progress_view() -> None:
+    """Progress of the running sweep; a full rerun when it ends draws the results."""
+    current = manager.get(st.session_state.get("sweep_job"))
+    if current is None:
+        return
+    if current.status == QUEUED:
+        st.info(f"Waiting for a free trainer: {manager.queue_position(current)} run(s) ahead of this sweep.",
+                icon=":material/hourglass:")  # fmt: skip
+    else:
+        st.progress(current.fraction, text=f"Training the sweep: {current.fraction:.0%} of all steps")
+    if current.done:
+        st.rerun()
+
+
+def draw_results(job: SweepJob) -> None:
+    runs = job.runs
+    if job.status == STOPPED:
+        st.warning(f"Stopped: {len(runs)} finished runs are shown.", icon=":material/stop_circle:")
+    if runs is None or runs.empty:
+        return
+    for row in runs[runs["note"] != ""].itertuples():
+        st.warning(f"{row.mode}, λ {row[1]}, seed {row.seed}: {row.note}; left out of the means.",
+                   icon=":material/warning:")  # fmt: skip
+    summary = summarise_sweep(runs)
+    c = job.base
+    st.subheader(f"{DATASET_LABELS.get(c.dataset, c.dataset)}, {c.steps} steps per run"
+                 + (" (from the cache: this sweep was trained before)" if job.from_cache else ""))  # fmt: skip
+    st.plotly_chart(plots.sweep_accuracy_figure(summary), key="sweep_accuracy")
+    st.caption(CAPTIONS["accuracy"])
+    st.plotly_chart(plots.sweep_domain_figure(summary), key="sweep_domain")
+    st.caption(CAPTIONS["domain"])
+    st.subheader("Mean ± standard deviation over seeds")
+    st.dataframe(summary.round(4), hide_index=True)
+    st.download_button("Download every run (CSV)", runs.to_csv(index=False), f"dann_sweep_{c.dataset}.csv",
+                       "text/csv", icon=":material/download:")  # fmt: skip
+
+
+if job is None or not isinstance(job, SweepJob):
+    st.info("Choose a data set, the λ values and the seeds on the left, then press **Run sweep**. Every run "
+            "trains in the background; identical sweeps come from the cache.", icon=":material/arrow_back:")
+elif job.status == FAILED:
+    st.error(job.error, icon=":material/error:")
+elif job.done:
+    draw_results(job)
+else:
+    st.fragment(run_every=0.5)(progress_view)()

@@ -1,0 +1,57 @@
+"""AppTest: the Lambda sweep page runs a tiny moons sweep end to end, and refuses bad input clearly."""
+
+import time
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+
+def _sweep_page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/sweep.py").run()
+    assert not at.exception
+    assert at.title[0].value == "Lambda sweep"
+    return at
+
+
+def _text(at: AppTest, label: str):
+    return [w for w in at.sidebar.text_input if w.label == label][0]
+
+
+def test_tiny_moons_sweep_end_to_end():
+    at = _sweep_page()
+    _text(at, "Lambdas").set_value("0,1")
+    _text(at, "Seeds").set_value("0-1")
+    [w for w in at.sidebar.number_input if w.label == "Steps per run"][0].set_value(150)
+    at.run()
+    assert not at.error
+    assert any("10 runs of 150 steps" in c.value for c in at.caption)  # (2 lambdas + paper + 2 references) x 2
+    [b for b in at.button if b.label == "Run sweep"][0].click().run()
+    deadline = time.time() + 180
+    while time.time() < deadline and not at.get("plotly_chart"):
+        time.sleep(0.5)
+        at.run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 2  # target accuracy and domain accuracy against lambda
+    table = at.dataframe[0].value
+    assert list(table["lambda"]) == ["0.0", "1.0", "paper", "none", "none"]
+    assert list(table["mode"]) == ["dann", "dann", "dann", "source_only", "target_oracle"]
+    assert (table["seeds"] == 2).all() and table["target_acc_mean"].between(0, 1).all()
+    assert at.get("download_button")
+    assert any("Too small a λ does nothing" in c.value for c in at.caption)
+
+
+def test_bad_input_names_the_field_and_what_is_allowed():
+    at = _sweep_page()
+    _text(at, "Lambdas").set_value("0,lots").run()
+    assert "**Lambdas**: lambdas='lots' is not allowed: comma-separated numbers from 0 to 10" in at.error[0].value
+    assert [b for b in at.button if b.label == "Run sweep"][0].disabled
+    _text(at, "Lambdas").set_value("0,1")
+    _text(at, "Seeds").set_value("0-9").run()
+    assert len(at.error) == 1 and at.error[0].value.startswith("**Seeds**: seeds='0-9' is not allowed")
+    assert "between 1 and 5 seeds" in at.error[0].value
+    _text(at, "Seeds").set_value("0").run()
+    assert not at.error and not [b for b in at.button if b.label == "Run sweep"][0].disabled
+    assert not at.exception

@@ -1,0 +1,120 @@
+"""The ensemble trains K runs at once; each member must compute what its config computes alone."""
+
+import math
+
+import pytest
+import torch
+
+from dann_demo import RunConfig, Trainer
+from dann_demo.ensemble import EnsembleTrainer, ensemble_pays, group_key
+from dann_demo.sweep import run_sweep
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def _members(base: RunConfig) -> list[RunConfig]:
+    """Different seeds, modes, constant lambdas and paper schedules with their own ceilings."""
+    return [
+        base.replace(seed=0, lambda_schedule="constant", lambda_value=0.3),
+        base.replace(seed=1, lambda_schedule="paper", lambda_value=2.0, gamma=5.0),
+        base.replace(seed=2, mode="source_only"),
+        base.replace(seed=0, mode="target_oracle"),
+        base.replace(seed=3, mode="no_reversal", lambda_schedule="constant", lambda_value=1.0),
+    ]
+
+
+def _assert_member_matches_alone(member, alone, atol: float) -> None:
+    for k, v in alone.state_dict.items():
+        torch.testing.assert_close(member.state_dict[k].contiguous(), v.contiguous(), rtol=1e-4, atol=atol, msg=k)
+    assert [r.step for r in member.history] == [r.step for r in alone.history]
+    for a, b in zip(member.history[1:], alone.history[1:], strict=True):
+        assert math.isclose(a.label_loss, b.label_loss, rel_tol=1e-4, abs_tol=1e-5)
+        assert math.isclose(a.domain_loss, b.domain_loss, rel_tol=1e-4, abs_tol=1e-5)
+        assert a.lambda_ == b.lambda_ and a.lr == b.lr
+
+
+def test_each_moons_member_matches_its_config_trained_alone():
+    base = RunConfig.for_dataset("moons", steps=120, log_every=40, n_samples=150, batch_size=16)
+    configs = _members(base)
+    results = EnsembleTrainer(configs).run()
+    for config, member in zip(configs, results, strict=True):
+        alone = Trainer(config).run()
+        _assert_member_matches_alone(member, alone, atol=1e-5)
+        assert member.metrics["ensemble_size"] == len(configs)
+        assert member.metrics["target_acc"] == pytest.approx(alone.metrics["target_acc"], abs=0.005)
+        assert set(member.snapshots) == {0, 120}
+    # Not a vacuous comparison: the members did learn different things.
+    assert not torch.equal(results[0].state_dict["label_classifier.weight"],
+                           results[1].state_dict["label_classifier.weight"])  # fmt: skip
+
+
+def test_each_digits_member_matches_alone_through_grouped_convolutions():
+    base = RunConfig.for_dataset("digits", steps=6, log_every=3, batch_size=8, lr=0.05)
+    configs = [base.replace(seed=0, lambda_schedule="constant", lambda_value=1.0),
+               base.replace(seed=1, mode="target_oracle"), base.replace(seed=0, lambda_value=3.0)]  # fmt: skip
+    results = EnsembleTrainer(configs).run()
+    for config, member in zip(configs, results, strict=True):
+        alone = Trainer(config, channels_last=False).run()
+        _assert_member_matches_alone(member, alone, atol=2e-5)
+        first = Trainer(config).model.state_dict()["feature_extractor.0.weight"]
+        assert not torch.allclose(member.state_dict["feature_extractor.0.weight"], first)  # it trained
+
+
+def test_a_diverging_member_leaves_the_others_alone():
+    base = RunConfig.for_dataset("moons", steps=60, log_every=20, n_samples=100, lambda_schedule="constant")
+    configs = [base.replace(seed=0), base.replace(seed=1)]
+    ensemble = EnsembleTrainer(configs)
+    ensemble._source_x[1, :] = float("nan")  # member 1's data only
+    outcomes = ensemble.run()
+    assert set(ensemble.failed) == {1} and "non-finite loss at step 1" in str(outcomes[1])
+    alone = Trainer(configs[0]).run()
+    _assert_member_matches_alone(outcomes[0], alone, atol=1e-5)
+
+
+def test_only_lambda_seed_and_mode_may_differ():
+    base = RunConfig.for_dataset("moons", steps=10)
+    assert group_key(base.replace(seed=4, lambda_value=3.0, mode="source_only")) == group_key(base)
+    with pytest.raises(ValueError, match="differ only in"):
+        EnsembleTrainer([base, base.replace(lr=0.5)])
+
+
+def test_ensemble_decision_per_device():
+    assert ensemble_pays(RunConfig.for_dataset("moons", device="cpu"))
+    assert not ensemble_pays(RunConfig.for_dataset("digits", device="cpu"))
+
+
+def test_sweep_trains_together_or_one_by_one_with_the_same_numbers():
+    base = RunConfig.for_dataset("moons", steps=100, log_every=50, n_samples=100)
+    seen = {"on": [], "off": []}
+    tables = {how: run_sweep(base, [0.1, "paper"], [0, 1], on_result=seen[how].append, references=True, ensemble=how)
+              for how in seen}  # fmt: skip
+    assert list(tables["on"]["trained_together"]) == [8] * 8 and list(tables["off"]["trained_together"]) == [1] * 8
+    assert list(tables["on"]["mode"]) == ["dann"] * 4 + ["source_only"] * 2 + ["target_oracle"] * 2
+    for a, b in zip(seen["on"], seen["off"], strict=True):
+        assert a.config == b.config
+        for k in b.state_dict:
+            torch.testing.assert_close(a.state_dict[k], b.state_dict[k], rtol=1e-4, atol=1e-5)
+    # lambda 0 would be source only; here the references sit beside the DANN runs in the table.
+    assert tables["on"]["target_acc"].between(0, 1).all()
+
+
+def test_sweep_progress_and_stop():
+    base = RunConfig.for_dataset("moons", steps=200, log_every=50, n_samples=100)
+    fractions = []
+    table = run_sweep(base, [0.1, 1.0], [0], on_progress=fractions.append)
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(table) == 2
+    stopped = run_sweep(base, [0.1, 1.0], [0], should_stop=lambda: True)
+    assert stopped.empty
+
+
+@cuda
+def test_cuda_graph_ensemble_matches_eager():
+    base = RunConfig.for_dataset("digits", steps=12, log_every=4, batch_size=16, device="cuda")
+    configs = [base.replace(seed=0, lambda_value=0.5), base.replace(seed=1, mode="source_only")]
+    graph = EnsembleTrainer(configs, step_mode="graph")
+    graphed = graph.run()
+    eager = EnsembleTrainer(configs, step_mode="tensor").run()
+    assert graph.step_mode == "graph", graph.notice
+    for a, b in zip(graphed, eager, strict=True):
+        for k in b.state_dict:
+            torch.testing.assert_close(a.state_dict[k], b.state_dict[k], rtol=1e-4, atol=1e-5)
