@@ -291,14 +291,21 @@ class Trainer:
         """An independent copy of this run at its current step: same weights, optimiser state,
         sampling generator and history. Training both copies on gives what training this one
         would (used when one of several sessions sharing a run steers it)."""
-        other = Trainer(self.config, pair=self.pair, device=self.device)
+        other = Trainer(self.config, pair=self.pair, device=self.device, step_mode=self.step_mode,
+                        channels_last=self._memory_format == torch.channels_last)  # fmt: skip
         other.model.load_state_dict(self.model.state_dict())
         other.optimizer.load_state_dict(copy.deepcopy(self.optimizer.state_dict()))  # no shared buffers
+        if other._lr is not None:  # loading replaced the lr tensor the fast paths update in place
+            for group in other.optimizer.param_groups:
+                group["lr"] = other._lr
         other._generator.set_state(self._generator.get_state())
         other.step, other._seconds, other._lambda_override = self.step, self._seconds, self._lambda_override
         other.history, other.snapshots = list(self.history), dict(self.snapshots)
         other.lambda_changes = list(self.lambda_changes)
-        other._window, other._window_start = self._window.clone(), self._window_start
+        # In place: a CUDA graph captured later reads these very tensors.
+        other._window.copy_(self._window)
+        other._slot.copy_(self._slot)
+        other._window_start = self._window_start
         return other
 
     # --- knobs that may change while the run goes on ---
