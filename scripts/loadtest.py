@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None,
                         help="training steps per run (default: the page's, 3000 on moons; the pytest uses fewer)")
     parser.add_argument("--first-seed", type=int, default=1, help="session i uses seed first_seed + i (default 1)")
+    parser.add_argument("--server-log", type=Path, default=None, help="keep the server's output in this file")
     args = parser.parse_args(argv)
     for name in ("sessions", "browsers"):
         if getattr(args, name) < 1:
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     load_before = os.getloadavg()
-    with tempfile.TemporaryFile() as log:
+    with open(args.server_log, "w+b") if args.server_log else tempfile.TemporaryFile() as log:
         return run_load_test(args, log, load_before)
 
 
