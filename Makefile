@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench loadtest clean
 
 # The stamp files make the second run quick: pip runs again only when a requirements file changes.
 $(BIN)/python:
@@ -36,6 +36,10 @@ lint: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m dann_demo bench
+
+# 30 simulated students in headless Chromium against a real `streamlit run` (README, "A class of 30").
+loadtest: $(VENV)/.installed-test
+	$(BIN)/python scripts/loadtest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -132,7 +132,7 @@ st.markdown(
     "PAD near 2: a straight line separates the domains ($\\varepsilon \\approx 0$). PAD near 0: the SVM "
     "is at chance ($\\varepsilon \\approx 0.5$), the features do not show the domain. An error a little above "
     "0.5 happens by chance on a finite test half and would make PAD negative, which means no more than "
-    "\"indistinguishable\": the app **clips PAD at 0**. PAD sees only what a *linear* classifier sees, and "
+    '"indistinguishable": the app **clips PAD at 0**. PAD sees only what a *linear* classifier sees, and '
     "nothing about the classes: features can hide the domain and still be useless for labels, which is why "
     "the label loss is half of the objective. A larger gap between the domains (a larger rotation of the "
     "target moons) raises PAD before adaptation and gives DANN more to do."

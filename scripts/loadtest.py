@@ -149,7 +149,7 @@ async def run_session(browser, url: str, session: Session, timeout: float, steps
             session.error = (await failure.first.inner_text())[:300]
         else:
             session.result_seconds = time.perf_counter() - t1
-            run_time = page.locator('[data-testid="stMetric"]').filter(has_text="Time")
+            run_time = page.locator('[data-testid="stMetric"]').filter(has=page.get_by_text("Time", exact=True))
             session.train_seconds = float((await run_time.locator('[data-testid="stMetricValue"]').inner_text())
                                           .removesuffix(" s"))  # fmt: skip
             session.from_cache = await page.get_by_text("from the cache").count() > 0
@@ -185,12 +185,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=30, help="simulated students (default 30)")
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
-    parser.add_argument("--timeout", type=float, default=600.0,
-                        help="seconds each session may wait for the page and for its result (default 600)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="seconds each session may wait for the page and for its result (default 600)",
+    )
     parser.add_argument("--browsers", type=int, default=1, help="Chromium processes to share the sessions (default 1)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="training steps per run (default: the page's, 3000 on moons; the pytest uses fewer)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="training steps per run (default: the page's, 3000 on moons; the pytest uses fewer)",
+    )
     parser.add_argument("--first-seed", type=int, default=1, help="session i uses seed first_seed + i (default 1)")
+    parser.add_argument("--server-log", type=Path, default=None, help="keep the server's output in this file")
     args = parser.parse_args(argv)
     for name in ("sessions", "browsers"):
         if getattr(args, name) < 1:
@@ -204,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     load_before = os.getloadavg()
-    with tempfile.TemporaryFile() as log:
+    with open(args.server_log, "w+b") if args.server_log else tempfile.TemporaryFile() as log:
         return run_load_test(args, log, load_before)
 
 
@@ -235,22 +244,30 @@ def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[f
     finished = [s for s in sessions if s.ok]
     failed = [s for s in sessions if not s.ok]
     times = [s.result_seconds for s in finished]
-    print(f"sessions: {len(sessions)} (moons, {args.steps or 'default'} steps, seeds {sessions[0].seed}-"
-          f"{sessions[-1].seed}, {args.browsers} Chromium, DANN_MAX_JOBS={os.environ.get('DANN_MAX_JOBS', '2')})")
+    print(
+        f"sessions: {len(sessions)} (moons, {args.steps or 'default'} steps, seeds {sessions[0].seed}-"
+        f"{sessions[-1].seed}, {args.browsers} Chromium, DANN_MAX_JOBS={os.environ.get('DANN_MAX_JOBS', '2')})"
+    )
     print(f"finished: {len(finished)}, failed: {len(failed)}, from the cache: {sum(s.from_cache for s in finished)}")
     print(f"wall time: {wall:.1f} s (all sessions opened at once until the last result)")
     if times:
-        print(f"time from Train to result: median {statistics.median(times):.1f} s, "
-              f"95th percentile {percentile(times, 95):.1f} s, max {max(times):.1f} s")
+        print(
+            f"time from Train to result: median {statistics.median(times):.1f} s, "
+            f"95th percentile {percentile(times, 95):.1f} s, max {max(times):.1f} s"
+        )
         train = statistics.median(s.train_seconds for s in finished)
-        print(f"of which training (the runs' own time): median {train:.1f} s; the rest is the queue, the page and "
-              f"the browser")
+        print(
+            f"of which training (the runs' own time): median {train:.1f} s; the rest is the queue, the page and "
+            f"the browser"
+        )
         print(f"page open to Train button: median {statistics.median(s.open_seconds for s in finished):.1f} s")
     # Chromium and Playwright's driver are reaped children by now: what they used besides the server.
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     harness = children.ru_utime + children.ru_stime - server_cpu
-    print(f"server peak memory (VmHWM): {peak_kb / 1024:.0f} MiB; CPU time: server {server_cpu:.0f} s, "
-          f"browser and driver {harness:.0f} s")
+    print(
+        f"server peak memory (VmHWM): {peak_kb / 1024:.0f} MiB; CPU time: server {server_cpu:.0f} s, "
+        f"browser and driver {harness:.0f} s"
+    )
     print(f"machine: {os.cpu_count()} cores; load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
     for s in failed:
         print(f"  session {s.index} (seed {s.seed}) failed: {s.error}")
