@@ -23,6 +23,7 @@ from pages.shared import (
 
 # How often the page redraws a running job. Drawing holds the GIL that the training thread needs:
 # image runs are slow and change slowly, so they are redrawn half as often.
+QUEUED_REDRAW_SECONDS = 3.0
 REDRAW_SECONDS = {"moons": 0.5, "blobs": 0.5, "digits": 1.0, "mnist": 1.0}  # others (own data, maybe images): 1.0
 
 CAPTIONS = {
@@ -174,8 +175,8 @@ def live_view() -> None:
     if current is None:
         return
     draw(current)
-    if current.done:
-        st.rerun()
+    if current.done or (queued_view and current.status != QUEUED):
+        st.rerun()  # ended: stop the timer; started: redraw at the running pace
 
 
 if job is None:
@@ -186,6 +187,10 @@ elif job.done:
     if job.result is not None:
         run_downloads(job.result, figures(job))
 else:
-    st.fragment(run_every=REDRAW_SECONDS.get(job.config.dataset, 1.0))(live_view)()
+    # A queued run only needs its place in the queue: polling slowly leaves the CPU to training (with
+    # 30 sessions waiting, their redraws took more time than the runs; scripts/loadtest.py).
+    queued_view = job.status == QUEUED
+    every = QUEUED_REDRAW_SECONDS if queued_view else REDRAW_SECONDS.get(job.config.dataset, 1.0)
+    st.fragment(run_every=every)(live_view)()
 if config is not None:
     share_box("train", config)
