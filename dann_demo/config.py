@@ -61,7 +61,7 @@ class RunConfig:
     n_samples: int = 600  # moons, blobs: points per domain in each split; mnist: training digits per domain (at most)
     blob_shift: float = 2.0  # blobs: the target's centre moves this far from the source's ...
     blob_angle: float = 90.0  # blobs: ... in this direction (degrees, counter-clockwise from +x)
-    blob_scale: float = 1.5  # blobs: the target's spread is the source's times this
+    blob_scale: float = 1.5  # blobs: the target is the source scaled by this about the origin (then shifted)
     data_file: str = ""  # file: a .npz with source_x, source_y, target_x[, target_y], or the source .csv
     target_file: str = ""  # file: the target .csv (only with a source .csv)
     label_column: str = "label"  # file: the label column of the .csv files

@@ -105,7 +105,8 @@ BLOB_WEIGHTS = np.array([0.5, 0.3, 0.2])
 def blobs(n_samples: int = 600, shift: float = 2.0, angle: float = 90.0, scale: float = 1.5,
           seed: int = 0) -> DomainPair:  # fmt: skip
     """Covariate shift in the plane: three Gaussian classes as the source; the target is the same
-    classes spread `scale` times wider and moved `shift` along `angle` degrees."""
+    classes scaled `scale` times about the origin (centres and spreads), then moved `shift` along
+    `angle` degrees."""
     rng = np.random.RandomState(seed)
     direction = np.array([np.cos(np.deg2rad(angle)), np.sin(np.deg2rad(angle))])
 

@@ -243,11 +243,10 @@ def _own_data_settings(k: str) -> tuple[dict | None, str | None]:
         upload = st.file_uploader("Your .npz file", type=["npz"], key=f"{k}_npz",
                                   max_upload_size=userdata.MAX_FILE_MB)
         st.caption(NPZ_FORMAT)
-        left, right = st.columns(2)
-        for col, example in ((left, "table"), (right, "images")):
-            col.download_button(f"Example: {example}", functools.partial(userdata.example_npz, example),
-                                f"example_{example}.npz", "application/octet-stream", key=f"{k}_example_{example}",
-                                icon=":material/download:")  # fmt: skip
+        for example in ("table", "images"):
+            st.download_button(f"Example: {example}", functools.partial(userdata.example_npz, example),
+                               f"example_{example}.npz", "application/octet-stream", key=f"{k}_example_{example}",
+                               icon=":material/download:")  # fmt: skip
         uploads = (upload, None, "label")
     else:
         source = st.file_uploader("Source .csv (with labels)", type=["csv"], key=f"{k}_source_csv",
