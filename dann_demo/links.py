@@ -58,7 +58,9 @@ def config_values_from_query(
         notes.append(f"dataset={dataset!r} ignored: one of {', '.join(DATASET_DEFAULTS)} is allowed")
         dataset = "moons"
     values["dataset"] = dataset
-    base = RunConfig.for_dataset(dataset)
+    # A valid config to check each field against; "file" is only valid with a file, which links never
+    # carry, so its fields are checked against the generic ranges (they are the same).
+    base = RunConfig.for_dataset("moons" if dataset == "file" else dataset)
     for key, raw in params.items():
         if key in ("dataset", HIDE_PARAM, PRESET_PARAM) or key in extra:
             continue
@@ -77,13 +79,19 @@ def config_values_from_query(
 
 def query_from_config(config: RunConfig) -> dict[str, str]:
     """The link's query parameters for `config`: the data set and every field not at its default."""
-    base = RunConfig.for_dataset(config.dataset)
+    defaults = dataset_defaults(config.dataset)
     out = {"dataset": config.dataset}
     for name in LINK_FIELDS:
         value = getattr(config, name)
-        if name != "dataset" and value != getattr(base, name):
+        if name != "dataset" and value != defaults[name]:
             out[name] = f"{value:g}" if isinstance(value, float) else str(value)
     return out
+
+
+def dataset_defaults(dataset: str) -> dict[str, Any]:
+    """Every field's default for `dataset` (without building a config: "file" needs a file)."""
+    fields = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    return {**fields, **DATASET_DEFAULTS[dataset]}
 
 
 def hidden_from_query(params: Mapping[str, Any], allowed: tuple[str, ...]) -> tuple[set[str], list[str]]:

@@ -45,3 +45,16 @@ def test_every_preset_is_a_valid_config():
         assert config.dataset == preset.dataset
         for name, value in preset.values.items():
             assert getattr(config, name) == value
+
+
+def test_links_for_own_data_carry_settings_but_never_the_file(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "mine.npz"
+    y = np.arange(40) % 2
+    np.savez(path, source_x=np.random.rand(40, 2), source_y=y, target_x=np.random.rand(40, 2))
+    config = RunConfig.for_dataset("file", data_file=str(path), steps=500)
+    query = query_from_config(config)
+    assert query == {"dataset": "file", "steps": "500"}
+    values, notes = config_values_from_query({**query, "data_file": "/etc/passwd"})
+    assert values == {"dataset": "file", "steps": 500} and "unknown setting 'data_file'" in notes[0]
