@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+import dann_demo  # noqa: F401 - before torch and scikit-learn load: its OpenMP setting
 from pages.shared import device_caption, warm_up
 
 st.set_page_config(page_title="DANN Playground", page_icon=":material/model_training:", layout="wide")
