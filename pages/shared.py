@@ -152,10 +152,16 @@ def read_link(prefix: str, page_params: dict[str, Param] | None = None) -> None:
     """Once per session and page: take the settings in the URL (a shared link or a preset link).
     `page_params` are the page's own settings (widget keys `{prefix}_{name}`). Values that are not
     allowed are left out and listed by link_notes()."""
-    if st.session_state.get(f"{prefix}_link_read"):
-        return
-    st.session_state[f"{prefix}_link_read"] = True
     params = st.query_params.to_dict()
+    preset_id = params.get(PRESET_PARAM)
+    if preset_id is None:
+        st.session_state.pop(f"{prefix}_preset_applied", None)
+    if st.session_state.get(f"{prefix}_link_read"):
+        # Later in a session only a preset link (How it works -> Train) changes the settings, once.
+        if preset_id is None or preset_id == st.session_state.get(f"{prefix}_preset_applied"):
+            return
+        params = {PRESET_PARAM: preset_id}
+    st.session_state[f"{prefix}_link_read"] = True
     page_params = page_params or {}
     extra = tuple(page_params)
     page_values, notes = params_from_query(params, page_params)
@@ -168,6 +174,7 @@ def read_link(prefix: str, page_params: dict[str, Param] | None = None) -> None:
         else:
             apply_values(prefix, {"dataset": preset.dataset, **preset.values})
             st.session_state[f"{prefix}_lesson"] = preset.id
+            st.session_state[f"{prefix}_preset_applied"] = preset.id
     elif set(params) - {HIDE_PARAM, *extra}:
         values, config_notes = config_values_from_query(params, extra)
         notes += config_notes

@@ -295,3 +295,13 @@ def test_csv_pair_upload_and_label_column(uploads_dir):
     _train_and_wait(at)
     assert _job(at).config.label_column == "kind"
     assert [m.value for m in at.metric if m.label == "Target accuracy"] == ["—"]
+
+
+def test_a_preset_link_from_another_page_applies_later_in_the_session():
+    at = _app()
+    at.switch_page("pages/how_it_works.py").run()
+    at.query_params["preset"] = "rotation_harder"
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert next(s for s in at.sidebar.slider if s.label.startswith("Target rotation")).value == 70.0
+    assert any("Rotation makes it harder" in i.value for i in at.info)
