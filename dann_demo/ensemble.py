@@ -128,6 +128,7 @@ class EnsembleTrainer:
         self.notice: str | None = None
         if self.step_mode == "graph" and self.device.type != "cuda":
             self.step_mode = "tensor"
+            self.notice = f"CUDA graphs need a CUDA device; training on {self.device.type} without one."
         self._graphed = GraphedStep(self._device_step, [m._generator for m in self.members], self.device) \
             if self.step_mode == "graph" else None
 
