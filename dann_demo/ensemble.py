@@ -24,7 +24,15 @@ from dann_demo.config import RunConfig
 from dann_demo.grl import scale_gradient
 from dann_demo.models import GRL_SIGN
 from dann_demo.schedules import lambda_at, lr_at
-from dann_demo.train import GraphedStep, RunResult, Trainer, TrainingDiverged, resolve_device, resolve_step_mode
+from dann_demo.train import (
+    GraphedStep,
+    RunResult,
+    Trainer,
+    TrainingDiverged,
+    resolve_device,
+    resolve_step_mode,
+    run_device_step,
+)
 
 # What may differ between the members of one ensemble; everything else is shared.
 MEMBER_FIELDS = ("seed", "mode", "lambda_schedule", "lambda_value", "gamma")
@@ -190,12 +198,7 @@ class EnsembleTrainer:
         self._step_index.add_(1)
 
     def train_step(self) -> None:
-        if self._graphed is not None:
-            self._graphed()
-            if self._graphed.failed:
-                self.step_mode, self.notice, self._graphed = "tensor", self._graphed.notice, None
-        else:
-            self._device_step()
+        run_device_step(self)
         self.step += 1
 
     def _sync_member(self, i: int) -> Trainer:

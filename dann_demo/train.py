@@ -341,12 +341,7 @@ class Trainer:
         else:
             # fill_ with a Python number is a kernel argument: no copy to the device, no sync.
             self._lr.fill_(lr_at(c, p))
-            if self._graphed is not None:
-                self._graphed()
-                if self._graphed.failed:
-                    self.step_mode, self.notice, self._graphed = "tensor", self._graphed.notice, None
-            else:
-                self._device_step()
+            run_device_step(self)
         self.step += 1
 
     def _update(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -509,6 +504,17 @@ class Trainer:
         gallery = self.gallery() if self.pair.is_image else None
         return RunResult(self.config, list(self.history), metrics, dict(self.snapshots), state,
                          list(self.lambda_changes), plane, gallery)  # fmt: skip
+
+
+def run_device_step(owner) -> None:
+    """One fast-path step of a Trainer or an EnsembleTrainer: replay its captured CUDA graph, or run
+    the step eagerly. A failed capture turns the owner back to the eager tensor path, with a notice."""
+    if owner._graphed is not None:
+        owner._graphed()
+        if owner._graphed.failed:
+            owner.step_mode, owner.notice, owner._graphed = "tensor", owner._graphed.notice, None
+    else:
+        owner._device_step()
 
 
 def exploding_loss_note(history: list[ProgressRecord]) -> str | None:
