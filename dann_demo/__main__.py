@@ -10,12 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from dann_demo.config import DATASETS, DEVICES, FILE_DATASETS, LAMBDA_SCHEDULES, MODES, ConfigError, RunConfig
+from dann_demo.config import BENCH_DATASETS, DATASETS, DEVICES, LAMBDA_SCHEDULES, MODES, ConfigError, RunConfig
 from dann_demo.mnist import MnistError
 
 CHOICES = {"dataset": DATASETS, "mode": MODES, "lambda_schedule": LAMBDA_SCHEDULES, "device": DEVICES}
 SUMMARY_KEYS = ("source_acc", "target_acc", "domain_acc", "domain_loss", "pad", "seconds")
-BENCH_DATASETS = tuple(d for d in DATASETS if d not in FILE_DATASETS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -79,10 +78,8 @@ def config_from_args(args: argparse.Namespace, seed: int | None) -> RunConfig:
     names = {f.name for f in dataclasses.fields(RunConfig)} - {"dataset", "seed"}
     overrides = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     if getattr(args, "config", None):
-        base = _load_config(args.config)
-        if args.dataset and args.dataset != base.dataset:
-            base = RunConfig.for_dataset(args.dataset, **{k: v for k, v in base.to_dict().items() if k != "dataset"})
-        return base.replace(**overrides, **({} if seed is None else {"seed": seed}))
+        given = {"dataset": args.dataset} if args.dataset else {}
+        return _load_config(args.config).replace(**given, **overrides, **({} if seed is None else {"seed": seed}))
     # --data-file alone means the user's own data.
     dataset = args.dataset or ("file" if getattr(args, "data_file", None) else "moons")
     return RunConfig.for_dataset(dataset, seed=0 if seed is None else seed, **overrides)

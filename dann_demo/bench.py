@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from dann_demo.config import DATASETS, FILE_DATASETS, MODES, RunConfig
+from dann_demo.config import BENCH_DATASETS, MODES, RunConfig
 from dann_demo.data import DomainPair, digits
 from dann_demo.ensemble import ensemble_pays
 from dann_demo.jobs import JobManager
@@ -258,7 +258,7 @@ def sweep_speed(report: dict[str, Any], dataset: str, steps: int | None = None) 
 
 
 def run_bench(quality_too: bool = False, seeds: list[int] | None = None,
-              datasets: tuple[str, ...] = tuple(d for d in DATASETS if d not in FILE_DATASETS)) -> dict[str, Any]:
+              datasets: tuple[str, ...] = BENCH_DATASETS) -> dict[str, Any]:
     report: dict[str, Any] = {"machine": machine(), "speed": {}, "quality": {}}
     print("machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()), flush=True)
     speed(report, datasets)

@@ -28,6 +28,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 # Data sets that need files (or a download): left out of `bench` unless named.
 FILE_DATASETS = ("mnist", "file")  # need files from the user (or a download): not in the default bench
+BENCH_DATASETS = tuple(d for d in DATASETS if d not in FILE_DATASETS)  # what `bench` measures by default
 
 # Upper bounds keep a classroom machine usable when someone types 10**9 into a box.
 LIMITS = {

@@ -246,11 +246,16 @@ class JobManager:
             started = job._trainer is not None
             if started:
                 job._forks.append(fork)  # the worker copies its trainer at the next step
-        if not started:  # still queued: nothing to copy, start from step 0 with the new lambda
-            fork.history.clear()
-            fork.snapshots.clear()
-            self._pool.submit(self._work, fork)
+        if not started:  # still queued: nothing to copy
+            self._start_from_step_zero(fork)
         return fork
+
+    def _start_from_step_zero(self, fork: Job) -> None:
+        """A copy that found no trainer to copy (the run was queued, or had just ended) trains from
+        step 0 with its own lambda."""
+        fork.history.clear()
+        fork.snapshots.clear()
+        self._pool.submit(self._work, fork)
 
     def stop(self, job: Job, watcher: str | None = None) -> None:
         """Stop `job` for `watcher`: a run other sessions still watch goes on for them."""
@@ -365,15 +370,13 @@ class JobManager:
             with self._lock:
                 job._trainer = None
                 orphans, job._forks = job._forks, []
-            for fork in orphans:  # asked for as the run ended: the copy trains from step 0 with its lambda
-                fork.history.clear()
-                fork.snapshots.clear()
-                self._pool.submit(self._work, fork)
+            for fork in orphans:  # asked for as the run ended
+                self._start_from_step_zero(fork)
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
 
     def _train(self, job: Job, config: RunConfig, trainer: Trainer | None = None) -> None:
-        trainer = trainer if trainer is not None and trainer.config == config else Trainer(config)
+        trainer = trainer or Trainer(config)  # a fork brings the copy it continues
         with self._lock:
             job._trainer = trainer
         if job._lambda is not None:

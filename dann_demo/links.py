@@ -109,6 +109,7 @@ class Param:
 
     kind: str  # "choice" | "int" | "float" | "bool"
     allowed: tuple = ()  # choices, or (low, high) for numbers
+    default: Any = None  # the page's value when the link does not set it (then the link leaves it out)
 
     def parse(self, name: str, text: str) -> Any:
         """The value of `text`, or ConfigError naming `name` and what is allowed."""

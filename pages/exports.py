@@ -49,7 +49,7 @@ def load_config_box(prefix: str) -> None:
             st.session_state[f"{prefix}_config_error"] = f"{upload.name}: {e}"
             return
         st.session_state.pop(f"{prefix}_config_error", None)
-        apply_values(prefix, {k: v for k, v in config.to_dict().items() if k in LINK_FIELDS})
+        apply_values(prefix, config.to_dict())  # the settings a link could carry; file paths stay out
 
     st.file_uploader("Load a saved config (JSON)", type=["json"], key=key, on_change=load,
                      help="A config downloaded from a finished run.")  # fmt: skip

@@ -35,14 +35,13 @@ TSNE_NOTE = (
     "layout and are rotated and scaled onto it."
 )
 
-# The page's own settings, in the URL beside the run settings: (link parameter, default).
+# The page's own settings, in the URL beside the run settings (widget keys maps_<name>).
 PAGE_PARAMS = {
-    "oracle": Param("bool"), "method": Param("choice", METHODS), "perplexity": Param("float", (5.0, 100.0)),
-    "n_neighbors": Param("int", (2, 100)), "min_dist": Param("float", (0.0, 1.0)),
-    "points": Param("int", (50, 500)), "colour": Param("choice", ("domain", "class")), "errors": Param("bool"),
+    "oracle": Param("bool", default=False), "method": Param("choice", METHODS, "pca"),
+    "perplexity": Param("float", (5.0, 100.0), 30.0), "n_neighbors": Param("int", (2, 100), 15),
+    "min_dist": Param("float", (0.0, 1.0), 0.1), "points": Param("int", (50, 500), 300),
+    "colour": Param("choice", ("domain", "class"), "domain"), "errors": Param("bool", default=False),
 }  # fmt: skip
-PAGE_DEFAULTS = {"oracle": False, "method": "pca", "perplexity": 30.0, "n_neighbors": 15, "min_dist": 0.1,
-                 "points": 300, "colour": "domain", "errors": False}  # fmt: skip
 
 require_navigation()
 st.title("Feature maps")
@@ -50,8 +49,8 @@ st.caption("The paper's most telling picture: features of source and target befo
 manager = job_manager()
 me = session_id()
 read_link("maps", PAGE_PARAMS)
-for name, default in PAGE_DEFAULTS.items():
-    st.session_state.setdefault(f"maps_{name}", default)
+for name, param in PAGE_PARAMS.items():
+    st.session_state.setdefault(f"maps_{name}", param.default)
 
 with st.sidebar:
     st.header("Runs to compare")
@@ -71,7 +70,7 @@ with st.sidebar:
 if base is not None:
     page_values = {name: st.session_state[f"maps_{name}"] for name in PAGE_PARAMS}
     write_link("maps", base, exclude=("mode",), extra={
-        name: PAGE_PARAMS[name].format(v) for name, v in page_values.items() if v != PAGE_DEFAULTS[name]})
+        name: PAGE_PARAMS[name].format(v) for name, v in page_values.items() if v != PAGE_PARAMS[name].default})
 link_notes("maps")
 
 if st.button("Train and compare", type="primary", icon=":material/compare:", disabled=base is None):

@@ -12,7 +12,7 @@ import streamlit as st
 import torch
 
 from dann_demo import mnist, userdata
-from dann_demo.config import DATASET_DEFAULTS, DEVICES, LIMITS, ConfigError, RunConfig
+from dann_demo.config import DEVICES, LIMITS, ConfigError, RunConfig
 from dann_demo.data import load_pair
 from dann_demo.jobs import JobManager
 from dann_demo.links import (
@@ -21,11 +21,12 @@ from dann_demo.links import (
     PRESET_PARAM,
     Param,
     config_values_from_query,
+    dataset_defaults,
     hidden_from_query,
     params_from_query,
     query_from_config,
 )
-from dann_demo.presets import PRESETS
+from dann_demo.presets import PRESETS, Preset
 from dann_demo.train import RunResult
 
 DATASET_LABELS = {"moons": "two moons (2-D points)", "digits": "digits → digits-M (images)",
@@ -118,10 +119,6 @@ def device_caption() -> str:
     return f":material/memory: Training on the CPU ({os.cpu_count()} cores); no GPU found"
 
 
-def _default(dataset: str, name: str):
-    return DATASET_DEFAULTS[dataset].get(name, RunConfig.__dataclass_fields__[name].default)
-
-
 def _key(prefix: str, dataset: str, name: str) -> str:
     """Widget keys carry the data set's name, so each data set keeps its own defaults and edits."""
     return f"{prefix}_dataset" if name == "dataset" else f"{prefix}_{dataset}_{name}"
@@ -139,13 +136,19 @@ def apply_values(prefix: str, values: dict) -> None:
     """Set the settings widgets to a whole setup (from a link, a preset or a loaded config): the
     named RunConfig fields take the given values, every other field its data set's default."""
     dataset = values.get("dataset", "moons")
+    defaults = dataset_defaults(dataset)
     st.session_state[_key(prefix, dataset, "dataset")] = dataset
     for name in LINK_FIELDS:
         st.session_state.pop(_key(prefix, dataset, name), None)
     for name, value in values.items():
-        if name in LINK_FIELDS and name != "dataset":
-            default = RunConfig.__dataclass_fields__[name].default
-            st.session_state[_key(prefix, dataset, name)] = type(default)(value) if default is not None else value
+        if name in LINK_FIELDS and name != "dataset":  # the widget's type: 3 from a link is 3.0 for a slider
+            st.session_state[_key(prefix, dataset, name)] = type(defaults[name])(value)
+
+
+def apply_preset(prefix: str, preset: Preset) -> None:
+    """A lesson preset's whole setup, and its lesson shown above the Train button."""
+    apply_values(prefix, {"dataset": preset.dataset, **preset.values})
+    st.session_state[f"{prefix}_lesson"] = preset.id
 
 
 def read_link(prefix: str, page_params: dict[str, Param] | None = None) -> None:
@@ -172,8 +175,7 @@ def read_link(prefix: str, page_params: dict[str, Param] | None = None) -> None:
         if preset is None:
             notes.append(f"preset={params[PRESET_PARAM]!r} ignored: one of {', '.join(PRESETS)} is allowed")
         else:
-            apply_values(prefix, {"dataset": preset.dataset, **preset.values})
-            st.session_state[f"{prefix}_lesson"] = preset.id
+            apply_preset(prefix, preset)
             st.session_state[f"{prefix}_preset_applied"] = preset.id
     elif set(params) - {HIDE_PARAM, *extra}:
         values, config_notes = config_values_from_query(params, extra)
@@ -283,14 +285,14 @@ def run_settings(prefix: str = "train", choose_mode: bool = True) -> tuple[RunCo
         dataset = st.selectbox("Data set", list(DATASET_LABELS), format_func=DATASET_LABELS.get,
                                key=_key(prefix, "", "dataset"))  # fmt: skip
     values: dict = {"dataset": dataset}
+    defaults = dataset_defaults(dataset)
 
     def control(name: str, widget, label: str, *args, **kwargs):
         """Draw the widget for RunConfig field `name`, or take its value when the link hides it. The
         value lives in session state (set here to the default the first time), so links, presets and
         loaded configs can set it before the widget is drawn."""
         key = _key(prefix, dataset, name)
-        default = _default(dataset, name)
-        st.session_state.setdefault(key, type(default)(default))
+        st.session_state.setdefault(key, defaults[name])
         values[name] = st.session_state[key] if name in hidden else widget(label, *args, key=key, **kwargs)
         return values[name]
 
@@ -305,11 +307,12 @@ def run_settings(prefix: str = "train", choose_mode: bool = True) -> tuple[RunCo
                 help="0 = to the right, 90 = up.")  # fmt: skip
         control("blob_scale", st.slider, "Target spread (x source)", 0.5, 3.0, step=0.1,
                 help="How much wider the target's classes are than the source's.")  # fmt: skip
-    file_error = None
+    data_error = None  # no data to train on yet: why (or None while an upload is awaited)
     if dataset == "file":
-        file_values, file_error = _own_data_settings(f"{prefix}_{dataset}")
+        file_values, data_error = _own_data_settings(f"{prefix}_{dataset}")
         values.update(file_values or {})
-    data_error = mnist_settings(f"{prefix}_{dataset}") if dataset == "mnist" else None
+    if dataset == "mnist":
+        data_error = mnist_settings(f"{prefix}_{dataset}")
     if dataset == "mnist" and not data_error:
         control("n_samples", st.number_input, "Training digits per domain", 100, LIMITS["n_samples"][1], step=5000,
                 help="The paper used all 60,000; fewer load faster and use less memory.")  # fmt: skip
@@ -336,9 +339,7 @@ def run_settings(prefix: str = "train", choose_mode: bool = True) -> tuple[RunCo
         if dataset in ("moons", "blobs", "file"):
             control("hidden_units", st.number_input, "Hidden units", *LIMITS["hidden_units"])
         control("device", st.selectbox, "Device", list(DEVICES), help="auto picks the GPU when there is one.")
-    if dataset == "file" and "data_file" not in values:
-        return None, file_error  # no files yet, or files that could not be taken
-    if data_error:
+    if data_error or (dataset == "file" and "data_file" not in values):
         return None, data_error
     try:
         config = RunConfig(**values)

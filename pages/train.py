@@ -10,7 +10,7 @@ from dann_demo.presets import PRESETS
 from dann_demo.train import history_frame
 from pages.exports import load_config_box, run_downloads, share_box
 from pages.shared import (
-    apply_values,
+    apply_preset,
     job_manager,
     link_notes,
     read_link,
@@ -53,12 +53,6 @@ me = session_id()
 read_link("train")
 
 
-def use_preset(preset_id: str) -> None:
-    preset = PRESETS[preset_id]
-    apply_values("train", {"dataset": preset.dataset, **preset.values})
-    st.session_state["train_lesson"] = preset_id
-
-
 with st.sidebar:
     st.header("Run settings")
     config, error = run_settings("train")
@@ -71,7 +65,7 @@ link_notes("train")
 with st.expander("Lesson presets", icon=":material/school:", expanded=False):
     cols = st.columns(len(PRESETS))
     for col, preset in zip(cols, PRESETS.values(), strict=True):
-        col.button(preset.title, key=f"preset_{preset.id}", on_click=use_preset, args=(preset.id,),
+        col.button(preset.title, key=f"preset_{preset.id}", on_click=apply_preset, args=("train", preset),
                    use_container_width=True)  # fmt: skip
 lesson = PRESETS.get(st.session_state.get("train_lesson", ""))
 if lesson is not None:
@@ -109,7 +103,8 @@ def gallery_caption(domain: str, label: int, predicted: int) -> str:
     return f"{domain}: {label} → {predicted} " + ("✓" if label == predicted else "✗")
 
 
-def draw(job: Job) -> None:
+def draw(job: Job) -> dict:
+    """Draw the job; returns its figures (the downloads reuse them)."""
     job.watch(me)
     if len(job.watchers) > 1 and not job.done:
         st.caption(f":material/group: {len(job.watchers) - 1} other session(s) pressed Train with the same "
@@ -130,7 +125,7 @@ def draw(job: Job) -> None:
         summary(job.result)
     figs = figures(job)
     if not figs:
-        return
+        return figs
     if "input_plane" in figs:
         st.plotly_chart(figs["input_plane"], key="plane", config=plots.CHART_CONFIG)
         st.caption(CAPTIONS["plane"])
@@ -148,6 +143,7 @@ def draw(job: Job) -> None:
             for name in names:
                 st.plotly_chart(figs[name], key=name, config=plots.CHART_CONFIG)
                 st.caption(CAPTIONS[name])
+    return figs
 
 
 def figures(job: Job) -> dict:
@@ -183,9 +179,9 @@ if job is None:
     st.info("Choose a data set and a mode on the left, then press **Train**, or pick a lesson preset above.",
             icon=":material/arrow_back:")  # fmt: skip
 elif job.done:
-    draw(job)
+    figs = draw(job)
     if job.result is not None:
-        run_downloads(job.result, figures(job))
+        run_downloads(job.result, figs)
 else:
     # A queued run only needs its place in the queue: polling slowly leaves the CPU to training (with
     # 30 sessions waiting, their redraws took more time than the runs; scripts/loadtest.py).

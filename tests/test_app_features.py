@@ -7,6 +7,15 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import ROOT
 
 
+def _compare_and_wait(at: AppTest, seconds: float = 120) -> None:
+    """Press Train and compare, then rerun until the maps' metrics are drawn."""
+    next(b for b in at.button if b.label == "Train and compare").click().run()
+    deadline = time.time() + seconds
+    while time.time() < deadline and not any(m.label == "PAD" for m in at.metric):
+        time.sleep(0.3)
+        at.run()
+
+
 def test_feature_maps_page_compares_three_runs():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.run()
@@ -16,11 +25,7 @@ def test_feature_maps_page_compares_three_runs():
     steps = [w for w in at.sidebar.number_input if w.label == "Steps"][0]
     steps.set_value(300)
     at.run()
-    next(b for b in at.button if b.label == "Train and compare").click().run()
-    deadline = time.time() + 120
-    while time.time() < deadline and not any(m.label == "PAD" for m in at.metric):
-        time.sleep(0.3)
-        at.run()
+    _compare_and_wait(at)
     assert not at.exception
     pads = [m for m in at.metric if m.label == "PAD"]
     assert len(pads) == 3
@@ -64,11 +69,7 @@ def test_feature_maps_on_uploaded_data_without_target_labels(tmp_path, monkeypat
     at.run()
     [w for w in at.sidebar.number_input if w.label == "Steps"][0].set_value(100)
     at.run()
-    next(b for b in at.button if b.label == "Train and compare").click().run()
-    deadline = time.time() + 120
-    while time.time() < deadline and not any(m.label == "PAD" for m in at.metric):
-        time.sleep(0.3)
-        at.run()
+    _compare_and_wait(at)
     assert not at.exception
     assert [m.value for m in at.metric if m.label == "Target acc."] == ["—"] * 3
     # Four features: no input-plane section, the maps alone.
