@@ -84,7 +84,7 @@ def query_from_config(config: RunConfig) -> dict[str, str]:
     for name in LINK_FIELDS:
         value = getattr(config, name)
         if name != "dataset" and value != defaults[name]:
-            out[name] = f"{value:g}" if isinstance(value, float) else str(value)
+            out[name] = f"{value:.12g}" if isinstance(value, float) else str(value)  # short, and lossless enough
     return out
 
 
@@ -132,7 +132,7 @@ class Param:
         return value
 
     def format(self, value: Any) -> str:
-        return str(value).lower() if self.kind == "bool" else f"{value:g}" if self.kind == "float" else str(value)
+        return str(value).lower() if self.kind == "bool" else f"{value:.12g}" if self.kind == "float" else str(value)
 
 
 def params_from_query(params: Mapping[str, Any], specs: Mapping[str, Param]) -> tuple[dict[str, Any], list[str]]:

@@ -58,3 +58,8 @@ def test_links_for_own_data_carry_settings_but_never_the_file(tmp_path):
     assert query == {"dataset": "file", "steps": "500"}
     values, notes = config_values_from_query({**query, "data_file": "/etc/passwd"})
     assert values == {"dataset": "file", "steps": 500} and "unknown setting 'data_file'" in notes[0]
+
+
+def test_links_keep_more_than_six_digits():
+    config = RunConfig.for_dataset("moons", lr=0.0123456789)
+    assert config_values_from_query(query_from_config(config))[0]["lr"] == 0.0123456789
