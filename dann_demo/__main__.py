@@ -62,15 +62,24 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         elif f.name in CHOICES:
             parser.add_argument(flag, choices=CHOICES[f.name], default=None, help=f"default: {f.default}")
         elif f.name == "data_dir":
-            parser.add_argument(flag, default=None, metavar="DIR", help="mnist: folder of the MNIST files "
-                                "(default: $DANN_DATA_DIR, else ~/.cache/dann_playground)")  # fmt: skip
+            parser.add_argument(
+                flag,
+                default=None,
+                metavar="DIR",
+                help="mnist: folder of the MNIST files (default: $DANN_DATA_DIR, else ~/.cache/dann_playground)",
+            )
         elif isinstance(f.default, str):
-            parser.add_argument(flag, default=None, metavar="PATH" if f.name.endswith("_file") else "NAME",
-                                help=f"default: {f.default!r}")  # fmt: skip
+            parser.add_argument(
+                flag,
+                default=None,
+                metavar="PATH" if f.name.endswith("_file") else "NAME",
+                help=f"default: {f.default!r}",
+            )
         else:
             kind = int if isinstance(f.default, int) else float
-            parser.add_argument(flag, type=kind, default=None, metavar=kind.__name__.upper(),
-                                help=f"default: {f.default}")  # fmt: skip
+            parser.add_argument(
+                flag, type=kind, default=None, metavar=kind.__name__.upper(), help=f"default: {f.default}"
+            )
 
 
 def config_from_args(args: argparse.Namespace, seed: int | None) -> RunConfig:
@@ -102,9 +111,11 @@ def _seeds(args: argparse.Namespace) -> list[int | None]:
 
 def format_metrics(m: dict[str, Any]) -> str:
     target = "—" if math.isnan(m["target_acc"]) else f"{m['target_acc']:.3f}"  # no target labels: unknown
-    return (f"source acc {m['source_acc']:.3f}  target acc {target}  "
-            f"domain acc {m['domain_acc']:.3f}  domain loss {m['domain_loss']:.3f} (ln 2 = 0.693)  "
-            f"PAD {m['pad']:.2f}  {m['seconds']:.1f} s on {m['device']}")  # fmt: skip
+    return (
+        f"source acc {m['source_acc']:.3f}  target acc {target}  "
+        f"domain acc {m['domain_acc']:.3f}  domain loss {m['domain_loss']:.3f} (ln 2 = 0.693)  "
+        f"PAD {m['pad']:.2f}  {m['seconds']:.1f} s on {m['device']}"
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -128,8 +139,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if len(results) > 1:
         summary = mean_and_std(metrics, SUMMARY_KEYS)
         payload["summary"] = summary
-        print(f"mean over {len(results)} seeds: " + "  ".join(
-            f"{k} {v['mean']:.3f} ± {v['std']:.3f}" for k, v in summary.items()))  # fmt: skip
+        print(
+            f"mean over {len(results)} seeds: "
+            + "  ".join(f"{k} {v['mean']:.3f} ± {v['std']:.3f}" for k, v in summary.items())
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(payload, indent=1))
         print(f"wrote {args.json}")
@@ -144,32 +157,45 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     base = config_from_args(args, seeds[0])
     seeds = [base.seed] if seeds == [None] else seeds
     _print_data_note(base)
-    print(f"sweep on {base.dataset}: lambdas {', '.join(map(str, lambdas))} x seeds {seeds}"
-          + (" + source_only and target_oracle" if args.references else ""), flush=True)  # fmt: skip
+    print(
+        f"sweep on {base.dataset}: lambdas {', '.join(map(str, lambdas))} x seeds {seeds}"
+        + (" + source_only and target_oracle" if args.references else ""),
+        flush=True,
+    )
 
     def progress(result) -> None:
         c, m = result.config, result.metrics
         lam = "paper" if c.lambda_schedule == "paper" else f"{c.lambda_value:g}"
         name = f"lambda {lam:>6s}" if c.mode == "dann" else f"{c.mode:>13s}"
-        print(f"  {name} seed {c.seed}: target acc {m['target_acc']:.3f}  domain acc "
-              f"{m['domain_acc']:.3f}  PAD {m['pad']:.2f}", flush=True)  # fmt: skip
+        print(
+            f"  {name} seed {c.seed}: target acc {m['target_acc']:.3f}  domain acc "
+            f"{m['domain_acc']:.3f}  PAD {m['pad']:.2f}",
+            flush=True,
+        )
 
-    runs = run_sweep(base, lambdas, seeds, on_result=progress, references=args.references,
-                     ensemble=args.ensemble)  # fmt: skip
+    runs = run_sweep(base, lambdas, seeds, on_result=progress, references=args.references, ensemble=args.ensemble)
     for row in runs[runs["note"] != ""].itertuples():
         print(f"  lambda {row[1]:>6s} seed {row.seed}: {row.note}", flush=True)
     together = int(runs["trained_together"].max()) if len(runs) else 1
-    print(f"trained {'one after another' if together == 1 else f'{together} at a time (ensemble)'}; "
-          f"{runs['seconds'].max() if together > 1 else runs['seconds'].sum():.1f} s of training")
+    print(
+        f"trained {'one after another' if together == 1 else f'{together} at a time (ensemble)'}; "
+        f"{runs['seconds'].max() if together > 1 else runs['seconds'].sum():.1f} s of training"
+    )
     summary = summarise_sweep(runs)
     print(f"{'lambda':>13s}  {'target acc':>15s}  {'domain acc':>15s}  {'PAD':>11s}")
     for row in summary.itertuples():
         name = row[1] if row.mode == "dann" else row.mode
-        print(f"{name:>13s}  {row.target_acc_mean:.3f} ± {row.target_acc_std:.3f}    "
-              f"{row.domain_acc_mean:.3f} ± {row.domain_acc_std:.3f}    {row.pad_mean:.2f} ± {row.pad_std:.2f}")
+        print(
+            f"{name:>13s}  {row.target_acc_mean:.3f} ± {row.target_acc_std:.3f}    "
+            f"{row.domain_acc_mean:.3f} ± {row.domain_acc_std:.3f}    {row.pad_mean:.2f} ± {row.pad_std:.2f}"
+        )
     if args.json:
-        Path(args.json).write_text(json.dumps({"base_config": base.to_dict(), "runs": runs.to_dict("records"),
-                                               "summary": summary.to_dict("records")}, indent=1))  # fmt: skip
+        Path(args.json).write_text(
+            json.dumps(
+                {"base_config": base.to_dict(), "runs": runs.to_dict("records"), "summary": summary.to_dict("records")},
+                indent=1,
+            )
+        )
         print(f"wrote {args.json}")
     if args.csv:
         runs.to_csv(args.csv, index=False)
@@ -227,16 +253,22 @@ def build_parser() -> argparse.ArgumentParser:
     p_sweep.add_argument("--seeds", type=parse_seeds, default=None, help="seed, range (0-4) or list (0,2); default 0")
     p_sweep.add_argument("--json", metavar="FILE", help="write every run and the summary here")
     p_sweep.add_argument("--csv", metavar="FILE", help="write one row per run here")
-    p_sweep.add_argument("--references", action="store_true",
-                         help="also train source_only and target_oracle on the same seeds")  # fmt: skip
-    p_sweep.add_argument("--ensemble", choices=("auto", "on", "off"), default="auto",
-                         help="train the runs together as one ensemble (auto: where measured faster)")  # fmt: skip
+    p_sweep.add_argument(
+        "--references", action="store_true", help="also train source_only and target_oracle on the same seeds"
+    )
+    p_sweep.add_argument(
+        "--ensemble",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="train the runs together as one ensemble (auto: where measured faster)",
+    )
     p_sweep.set_defaults(func=cmd_sweep)
     p_bench = sub.add_parser("bench", help="measure speed (and with --quality, accuracy over seeds)")
     p_bench.add_argument("--quality", action="store_true", help="also train every mode over several seeds")
     p_bench.add_argument("--seeds", type=parse_seeds, default=list(range(5)), help="seeds for --quality")
-    p_bench.add_argument("--datasets", default=",".join(BENCH_DATASETS), type=_dataset_list,
-                         help="comma-separated data sets to measure")  # fmt: skip
+    p_bench.add_argument(
+        "--datasets", default=",".join(BENCH_DATASETS), type=_dataset_list, help="comma-separated data sets to measure"
+    )
     p_bench.add_argument("--json", metavar="FILE", help="write the figures here")
     p_bench.set_defaults(func=cmd_bench)
     p_fetch = sub.add_parser("fetch-mnist", help="download MNIST if missing, check the checksums, say where it is")

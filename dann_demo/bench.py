@@ -75,11 +75,13 @@ def speed(report: dict[str, Any], datasets: tuple[str, ...]) -> None:
         config = RunConfig.for_dataset(name)
         time_run(manager, config.replace(steps=50))  # warm-up, as the app does at start: imports, data
         figures = time_run(manager, config)
-        report["speed"][name] = {"steps": config.steps, "batch": f"{config.batch_size}+{config.batch_size}",
-                                 **figures}  # fmt: skip
-        print(f"{name:7s} default run ({config.steps} steps, batch {config.batch_size}+{config.batch_size}): "
-              f"{figures['wall_s']:.2f} s from Train to summary, first curve point after "
-              f"{figures['first_record_s']:.2f} s, {figures['steps_per_s']:.0f} steps/s", flush=True)  # fmt: skip
+        report["speed"][name] = {"steps": config.steps, "batch": f"{config.batch_size}+{config.batch_size}", **figures}
+        print(
+            f"{name:7s} default run ({config.steps} steps, batch {config.batch_size}+{config.batch_size}): "
+            f"{figures['wall_s']:.2f} s from Train to summary, first curve point after "
+            f"{figures['first_record_s']:.2f} s, {figures['steps_per_s']:.0f} steps/s",
+            flush=True,
+        )
 
 
 def projections(report: dict[str, Any], points_per_domain: int = 1000) -> None:
@@ -96,8 +98,11 @@ def projections(report: dict[str, Any], points_per_domain: int = 1000) -> None:
     features = trainer._predict(x)[0].float().cpu().numpy()
     t0 = time.perf_counter()
     warm_up_umap()  # the app does this at start-up, in the background
-    report["projections"] = {"points": len(features), "features": features.shape[1],
-                             "umap_compile_s": round(time.perf_counter() - t0, 2)}  # fmt: skip
+    report["projections"] = {
+        "points": len(features),
+        "features": features.shape[1],
+        "umap_compile_s": round(time.perf_counter() - t0, 2),
+    }
     cores = os.cpu_count() or 1
     for method in ("pca", "tsne", "umap"):
         settings = ProjectionSettings(method, points_per_domain=points_per_domain)
@@ -106,8 +111,11 @@ def projections(report: dict[str, Any], points_per_domain: int = 1000) -> None:
             project(features, settings, threads=threads)
             seconds = round(time.perf_counter() - t0, 2)
             report["projections"][f"{method}_{threads}_threads_s"] = seconds
-            print(f"map   {method:5s} {len(features)} points x {features.shape[1]} features, {threads} thread(s): "
-                  f"{seconds:.2f} s", flush=True)  # fmt: skip
+            print(
+                f"map   {method:5s} {len(features)} points x {features.shape[1]} features, {threads} thread(s): "
+                f"{seconds:.2f} s",
+                flush=True,
+            )
 
 
 def quality(report: dict[str, Any], seeds: list[int], datasets: tuple[str, ...]) -> None:
@@ -118,13 +126,19 @@ def quality(report: dict[str, Any], seeds: list[int], datasets: tuple[str, ...])
             rows[mode] = mean_and_std(runs, ("source_acc", "target_acc", "domain_acc", "pad"))
             rows[mode]["target_acc_per_seed"] = [round(r["target_acc"], 4) for r in runs]
             t, d = rows[mode]["target_acc"], rows[mode]["domain_acc"]
-            print(f"{name:7s} {mode:14s} target acc {t['mean']:.3f} ± {t['std']:.3f}  "
-                  f"domain acc {d['mean']:.3f}  PAD {rows[mode]['pad']['mean']:.2f}  (seeds {seeds})", flush=True)
+            print(
+                f"{name:7s} {mode:14s} target acc {t['mean']:.3f} ± {t['std']:.3f}  "
+                f"domain acc {d['mean']:.3f}  PAD {rows[mode]['pad']['mean']:.2f}  (seeds {seeds})",
+                flush=True,
+            )
         src, dann, oracle = (rows[m]["target_acc"]["mean"] for m in ("source_only", "dann", "target_oracle"))
         gap = (dann - src) / (oracle - src) if oracle > src else float("nan")
         rows["gap_closed"] = gap
-        print(f"{name:7s} DANN - source_only = {100 * (dann - src):+.1f} points; closes {100 * gap:.0f}% of the "
-              f"gap to target_oracle", flush=True)  # fmt: skip
+        print(
+            f"{name:7s} DANN - source_only = {100 * (dann - src):+.1f} points; closes {100 * gap:.0f}% of the "
+            f"gap to target_oracle",
+            flush=True,
+        )
         report["quality"][name] = rows
 
 
@@ -135,8 +149,13 @@ def mnist_sized_pair(size: int = 28) -> DomainPair:
     def up(a):
         return F.interpolate(torch.from_numpy(a), size=size, mode="bilinear", align_corners=False).numpy()
 
-    return dataclasses.replace(p, source_x=up(p.source_x), target_x=up(p.target_x),
-                               source_test_x=up(p.source_test_x), target_test_x=up(p.target_test_x))  # fmt: skip
+    return dataclasses.replace(
+        p,
+        source_x=up(p.source_x),
+        target_x=up(p.target_x),
+        source_test_x=up(p.source_test_x),
+        target_test_x=up(p.target_test_x),
+    )
 
 
 def _timed(step: Callable[[], None], steps: int, warmup: int, device: torch.device) -> float:
@@ -165,8 +184,12 @@ def textbook_step(config: RunConfig, pair: DomainPair) -> Callable[[], None]:
     b = config.batch_size
     model = build_model(config, pair.input_shape, pair.n_classes).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
-    source = DataLoader(TensorDataset(torch.from_numpy(pair.source_x), torch.from_numpy(pair.source_y)),
-                        batch_size=b, shuffle=True, drop_last=True)  # fmt: skip
+    source = DataLoader(
+        TensorDataset(torch.from_numpy(pair.source_x), torch.from_numpy(pair.source_y)),
+        batch_size=b,
+        shuffle=True,
+        drop_last=True,
+    )
     target = DataLoader(TensorDataset(torch.from_numpy(pair.target_x)), batch_size=b, shuffle=True, drop_last=True)
 
     def forever(loader: DataLoader) -> Iterator:
@@ -197,8 +220,9 @@ def textbook_step(config: RunConfig, pair: DomainPair) -> Callable[[], None]:
     return step
 
 
-def step_speed(report: dict[str, Any], steps: int | None = None, warmup: int | None = None,
-               rounds: int = 3) -> dict[str, Any]:  # fmt: skip
+def step_speed(
+    report: dict[str, Any], steps: int | None = None, warmup: int | None = None, rounds: int = 3
+) -> dict[str, Any]:
     """Library step against the textbook loop on the paper's MNIST net, 28x28x3, batch 64 + 64.
 
     The loops take turns for `rounds` rounds and each keeps its best round: on a shared machine the
@@ -217,15 +241,25 @@ def step_speed(report: dict[str, Any], steps: int | None = None, warmup: int | N
             rates[name].append(_timed(step, steps, warmup, device))
     library, textbook = max(rates["library"]), max(rates["textbook"])
     mode = loops["library"][1]
-    figures = {"model": "paper MNIST net, 28x28x3, batch 64+64", "device": device_label(device),
-               "torch_threads": torch.get_num_threads(), "steps_timed": steps, "rounds": rounds,
-               "library_step_mode": mode, "library_steps_per_s": round(library, 1),
-               "textbook_steps_per_s": round(textbook, 1), "ratio": round(library / textbook, 2),
-               "rounds_steps_per_s": {k: [round(r, 1) for r in v] for k, v in rates.items()}}  # fmt: skip
+    figures = {
+        "model": "paper MNIST net, 28x28x3, batch 64+64",
+        "device": device_label(device),
+        "torch_threads": torch.get_num_threads(),
+        "steps_timed": steps,
+        "rounds": rounds,
+        "library_step_mode": mode,
+        "library_steps_per_s": round(library, 1),
+        "textbook_steps_per_s": round(textbook, 1),
+        "ratio": round(library / textbook, 2),
+        "rounds_steps_per_s": {k: [round(r, 1) for r in v] for k, v in rates.items()},
+    }
     report["step"] = figures
-    print(f"training step, {figures['model']} on {figures['device']} ({figures['torch_threads']} threads, best of "
-          f"{rounds} rounds of {steps} steps): library {library:.1f} steps/s ({mode}), textbook DataLoader loop "
-          f"{textbook:.1f} steps/s, ratio {library / textbook:.2f}x", flush=True)  # fmt: skip
+    print(
+        f"training step, {figures['model']} on {figures['device']} ({figures['torch_threads']} threads, best of "
+        f"{rounds} rounds of {steps} steps): library {library:.1f} steps/s ({mode}), textbook DataLoader loop "
+        f"{textbook:.1f} steps/s, ratio {library / textbook:.2f}x",
+        flush=True,
+    )
     if "library_eager" in rates:
         figures["library_eager_steps_per_s"] = round(max(rates["library_eager"]), 1)
         print(f"  the same step without the CUDA graph (eager): {figures['library_eager_steps_per_s']:.1f} steps/s")
@@ -247,18 +281,28 @@ def sweep_speed(report: dict[str, Any], dataset: str, steps: int | None = None) 
     together = wall(lambda: run_sweep(base, SWEEP_LAMBDAS, [0], ensemble="on"))
     apart = wall(lambda: run_sweep(base, SWEEP_LAMBDAS, [0], ensemble="off"))
     auto = "together" if ensemble_pays(base) else "one after another"
-    figures = {"k": len(SWEEP_LAMBDAS), "steps": steps, "one_run_s": round(one, 2), "together_s": round(together, 2),
-               "one_after_another_s": round(apart, 2), "together_vs_one_run": round(together / one, 2),
-               "auto_trains": auto}  # fmt: skip
+    figures = {
+        "k": len(SWEEP_LAMBDAS),
+        "steps": steps,
+        "one_run_s": round(one, 2),
+        "together_s": round(together, 2),
+        "one_after_another_s": round(apart, 2),
+        "together_vs_one_run": round(together / one, 2),
+        "auto_trains": auto,
+    }
     report.setdefault("sweep", {})[dataset] = figures
-    print(f"{dataset:7s} K={figures['k']} lambda sweep, {steps} steps each: together {together:.1f} s, one after "
-          f"another {apart:.1f} s; one run {one:.1f} s (together = {together / one:.1f}x one run); "
-          f"the sweep command trains {auto} here", flush=True)  # fmt: skip
+    print(
+        f"{dataset:7s} K={figures['k']} lambda sweep, {steps} steps each: together {together:.1f} s, one after "
+        f"another {apart:.1f} s; one run {one:.1f} s (together = {together / one:.1f}x one run); "
+        f"the sweep command trains {auto} here",
+        flush=True,
+    )
     return figures
 
 
-def run_bench(quality_too: bool = False, seeds: list[int] | None = None,
-              datasets: tuple[str, ...] = BENCH_DATASETS) -> dict[str, Any]:
+def run_bench(
+    quality_too: bool = False, seeds: list[int] | None = None, datasets: tuple[str, ...] = BENCH_DATASETS
+) -> dict[str, Any]:
     report: dict[str, Any] = {"machine": machine(), "speed": {}, "quality": {}}
     print("machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()), flush=True)
     speed(report, datasets)

@@ -87,11 +87,19 @@ def comparison_table(results: list[RunResult]) -> pd.DataFrame:
     rows = []
     for r in results:
         m = r.metrics
-        rows.append({
-            "mode": r.config.mode, "lambda": lambda_setting(r.config), "target_acc": round(m["target_acc"], 4),
-            "source_acc": round(m["source_acc"], 4), "domain_acc": round(m["domain_acc"], 4),
-            "pad": round(m["pad"], 3), "steps": m["steps"], "seconds": m["seconds"], "device": m["device"],
-            "dataset": r.config.dataset, "seed": r.config.seed,
-        })  # fmt: skip
+        rows.append(
+            {
+                "mode": r.config.mode,
+                "lambda": lambda_setting(r.config),
+                "target_acc": round(m["target_acc"], 4),
+                "source_acc": round(m["source_acc"], 4),
+                "domain_acc": round(m["domain_acc"], 4),
+                "pad": round(m["pad"], 3),
+                "steps": m["steps"],
+                "seconds": m["seconds"],
+                "device": m["device"],
+                "dataset": r.config.dataset,
+                "seed": r.config.seed,
+            }
+        )
     return pd.DataFrame(rows)
-

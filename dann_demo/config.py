@@ -23,8 +23,14 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "blobs": {"steps": 3000, "lambda_schedule": "paper", "lr": 0.1, "lr_alpha": 1.0, "hidden_units": 32},
     "file": {"steps": 3000, "lambda_schedule": "paper", "lr": 0.01, "batch_size": 32},
     # The paper's MNIST -> MNIST-M settings: batch 64 + 64, lr 0.01 / (1 + 10 p)^0.75, lambda schedule up to 1.
-    "mnist": {"steps": 3000, "lambda_schedule": "paper", "lambda_value": 1.0, "lr": 0.01, "batch_size": 64,
-              "n_samples": 20_000},
+    "mnist": {
+        "steps": 3000,
+        "lambda_schedule": "paper",
+        "lambda_value": 1.0,
+        "lr": 0.01,
+        "batch_size": 64,
+        "n_samples": 20_000,
+    },
 }
 # Data sets that need files (or a download): left out of `bench` unless named.
 FILE_DATASETS = ("mnist", "file")  # need files from the user (or a download): not in the default bench

@@ -102,8 +102,9 @@ BLOB_WEIGHTS = np.array([0.5, 0.3, 0.2])
 
 
 @functools.lru_cache(maxsize=32)
-def blobs(n_samples: int = 600, shift: float = 2.0, angle: float = 90.0, scale: float = 1.5,
-          seed: int = 0) -> DomainPair:  # fmt: skip
+def blobs(
+    n_samples: int = 600, shift: float = 2.0, angle: float = 90.0, scale: float = 1.5, seed: int = 0
+) -> DomainPair:
     """Covariate shift in the plane: three Gaussian classes as the source; the target is the same
     classes scaled `scale` times about the origin (centres and spreads), then moved `shift` along
     `angle` degrees."""
@@ -137,8 +138,7 @@ def background_photos(crop_size: int = DIGITS_IMAGE_SIZE) -> tuple[np.ndarray, .
     from sklearn.datasets import load_sample_images
 
     photos = list(load_sample_images().images)
-    for name in ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "retina",
-                 "hubble_deep_field"):  # fmt: skip
+    for name in ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "retina", "hubble_deep_field"):
         photos.append(getattr(skimage.data, name)())
     out = []
     for p in photos:
@@ -148,8 +148,9 @@ def background_photos(crop_size: int = DIGITS_IMAGE_SIZE) -> tuple[np.ndarray, .
     return tuple(out)
 
 
-def blend_over_photos(digits: np.ndarray, rng: np.random.RandomState,
-                      photos: Sequence[np.ndarray] | None = None) -> np.ndarray:  # fmt: skip
+def blend_over_photos(
+    digits: np.ndarray, rng: np.random.RandomState, photos: Sequence[np.ndarray] | None = None
+) -> np.ndarray:
     """The MNIST-M recipe: |digit - patch| per channel, patch a random crop of a random photo.
 
     digits: (N, 3, H, W) in [0, 1]. photos: (h, w, 3) arrays, float in [0, 1] or uint8 (kept as
@@ -182,7 +183,8 @@ def digits(seed: int = 0, test_fraction: float = 0.3) -> DomainPair:
     x = F.interpolate(x, size=DIGITS_IMAGE_SIZE, mode="bilinear", align_corners=False)
     x = x.clamp(0, 1).repeat(1, 3, 1, 1).numpy()  # grey source made 3-channel like the target
     x_train, x_test, y_train, y_test = train_test_split(
-        x, y.astype(np.int64), test_size=test_fraction, stratify=y, random_state=seed)  # fmt: skip
+        x, y.astype(np.int64), test_size=test_fraction, stratify=y, random_state=seed
+    )
     rng = np.random.RandomState(seed + 1)
     t_train, t_test = blend_over_photos(x_train, rng), blend_over_photos(x_test, rng)
     # Mean-subtract (as the paper does) with per-channel statistics of the training pool only.
@@ -193,5 +195,15 @@ def digits(seed: int = 0, test_fraction: float = 0.3) -> DomainPair:
     def norm(a: np.ndarray) -> np.ndarray:
         return ((a - mean) / std).astype(np.float32)
 
-    return DomainPair("digits", norm(x_train), y_train, norm(t_train), y_train.copy(),
-                      norm(x_test), y_test, norm(t_test), y_test.copy(), n_classes=10)  # fmt: skip
+    return DomainPair(
+        "digits",
+        norm(x_train),
+        y_train,
+        norm(t_train),
+        y_train.copy(),
+        norm(x_test),
+        y_test,
+        norm(t_test),
+        y_test.copy(),
+        n_classes=10,
+    )

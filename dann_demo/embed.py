@@ -241,8 +241,15 @@ def _tsne(x: np.ndarray, settings: ProjectionSettings, init: np.ndarray | None, 
     # 500 iterations (250 of them early exaggeration) and a coarser Barnes-Hut angle than the
     # defaults (1000, 0.5): on 2000 points 14 s became about 4.5 s on one core, and the domain
     # mixing, which is what the page asks the reader to look at, does not change visibly.
-    tsne = TSNE(n_components=2, perplexity=perplexity, init=start, learning_rate="auto", random_state=settings.seed,
-                max_iter=500, angle=0.8)  # fmt: skip
+    tsne = TSNE(
+        n_components=2,
+        perplexity=perplexity,
+        init=start,
+        learning_rate="auto",
+        random_state=settings.seed,
+        max_iter=500,
+        angle=0.8,
+    )
     # By default one OpenMP thread: on a 2-core machine that is also training, scikit-learn's threads
     # spin and wait for each other; 300 points took 5-45 s with 2 threads and 1.4 s with one. With
     # the cores idle, 2 threads take 2000 points from 3.7 s to 2.5 s. The limit applies to the

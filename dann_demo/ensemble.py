@@ -67,7 +67,8 @@ def supports(model: nn.Module) -> bool:
     parts = (model.feature_extractor, model.label_classifier, model.domain_classifier)
     layers = [layer for part in parts for _, layer in _layers(part, "")]
     return all(isinstance(layer, _LAYERS) for layer in layers) and all(
-        layer.padding_mode == "zeros" and layer.groups == 1 for layer in layers if isinstance(layer, nn.Conv2d))
+        layer.padding_mode == "zeros" and layer.groups == 1 for layer in layers if isinstance(layer, nn.Conv2d)
+    )
 
 
 class EnsembleTrainer:
@@ -86,12 +87,19 @@ class EnsembleTrainer:
         if not supports(model):
             raise ValueError("this model has a layer the grouped forward does not know")
         self.is_image = len(self.members[0].pair.input_shape) == 3
-        self._parts = [_layers(part, name) for name, part in
-                       (("feature_extractor", model.feature_extractor), ("label_classifier", model.label_classifier),
-                        ("domain_classifier", model.domain_classifier))]  # fmt: skip
+        self._parts = [
+            _layers(part, name)
+            for name, part in (
+                ("feature_extractor", model.feature_extractor),
+                ("label_classifier", model.label_classifier),
+                ("domain_classifier", model.domain_classifier),
+            )
+        ]
         # The members' weights, stacked: params[name][i] is member i's tensor `name`.
-        self.params = {name: torch.stack([dict(m.model.named_parameters())[name].detach() for m in self.members])
-                       .requires_grad_() for name, _ in model.named_parameters()}  # fmt: skip
+        self.params = {
+            name: torch.stack([dict(m.model.named_parameters())[name].detach() for m in self.members]).requires_grad_()
+            for name, _ in model.named_parameters()
+        }
 
         def stacked(name: str) -> torch.Tensor:
             tensors = [getattr(m, name) for m in self.members]
@@ -103,8 +111,11 @@ class EnsembleTrainer:
         self._source_y = torch.stack([torch.as_tensor(m.pair.source_y, device=self.device) for m in self.members])
         self._oracle = torch.tensor([c.mode == "target_oracle" for c in configs], device=self.device)
         # Target training labels reach the device only when a member is the target oracle.
-        self._target_y = torch.stack([torch.as_tensor(m.pair.target_y, device=self.device) for m in self.members]) \
-            if bool(self._oracle.any()) else None
+        self._target_y = (
+            torch.stack([torch.as_tensor(m.pair.target_y, device=self.device) for m in self.members])
+            if bool(self._oracle.any())
+            else None
+        )
         self._rows = torch.arange(k, device=self.device).unsqueeze(1)
         b = self.config.batch_size
         self._domain_labels = torch.cat([torch.zeros(b), torch.ones(b)]).to(self.device).expand(k, -1)
@@ -119,13 +130,15 @@ class EnsembleTrainer:
                 schedules[key] = [lambda_at(c, s / steps) for s in range(steps + 1)]
         columns = [schedules[(c.lambda_schedule, c.lambda_value, c.gamma)] for c in configs]
         self._lambda_table = torch.tensor(columns, dtype=torch.float32, device=self.device).T.contiguous()
-        self._lr_table = torch.tensor([lr_at(self.config, s / steps) for s in range(steps + 1)],
-                                      dtype=torch.float32, device=self.device)  # fmt: skip
+        self._lr_table = torch.tensor(
+            [lr_at(self.config, s / steps) for s in range(steps + 1)], dtype=torch.float32, device=self.device
+        )
         self._step_index = torch.zeros(1, dtype=torch.long, device=self.device)
         self._lr = torch.tensor(self.config.lr, device=self.device)
         fused = True if self.device.type in ("cpu", "cuda") else None
-        self.optimizer = torch.optim.SGD(list(self.params.values()), lr=self._lr, momentum=self.config.momentum,
-                                         fused=fused)  # fmt: skip
+        self.optimizer = torch.optim.SGD(
+            list(self.params.values()), lr=self._lr, momentum=self.config.momentum, fused=fused
+        )
         self._window = torch.zeros(self.config.log_every, k, 2, device=self.device)
         self._slot = torch.zeros(1, dtype=torch.long, device=self.device)
         self._window_start = 0
@@ -137,8 +150,11 @@ class EnsembleTrainer:
         if self.step_mode == "graph" and self.device.type != "cuda":
             self.step_mode = "tensor"
             self.notice = f"CUDA graphs need a CUDA device; training on {self.device.type} without one."
-        self._graphed = GraphedStep(self._device_step, [m._generator for m in self.members], self.device) \
-            if self.step_mode == "graph" else None
+        self._graphed = (
+            GraphedStep(self._device_step, [m._generator for m in self.members], self.device)
+            if self.step_mode == "graph"
+            else None
+        )
 
     # --- the grouped model ---
     def _apply(self, layers: list[tuple[str, nn.Module]], x: torch.Tensor) -> torch.Tensor:
@@ -147,12 +163,22 @@ class EnsembleTrainer:
         for name, layer in layers:
             if isinstance(layer, nn.Linear):
                 w, bias = self.params[f"{name}.weight"], self.params.get(f"{name}.bias")
-                x = torch.bmm(x, w.transpose(1, 2)) if bias is None else torch.baddbmm(bias.unsqueeze(1), x,
-                                                                                       w.transpose(1, 2))
+                x = (
+                    torch.bmm(x, w.transpose(1, 2))
+                    if bias is None
+                    else torch.baddbmm(bias.unsqueeze(1), x, w.transpose(1, 2))
+                )
             elif isinstance(layer, nn.Conv2d):
                 w, bias = self.params[f"{name}.weight"], self.params.get(f"{name}.bias")
-                x = F.conv2d(x, w.flatten(0, 1), None if bias is None else bias.flatten(), layer.stride,
-                             layer.padding, layer.dilation, groups=self.k)  # fmt: skip
+                x = F.conv2d(
+                    x,
+                    w.flatten(0, 1),
+                    None if bias is None else bias.flatten(),
+                    layer.stride,
+                    layer.padding,
+                    layer.dilation,
+                    groups=self.k,
+                )
             elif isinstance(layer, nn.Flatten):
                 x = x.reshape(x.shape[0], self.k, -1).transpose(0, 1)  # (n, K*C, h, w) -> (K, n, C*h*w)
             else:
@@ -174,8 +200,13 @@ class EnsembleTrainer:
         """One SGD step of every member; device work only (so it can be a CUDA graph)."""
         b, k = self.config.batch_size, self.k
         n_src, n_tgt = self._source_x.shape[1], self._target_x.shape[1]
-        draws = [(torch.randint(n_src, (b,), device=self.device, generator=m._generator),
-                  torch.randint(n_tgt, (b,), device=self.device, generator=m._generator)) for m in self.members]
+        draws = [
+            (
+                torch.randint(n_src, (b,), device=self.device, generator=m._generator),
+                torch.randint(n_tgt, (b,), device=self.device, generator=m._generator),
+            )
+            for m in self.members
+        ]
         i_src = torch.stack([d[0] for d in draws])
         i_tgt = torch.stack([d[1] for d in draws])
         x = torch.cat([self._source_x[self._rows, i_src], self._target_x[self._rows, i_tgt]], dim=1)
@@ -188,8 +219,7 @@ class EnsembleTrainer:
             labelled = torch.where(oracle.unsqueeze(2), class_logits[:, b:], labelled)
             labels = torch.where(oracle, self._target_y[self._rows, i_tgt], labels)
         label_loss = F.cross_entropy(labelled.flatten(0, 1), labels.flatten(), reduction="none").view(k, b).mean(1)
-        domain_loss = F.binary_cross_entropy_with_logits(domain_logits, self._domain_labels,
-                                                         reduction="none").mean(1)  # fmt: skip
+        domain_loss = F.binary_cross_entropy_with_logits(domain_logits, self._domain_labels, reduction="none").mean(1)
         self.optimizer.zero_grad(set_to_none=True)
         (label_loss + domain_loss).sum().backward()
         self.optimizer.step()
@@ -224,8 +254,9 @@ class EnsembleTrainer:
         self._window_start = self.step
         self._slot.zero_()
 
-    def run(self, on_progress: Callable[[int], None] | None = None,
-            should_stop: Callable[[], bool] | None = None) -> list[RunResult | TrainingDiverged]:  # fmt: skip
+    def run(
+        self, on_progress: Callable[[int], None] | None = None, should_stop: Callable[[], bool] | None = None
+    ) -> list[RunResult | TrainingDiverged]:
         """Train every member to `steps` (or until `should_stop()`); on_progress(step) at log steps."""
         c = self.config
         snap_at = {0, c.steps, *c.snapshot_steps}

@@ -27,8 +27,10 @@ def config_json(config: RunConfig) -> bytes:
 
 
 def metrics_json(result: RunResult) -> bytes:
-    return json.dumps({"config": result.config.to_dict(), "metrics": result.metrics,
-                       "lambda_changes": result.lambda_changes}, indent=1).encode()  # fmt: skip
+    return json.dumps(
+        {"config": result.config.to_dict(), "metrics": result.metrics, "lambda_changes": result.lambda_changes},
+        indent=1,
+    ).encode()
 
 
 def weights_bytes(result: RunResult) -> bytes:

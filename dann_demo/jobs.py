@@ -181,8 +181,9 @@ class JobManager:
     Sets torch's intra-op thread count for the process (threads_per_job): one manager per process.
     """
 
-    def __init__(self, max_concurrent: int = 2, cache_entries: int = 32,
-                 session_alive: Callable[[str], bool] | None = None):  # fmt: skip
+    def __init__(
+        self, max_concurrent: int = 2, cache_entries: int = 32, session_alive: Callable[[str], bool] | None = None
+    ):
         """`session_alive(id)` tells whether a watching session is still connected; with it, a run
         whose watchers have all left is stopped (cancel on leaving). Without it, runs always finish."""
         torch.set_num_threads(threads_per_job(max_concurrent))
@@ -210,9 +211,16 @@ class JobManager:
         the same settings get one training)."""
         key = config.stable_hash()
         if use_cache and (cached := self.cache.get(key)) is not None:
-            job = Job(config, status=FINISHED, from_cache=True, result=cached, history=list(cached.history),
-                      snapshots=dict(cached.snapshots), input_plane=cached.input_plane,
-                      gallery=cached.gallery)  # fmt: skip
+            job = Job(
+                config,
+                status=FINISHED,
+                from_cache=True,
+                result=cached,
+                history=list(cached.history),
+                snapshots=dict(cached.snapshots),
+                input_plane=cached.input_plane,
+                gallery=cached.gallery,
+            )
             self._register(job, watcher)
             return job
         if use_cache:
@@ -237,8 +245,13 @@ class JobManager:
         if watcher is None or not others or job.done:
             job.set_lambda(value)
             return job
-        fork = Job(job.config, history=list(job.history), snapshots=dict(job.snapshots),
-                   input_plane=job.input_plane, gallery=job.gallery)  # fmt: skip
+        fork = Job(
+            job.config,
+            history=list(job.history),
+            snapshots=dict(job.snapshots),
+            input_plane=job.input_plane,
+            gallery=job.gallery,
+        )
         fork._lambda = float(value)
         job.watchers.pop(watcher, None)
         self._register(fork, watcher)
@@ -283,8 +296,14 @@ class JobManager:
                 job.watchers[session] = now
         return all(now - seen > LEAVE_GRACE_SECONDS for seen in job.watchers.values())
 
-    def submit_sweep(self, base: RunConfig, lambdas: list[float | str], seeds: list[int],
-                     references: bool = True, use_cache: bool = True) -> SweepJob:  # fmt: skip
+    def submit_sweep(
+        self,
+        base: RunConfig,
+        lambdas: list[float | str],
+        seeds: list[int],
+        references: bool = True,
+        use_cache: bool = True,
+    ) -> SweepJob:
         """Start (or reuse) a lambda sweep; it takes one worker like a run (same concurrency cap)."""
         job = SweepJob(base, list(lambdas), list(seeds), references)
         if use_cache and (cached := self.sweep_cache.get(job.key)) is not None:
@@ -303,8 +322,14 @@ class JobManager:
             return
         job.status = RUNNING
         try:
-            runs = run_sweep(job.base, job.lambdas, job.seeds, references=job.references,
-                             on_progress=lambda f: setattr(job, "fraction", f), should_stop=job._stop.is_set)
+            runs = run_sweep(
+                job.base,
+                job.lambdas,
+                job.seeds,
+                references=job.references,
+                on_progress=lambda f: setattr(job, "fraction", f),
+                should_stop=job._stop.is_set,
+            )
         except Exception as e:  # noqa: BLE001 - reported to the user, never a traceback
             log.exception("sweep %s failed", job.id)
             job.error = f"The sweep failed: {type(e).__name__}: {e}"
@@ -406,8 +431,9 @@ class JobManager:
                 job.stop()
             return job._stop.is_set()
 
-        result = trainer.run(on_progress=on_progress, on_snapshot=lambda s: job.snapshots.__setitem__(s.step, s),
-                             should_stop=should_stop)  # fmt: skip
+        result = trainer.run(
+            on_progress=on_progress, on_snapshot=lambda s: job.snapshots.__setitem__(s.step, s), should_stop=should_stop
+        )
         # The job's pictures become the final ones, so pages read the job alone.
         job.input_plane, job.gallery, job.result = result.input_plane, result.gallery, result
         job.notice = job.notice or exploding_loss_note(result.history)

@@ -24,8 +24,7 @@ def domain_accuracy(source_logits: torch.Tensor, target_logits: torch.Tensor) ->
 
 def mean_and_std(runs: list[dict], keys: tuple[str, ...]) -> dict[str, dict[str, float]]:
     """Mean and standard deviation (ddof 0) over runs (seeds) of each metric in `keys`."""
-    return {k: {"mean": float(np.mean([r[k] for r in runs])), "std": float(np.std([r[k] for r in runs]))}
-            for k in keys}  # fmt: skip
+    return {k: {"mean": float(np.mean([r[k] for r in runs])), "std": float(np.std([r[k] for r in runs]))} for k in keys}
 
 
 def proxy_a_distance(source_features: np.ndarray, target_features: np.ndarray, seed: int = 0) -> float:

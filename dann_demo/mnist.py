@@ -139,8 +139,10 @@ def parse_idx(data: bytes, expected_magic: int, where: str) -> np.ndarray:
     header = 4 + 4 * n_dims
     magic = struct.unpack(">i", data[:4])[0] if len(data) >= 4 else None
     if magic is not None and magic != expected_magic:
-        raise MnistError(f"{where}: magic number {magic}, expected {expected_magic} for an MNIST {kind} file "
-                         f"(is it the {'label' if kind == 'image' else 'image'} file, or not MNIST?).")  # fmt: skip
+        raise MnistError(
+            f"{where}: magic number {magic}, expected {expected_magic} for an MNIST {kind} file "
+            f"(is it the {'label' if kind == 'image' else 'image'} file, or not MNIST?)."
+        )
     if len(data) < header:
         raise MnistError(f"{where}: only {len(data)} bytes, too short for an MNIST {kind} file.")
     dims = struct.unpack(f">{n_dims}i", data[4:header])
@@ -148,8 +150,10 @@ def parse_idx(data: bytes, expected_magic: int, where: str) -> np.ndarray:
         raise MnistError(f"{where}: images of {dims[1]}x{dims[2]} pixels, expected {IMAGE_SIZE}x{IMAGE_SIZE}.")
     expected = int(np.prod(dims))
     if len(data) - header != expected:
-        raise MnistError(f"{where}: {len(data) - header} bytes of data, the header promises {expected} "
-                         f"({' x '.join(map(str, dims))}); the file is truncated or damaged.")  # fmt: skip
+        raise MnistError(
+            f"{where}: {len(data) - header} bytes of data, the header promises {expected} "
+            f"({' x '.join(map(str, dims))}); the file is truncated or damaged."
+        )
     return np.frombuffer(data, np.uint8, offset=header).reshape(dims)
 
 
@@ -185,8 +189,7 @@ def _fetch(url: str) -> bytes:
 _download_lock = threading.Lock()
 
 
-def _download_one(name: str, md5: str, target: Path,
-                  log_line: Callable[[str], None]) -> tuple[bool, bool, list[str]]:  # fmt: skip
+def _download_one(name: str, md5: str, target: Path, log_line: Callable[[str], None]) -> tuple[bool, bool, list[str]]:
     """Try each mirror for `name`.gz until a copy passes the checksum.
     Returns (saved, whether any server answered, what went wrong per mirror)."""
     problems, answered = [], False
@@ -233,16 +236,20 @@ def download(data_dir: str | os.PathLike | None = None, log_line: Callable[[str]
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise MnistError(f"Cannot create the data folder {root} ({e}); choose another with --data-dir "
-                             f"or {ENV_VAR}.")  # fmt: skip
+            raise MnistError(
+                f"Cannot create the data folder {root} ({e}); choose another with --data-dir or {ENV_VAR}."
+            )
         for role, path in files.paths.items():
             if path is not None:
                 continue
             name, md5 = FILES[role]
             saved, answered, problems = _download_one(name, md5, root / (name + ".gz"), log_line)
             if not saved:
-                intro = f"Could not get a good copy of {name}.gz." if answered else "Could not download MNIST " \
-                    "(no connection to the internet?)."  # fmt: skip
+                intro = (
+                    f"Could not get a good copy of {name}.gz."
+                    if answered
+                    else "Could not download MNIST (no connection to the internet?)."
+                )
                 raise MnistError(f"{intro} {missing_files_message(locate(root))} Tried: {'; '.join(problems)}.")
         return locate(root)
 
@@ -315,8 +322,9 @@ def load_photos(data_dir: str | os.PathLike | None = None) -> Sequence[np.ndarra
     return tuple(_load_photo(p, fit=kind == "photos") for p in paths)
 
 
-def build_mnist_m(digits: np.ndarray, photos: Sequence[np.ndarray], seed: int | list[int],
-                  chunk: int = 5000) -> np.ndarray:  # fmt: skip
+def build_mnist_m(
+    digits: np.ndarray, photos: Sequence[np.ndarray], seed: int | list[int], chunk: int = 5000
+) -> np.ndarray:
     """(N, 28, 28) uint8 digits -> (N, 3, 28, 28) uint8 MNIST-M: |digit - crop| per channel."""
     rng = np.random.RandomState(seed)
     out = np.empty((len(digits), 3, *digits.shape[1:]), np.uint8)
@@ -326,8 +334,9 @@ def build_mnist_m(digits: np.ndarray, photos: Sequence[np.ndarray], seed: int | 
     return out
 
 
-def mnist_m(digits: np.ndarray, split: str, data_dir: str | os.PathLike | None = None,
-            seed: int = MNIST_M_SEED) -> np.ndarray:  # fmt: skip
+def mnist_m(
+    digits: np.ndarray, split: str, data_dir: str | os.PathLike | None = None, seed: int = MNIST_M_SEED
+) -> np.ndarray:
     """MNIST-M of one IDX file's digits (`split`: "train" or "t10k"), from the cache when it is there.
 
     The cache file is keyed by split, photo source and seed, and remembers a checksum of the digits
@@ -401,27 +410,41 @@ def _pair(data_dir: str, n_train: int, stamp: tuple) -> DomainPair:
         from sklearn.model_selection import train_test_split
 
         # A fixed split: every run (any seed) sees the same training and test digits.
-        train_i, test_i = train_test_split(np.arange(len(test_y)), test_size=TEST_ONLY_FRACTION,
-                                           stratify=test_y, random_state=0)  # fmt: skip
+        train_i, test_i = train_test_split(
+            np.arange(len(test_y)), test_size=TEST_ONLY_FRACTION, stratify=test_y, random_state=0
+        )
         train_x, train_y, train_m = test_x[train_i], test_y[train_i], test_m[train_i]
         test_x, test_y, test_m = test_x[test_i], test_y[test_i], test_m[test_i]
-        note = (f"Only the MNIST test files (t10k) are in {files.data_dir}: training uses {len(train_i):,} of its "
-                f"{len(train_i) + len(test_i):,} digits and tests on the other {len(test_i):,}. Download the "
-                f"training files for the full benchmark.")  # fmt: skip
+        note = (
+            f"Only the MNIST test files (t10k) are in {files.data_dir}: training uses {len(train_i):,} of its "
+            f"{len(train_i) + len(test_i):,} digits and tests on the other {len(test_i):,}. Download the "
+            f"training files for the full benchmark."
+        )
     # As in MNIST-M, the target's training digits are the source's own digits on photo crops.
     train_x, train_y, train_m = train_x[:n_train, None], train_y[:n_train], train_m[:n_train]
     # The paper subtracts the mean; we also divide by the std, with statistics of training data only.
     mean, std = _channel_stats([train_x, train_m])
-    return DomainPair("mnist", _normalise(train_x, mean, std), train_y, _normalise(train_m, mean, std),
-                      train_y.copy(), _normalise(test_x[:, None], mean, std), test_y, _normalise(test_m, mean, std),
-                      test_y.copy(), n_classes=10, note=note)  # fmt: skip
+    return DomainPair(
+        "mnist",
+        _normalise(train_x, mean, std),
+        train_y,
+        _normalise(train_m, mean, std),
+        train_y.copy(),
+        _normalise(test_x[:, None], mean, std),
+        test_y,
+        _normalise(test_m, mean, std),
+        test_y.copy(),
+        n_classes=10,
+        note=note,
+    )
 
 
 _pair_lock = threading.Lock()
 
 
-def mnist_pair(data_dir: str | os.PathLike | None = None, n_train: int = 60_000,
-               allow_download: bool = True) -> DomainPair:  # fmt: skip
+def mnist_pair(
+    data_dir: str | os.PathLike | None = None, n_train: int = 60_000, allow_download: bool = True
+) -> DomainPair:
     """MNIST (grey, made 3-channel) -> MNIST-M (colour): the first `n_train` training digits of each
     domain, and the test digits. Downloads missing files when allowed and online."""
     files = locate(data_dir)

@@ -28,17 +28,26 @@ def mlp_feature_extractor(n_inputs: int, hidden_units: int) -> nn.Module:
 def mnist_feature_extractor(channels: int = 3) -> nn.Module:
     """The paper's MNIST extractor: conv5x5 32, ReLU, maxpool 2, conv5x5 48, ReLU, maxpool 2."""
     return nn.Sequential(
-        nn.Conv2d(channels, 32, 5), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 48, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(channels, 32, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 48, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
         nn.Flatten(),
-    )  # fmt: skip
+    )
 
 
 class DANN(nn.Module):
     """G_f feeds G_y directly and G_d through the gradient reversal layer."""
 
-    def __init__(self, feature_extractor: nn.Module, label_classifier: nn.Module,
-                 domain_classifier: nn.Module, grl: GradientReversal):  # fmt: skip
+    def __init__(
+        self,
+        feature_extractor: nn.Module,
+        label_classifier: nn.Module,
+        domain_classifier: nn.Module,
+        grl: GradientReversal,
+    ):
         super().__init__()
         self.feature_extractor = feature_extractor
         self.label_classifier = label_classifier
@@ -59,8 +68,9 @@ def build_model(config: RunConfig, input_shape: tuple[int, ...], n_classes: int)
         if len(input_shape) == 3:
             g_f = mnist_feature_extractor(input_shape[0])
             n_features = g_f(torch.zeros(1, *input_shape)).shape[1]
-            g_y = nn.Sequential(nn.Linear(n_features, 100), nn.ReLU(), nn.Linear(100, 100), nn.ReLU(),
-                                nn.Linear(100, n_classes))  # fmt: skip
+            g_y = nn.Sequential(
+                nn.Linear(n_features, 100), nn.ReLU(), nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, n_classes)
+            )
             g_d = nn.Sequential(nn.Linear(n_features, 100), nn.ReLU(), nn.Linear(100, 1))
         else:
             g_f = mlp_feature_extractor(input_shape[0], config.hidden_units)

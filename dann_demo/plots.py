@@ -22,33 +22,65 @@ DOMAIN_STYLE = {
     0: {"name": "source", "color": SOURCE_COLOUR, "symbol": "circle"},
     1: {"name": "target", "color": TARGET_COLOUR, "symbol": "triangle-up"},
 }
-CLASS_COLOURS = ["#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#0072B2", "#E69F00", "#000000",
-                 "#999999", "#882255"]  # fmt: skip
+CLASS_COLOURS = [
+    "#009E73",
+    "#CC79A7",
+    "#56B4E9",
+    "#D55E00",
+    "#F0E442",
+    "#0072B2",
+    "#E69F00",
+    "#000000",
+    "#999999",
+    "#882255",
+]
 LN2 = math.log(2.0)
 FONT = {"size": 16}
 
 
 def _layout(fig: go.Figure, title: str, height: int = 320, **overrides) -> go.Figure:
-    layout = {"title": {"text": title, "font": {"size": 18}}, "font": FONT, "height": height,
-              "margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "hovermode": "x unified",
-              "legend": {"orientation": "h", "y": -0.25}}  # fmt: skip
+    layout = {
+        "title": {"text": title, "font": {"size": 18}},
+        "font": FONT,
+        "height": height,
+        "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
+        "hovermode": "x unified",
+        "legend": {"orientation": "h", "y": -0.25},
+    }
     fig.update_layout(**{**layout, **overrides})
     return fig
 
 
 def _mark_lambda_changes(fig: go.Figure, lambda_changes: list[tuple[int, float]]) -> None:
     for step, value in lambda_changes:
-        fig.add_vline(x=step, line={"dash": "dot", "color": "#666"}, annotation_text=f"λ={value:g}",
-                      annotation_position="top left")  # fmt: skip
+        fig.add_vline(
+            x=step,
+            line={"dash": "dot", "color": "#666"},
+            annotation_text=f"λ={value:g}",
+            annotation_position="top left",
+        )
 
 
-def _curves(history: pd.DataFrame, columns: dict[str, str], title: str, y_title: str,
-            lambda_changes: list[tuple[int, float]], colours: dict[str, str] | None = None) -> go.Figure:  # fmt: skip
+def _curves(
+    history: pd.DataFrame,
+    columns: dict[str, str],
+    title: str,
+    y_title: str,
+    lambda_changes: list[tuple[int, float]],
+    colours: dict[str, str] | None = None,
+) -> go.Figure:
     fig = go.Figure()
     for col, label in columns.items():
-        fig.add_trace(go.Scatter(x=history["step"], y=history[col], mode="lines", name=label,
-                                 line={"width": 3, "color": (colours or {}).get(col)},
-                                 hovertemplate="%{y:.4f}"))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=history["step"],
+                y=history[col],
+                mode="lines",
+                name=label,
+                line={"width": 3, "color": (colours or {}).get(col)},
+                hovertemplate="%{y:.4f}",
+            )
+        )
     _mark_lambda_changes(fig, lambda_changes)
     fig.update_xaxes(title="step")
     fig.update_yaxes(title=y_title)
@@ -60,25 +92,43 @@ def label_loss_figure(history: pd.DataFrame, lambda_changes: list[tuple[int, flo
 
 
 def domain_loss_figure(history: pd.DataFrame, lambda_changes: list[tuple[int, float]] = ()) -> go.Figure:
-    fig = _curves(history, {"domain_loss": "domain loss"}, "Domain loss", "binary cross-entropy", lambda_changes,
-                  {"domain_loss": "#D55E00"})  # fmt: skip
-    fig.add_hline(y=LN2, line={"dash": "dash", "color": "#333"},
-                  annotation_text="ln 2 = 0.693: the domain classifier is guessing")  # fmt: skip
+    fig = _curves(
+        history,
+        {"domain_loss": "domain loss"},
+        "Domain loss",
+        "binary cross-entropy",
+        lambda_changes,
+        {"domain_loss": "#D55E00"},
+    )
+    fig.add_hline(
+        y=LN2, line={"dash": "dash", "color": "#333"}, annotation_text="ln 2 = 0.693: the domain classifier is guessing"
+    )
     return fig
 
 
 def domain_accuracy_figure(history: pd.DataFrame, lambda_changes: list[tuple[int, float]] = ()) -> go.Figure:
-    fig = _curves(history, {"domain_acc": "domain accuracy (held out)"}, "Domain classifier accuracy", "accuracy",
-                  lambda_changes, {"domain_acc": "#D55E00"})  # fmt: skip
+    fig = _curves(
+        history,
+        {"domain_acc": "domain accuracy (held out)"},
+        "Domain classifier accuracy",
+        "accuracy",
+        lambda_changes,
+        {"domain_acc": "#D55E00"},
+    )
     fig.add_hline(y=0.5, line={"dash": "dash", "color": "#333"}, annotation_text="50%: chance")
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
     return fig
 
 
 def accuracy_figure(history: pd.DataFrame, lambda_changes: list[tuple[int, float]] = ()) -> go.Figure:
-    fig = _curves(history, {"source_acc": "source accuracy", "target_acc": "target accuracy"},
-                  "Label accuracy on held-out data", "accuracy", lambda_changes,
-                  {"source_acc": SOURCE_COLOUR, "target_acc": TARGET_COLOUR})  # fmt: skip
+    fig = _curves(
+        history,
+        {"source_acc": "source accuracy", "target_acc": "target accuracy"},
+        "Label accuracy on held-out data",
+        "accuracy",
+        lambda_changes,
+        {"source_acc": SOURCE_COLOUR, "target_acc": TARGET_COLOUR},
+    )
     fig.update_traces(selector={"name": "target accuracy"}, line={"dash": "dash", "width": 3})
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
     return fig
@@ -87,8 +137,10 @@ def accuracy_figure(history: pd.DataFrame, lambda_changes: list[tuple[int, float
 def schedule_figure(history: pd.DataFrame, lambda_changes: list[tuple[int, float]] = ()) -> go.Figure:
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(go.Scatter(x=history["step"], y=history["lambda"], name="lambda", line={"width": 3}))
-    fig.add_trace(go.Scatter(x=history["step"], y=history["lr"], name="learning rate",
-                             line={"width": 3, "dash": "dash"}), secondary_y=True)  # fmt: skip
+    fig.add_trace(
+        go.Scatter(x=history["step"], y=history["lr"], name="learning rate", line={"width": 3, "dash": "dash"}),
+        secondary_y=True,
+    )
     _mark_lambda_changes(fig, lambda_changes)
     fig.update_xaxes(title="step")
     fig.update_yaxes(title="lambda", secondary_y=False)
@@ -100,24 +152,58 @@ def schedule_figure(history: pd.DataFrame, lambda_changes: list[tuple[int, float
 PAPER_SCHEDULE = {"gamma": 10.0, "mu0": 0.01, "alpha": 10.0, "beta": 0.75}
 
 
-def paper_schedules_figure(gamma: float = 10.0, alpha: float = 10.0, mu0: float = 0.01, beta: float = 0.75,
-                           points: int = 201) -> go.Figure:  # fmt: skip
+def paper_schedules_figure(
+    gamma: float = 10.0, alpha: float = 10.0, mu0: float = 0.01, beta: float = 0.75, points: int = 201
+) -> go.Figure:
     """lambda_p and lr_p against training progress p, for the given gamma and alpha, with the paper's
     own curves (gamma = alpha = 10) dashed beside them when they differ."""
     p = np.linspace(0.0, 1.0, points)
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
-                        subplot_titles=["λ_p = 2 / (1 + exp(−γ p)) − 1", "lr_p = μ0 / (1 + α p)^β"])  # fmt: skip
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        horizontal_spacing=0.12,
+        subplot_titles=["λ_p = 2 / (1 + exp(−γ p)) − 1", "lr_p = μ0 / (1 + α p)^β"],
+    )
     # Yours solid and black, the paper's dashed and grey: the two differ without colour.
     curves = [(gamma, alpha, mu0, beta, f"γ = {gamma:g}, α = {alpha:g}", {"width": 4, "color": "#000"})]
     paper = PAPER_SCHEDULE
     if (gamma, alpha, mu0, beta) != (paper["gamma"], paper["alpha"], paper["mu0"], paper["beta"]):
-        curves.append((paper["gamma"], paper["alpha"], paper["mu0"], paper["beta"], "the paper (γ = α = 10)",
-                       {"width": 3, "dash": "dash", "color": "#888"}))  # fmt: skip
+        curves.append(
+            (
+                paper["gamma"],
+                paper["alpha"],
+                paper["mu0"],
+                paper["beta"],
+                "the paper (γ = α = 10)",
+                {"width": 3, "dash": "dash", "color": "#888"},
+            )
+        )
     for g, a, m, b, name, line in curves:
-        fig.add_trace(go.Scatter(x=p, y=[paper_lambda(x, g) for x in p], name=name, legendgroup=name, line=line,
-                                 hovertemplate="λ = %{y:.3f}"), row=1, col=1)  # fmt: skip
-        fig.add_trace(go.Scatter(x=p, y=[paper_lr(x, m, a, b) for x in p], name=name, legendgroup=name,
-                                 showlegend=False, line=line, hovertemplate="lr = %{y:.4f}"), row=1, col=2)  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=p,
+                y=[paper_lambda(x, g) for x in p],
+                name=name,
+                legendgroup=name,
+                line=line,
+                hovertemplate="λ = %{y:.3f}",
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=p,
+                y=[paper_lr(x, m, a, b) for x in p],
+                name=name,
+                legendgroup=name,
+                showlegend=False,
+                line=line,
+                hovertemplate="lr = %{y:.4f}",
+            ),
+            row=1,
+            col=2,
+        )
     fig.update_xaxes(title="training progress p", range=[0, 1])
     fig.update_yaxes(title="λ", range=[0, 1.05], row=1, col=1)
     fig.update_yaxes(title="learning rate", rangemode="tozero", row=1, col=2)
@@ -129,12 +215,25 @@ def _domain_scatter(fig: go.Figure, pair: DomainPair, max_points: int = 400, **w
         style = DOMAIN_STYLE[d]
         x = x[:max_points]
         # Target labels are never used for training; here they only shape the hover text.
-        fig.add_trace(go.Scatter(x=x[:, 0], y=x[:, 1], mode="markers", name=style["name"],
-                                 marker={"color": style["color"], "symbol": style["symbol"], "size": 8,
-                                         "line": {"width": 1, "color": "white"}},
-                                 text=[f"{style['name']}, {_class_name(c)}" for c in y[:max_points]],
-                                 hoverinfo="text", legendgroup=style["name"], showlegend="col" not in where
-                                 or where["col"] == 1), **where)  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=x[:, 0],
+                y=x[:, 1],
+                mode="markers",
+                name=style["name"],
+                marker={
+                    "color": style["color"],
+                    "symbol": style["symbol"],
+                    "size": 8,
+                    "line": {"width": 1, "color": "white"},
+                },
+                text=[f"{style['name']}, {_class_name(c)}" for c in y[:max_points]],
+                hoverinfo="text",
+                legendgroup=style["name"],
+                showlegend="col" not in where or where["col"] == 1,
+            ),
+            **where,
+        )
 
 
 def _class_name(c: int) -> str:
@@ -149,15 +248,37 @@ def _class_regions(fig: go.Figure, plane: InputPlane, n_classes: int, col: int) 
     """More than 2 classes: each predicted class as a tinted region, its border drawn in black."""
     predicted = plane.class_prob
     scale = [(i / max(n_classes - 1, 1), CLASS_COLOURS[i % len(CLASS_COLOURS)]) for i in range(n_classes)]
-    fig.add_trace(go.Heatmap(x=plane.xs, y=plane.ys, z=predicted, zmin=0, zmax=n_classes - 1, colorscale=scale,
-                             opacity=0.35, showscale=False, hovertemplate="class %{z}<extra></extra>"),
-                  row=1, col=col)  # fmt: skip
+    fig.add_trace(
+        go.Heatmap(
+            x=plane.xs,
+            y=plane.ys,
+            z=predicted,
+            zmin=0,
+            zmax=n_classes - 1,
+            colorscale=scale,
+            opacity=0.35,
+            showscale=False,
+            hovertemplate="class %{z}<extra></extra>",
+        ),
+        row=1,
+        col=col,
+    )
     for c in np.unique(predicted).astype(int):
         # The 0.5 level of "is class c" is the border of c's region (a shared border is drawn twice).
-        fig.add_trace(go.Contour(x=plane.xs, y=plane.ys, z=(predicted == c).astype(float),
-                                 contours={"start": 0.5, "end": 0.5, "coloring": "none"},
-                                 line={"width": 3, "color": "black"}, showscale=False, hoverinfo="skip",
-                                 showlegend=False), row=1, col=col)  # fmt: skip
+        fig.add_trace(
+            go.Contour(
+                x=plane.xs,
+                y=plane.ys,
+                z=(predicted == c).astype(float),
+                contours={"start": 0.5, "end": 0.5, "coloring": "none"},
+                line={"width": 3, "color": "black"},
+                showscale=False,
+                hoverinfo="skip",
+                showlegend=False,
+            ),
+            row=1,
+            col=col,
+        )
 
 
 def _plane_panel(fig: go.Figure, plane: InputPlane, pair: DomainPair, which: str, col: int = 1) -> None:
@@ -166,22 +287,45 @@ def _plane_panel(fig: go.Figure, plane: InputPlane, pair: DomainPair, which: str
         _domain_scatter(fig, pair, row=1, col=col)
         return
     z = plane.class_prob if which == "class" else plane.domain_prob
-    fig.add_trace(go.Heatmap(x=plane.xs, y=plane.ys, z=z, zmin=0, zmax=1, colorscale=PLANE_PANELS[which][1],
-                             opacity=0.55, showscale=False, hovertemplate="%{z:.2f}<extra></extra>"),
-                  row=1, col=col)  # fmt: skip
-    fig.add_trace(go.Contour(x=plane.xs, y=plane.ys, z=z, contours={"start": 0.5, "end": 0.5, "coloring": "none"},
-                             line={"width": 3, "color": "black"}, showscale=False, hoverinfo="skip",
-                             showlegend=False), row=1, col=col)  # fmt: skip
+    fig.add_trace(
+        go.Heatmap(
+            x=plane.xs,
+            y=plane.ys,
+            z=z,
+            zmin=0,
+            zmax=1,
+            colorscale=PLANE_PANELS[which][1],
+            opacity=0.55,
+            showscale=False,
+            hovertemplate="%{z:.2f}<extra></extra>",
+        ),
+        row=1,
+        col=col,
+    )
+    fig.add_trace(
+        go.Contour(
+            x=plane.xs,
+            y=plane.ys,
+            z=z,
+            contours={"start": 0.5, "end": 0.5, "coloring": "none"},
+            line={"width": 3, "color": "black"},
+            showscale=False,
+            hoverinfo="skip",
+            showlegend=False,
+        ),
+        row=1,
+        col=col,
+    )
     _domain_scatter(fig, pair, row=1, col=col)
 
 
-def input_plane_figure(plane: InputPlane, pair: DomainPair, title: str = "Input space",
-                       panels: tuple[str, ...] = ("class", "domain")) -> go.Figure:  # fmt: skip
+def input_plane_figure(
+    plane: InputPlane, pair: DomainPair, title: str = "Input space", panels: tuple[str, ...] = ("class", "domain")
+) -> go.Figure:
     """The label classifier's boundary and the domain classifier's output over the input plane
     (JMLR Figure 2), with the training points of both domains."""
     titles = [MULTICLASS_TITLE if p == "class" and pair.n_classes > 2 else PLANE_PANELS[p][0] for p in panels]
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=titles,
-                        horizontal_spacing=0.08)  # fmt: skip
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=titles, horizontal_spacing=0.08)
     for col, which in enumerate(panels, start=1):
         _plane_panel(fig, plane, pair, which, col)
         fig.update_yaxes(scaleanchor=f"x{col if col > 1 else ''}", row=1, col=col)
@@ -190,29 +334,61 @@ def input_plane_figure(plane: InputPlane, pair: DomainPair, title: str = "Input 
     return _layout(fig, title, height=440 if len(panels) > 1 else 420, hovermode="closest")
 
 
-def feature_map_figure(xy: np.ndarray, domain: np.ndarray, label: np.ndarray, predicted: np.ndarray,
-                       title: str, colour_by: str = "domain", mark_errors: bool = False) -> go.Figure:  # fmt: skip
+def feature_map_figure(
+    xy: np.ndarray,
+    domain: np.ndarray,
+    label: np.ndarray,
+    predicted: np.ndarray,
+    title: str,
+    colour_by: str = "domain",
+    mark_errors: bool = False,
+) -> go.Figure:
     """A 2-D map of features: source circles and target triangles, coloured by domain or class."""
     fig = go.Figure()
     for d in (0, 1):
         style = DOMAIN_STYLE[d]
         in_domain = domain == d
-        groups = [(in_domain, style["color"], style["name"])] if colour_by == "domain" else [
-            (in_domain & (label == c), "#999999" if c == UNLABELLED else CLASS_COLOURS[c % len(CLASS_COLOURS)],
-             f"{style['name']}, {_class_name(c)}") for c in np.unique(label)]  # fmt: skip
+        groups = (
+            [(in_domain, style["color"], style["name"])]
+            if colour_by == "domain"
+            else [
+                (
+                    in_domain & (label == c),
+                    "#999999" if c == UNLABELLED else CLASS_COLOURS[c % len(CLASS_COLOURS)],
+                    f"{style['name']}, {_class_name(c)}",
+                )
+                for c in np.unique(label)
+            ]
+        )
         for mask, colour, name in groups:
             if not mask.any():
                 continue
-            fig.add_trace(go.Scattergl(x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=name,
-                                       marker={"color": colour, "symbol": style["symbol"], "size": 7, "opacity": 0.8},
-                                       text=[f"{style['name']}, {_class_name(t)}, predicted {p}"
-                                             for t, p in zip(label[mask], predicted[mask], strict=True)],
-                                       hoverinfo="text"))  # fmt: skip
+            fig.add_trace(
+                go.Scattergl(
+                    x=xy[mask, 0],
+                    y=xy[mask, 1],
+                    mode="markers",
+                    name=name,
+                    marker={"color": colour, "symbol": style["symbol"], "size": 7, "opacity": 0.8},
+                    text=[
+                        f"{style['name']}, {_class_name(t)}, predicted {p}"
+                        for t, p in zip(label[mask], predicted[mask], strict=True)
+                    ],
+                    hoverinfo="text",
+                )
+            )
     if mark_errors:
         wrong = (domain == 1) & (label != predicted) & (label != UNLABELLED)
-        fig.add_trace(go.Scattergl(x=xy[wrong, 0], y=xy[wrong, 1], mode="markers", name="misclassified target",
-                                   marker={"symbol": "x-thin-open", "size": 11, "color": "black",
-                                           "line": {"width": 2}}, hoverinfo="skip"))  # fmt: skip
+        fig.add_trace(
+            go.Scattergl(
+                x=xy[wrong, 0],
+                y=xy[wrong, 1],
+                mode="markers",
+                name="misclassified target",
+                marker={"symbol": "x-thin-open", "size": 11, "color": "black", "line": {"width": 2}},
+                hoverinfo="skip",
+            )
+        )
     fig.update_xaxes(showticklabels=False, title=None)
     fig.update_yaxes(showticklabels=False, title=None, scaleanchor="x")
     return _layout(fig, title, height=420, hovermode="closest", legend={"orientation": "h", "y": -0.05})
@@ -240,38 +416,59 @@ def lambda_axis_positions(labels: list[str]) -> dict[str, float]:
     return {label: v if v > 0 else stand_in for label, v in values.items()}
 
 
-def _sweep_figure(summary: pd.DataFrame, metric: str, title: str, y_title: str,
-                  references: dict[str, tuple[str, str]]) -> go.Figure:  # fmt: skip
+def _sweep_figure(
+    summary: pd.DataFrame, metric: str, title: str, y_title: str, references: dict[str, tuple[str, str]]
+) -> go.Figure:
     dann = summary[summary["mode"] == "dann"]
     constant = dann[dann["lambda"] != PAPER_LABEL]
     positions = lambda_axis_positions(list(constant["lambda"]))
     xs = [positions[label] for label in constant["lambda"]]
     order = sorted(range(len(xs)), key=xs.__getitem__)
     fig = go.Figure()
-    fig.add_trace(go.Scatter(
-        x=[xs[i] for i in order], y=constant[f"{metric}_mean"].iloc[order], mode="lines+markers",
-        name="DANN, constant λ", line={"width": 3, "color": SWEEP_COLOUR}, marker={"size": 11},
-        error_y={"type": "data", "array": constant[f"{metric}_std"].iloc[order], "visible": True, "thickness": 2},
-        text=[f"λ = {constant['lambda'].iloc[i]}" for i in order],
-        hovertemplate="%{text}: %{y:.3f}<extra></extra>"))  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=[xs[i] for i in order],
+            y=constant[f"{metric}_mean"].iloc[order],
+            mode="lines+markers",
+            name="DANN, constant λ",
+            line={"width": 3, "color": SWEEP_COLOUR},
+            marker={"size": 11},
+            error_y={"type": "data", "array": constant[f"{metric}_std"].iloc[order], "visible": True, "thickness": 2},
+            text=[f"λ = {constant['lambda'].iloc[i]}" for i in order],
+            hovertemplate="%{text}: %{y:.3f}<extra></extra>",
+        )
+    )
     paper = dann[dann["lambda"] == PAPER_LABEL]
     if len(paper):
-        fig.add_trace(go.Scatter(
-            x=[1.0], y=paper[f"{metric}_mean"], mode="markers", name="DANN, paper schedule (λ rises 0 → 1)",
-            marker={"size": 15, "symbol": "diamond", "color": "#009E73", "line": {"width": 1, "color": "black"}},
-            error_y={"type": "data", "array": paper[f"{metric}_std"], "visible": True, "thickness": 2},
-            hovertemplate="paper schedule: %{y:.3f}<extra></extra>"))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=[1.0],
+                y=paper[f"{metric}_mean"],
+                mode="markers",
+                name="DANN, paper schedule (λ rises 0 → 1)",
+                marker={"size": 15, "symbol": "diamond", "color": "#009E73", "line": {"width": 1, "color": "black"}},
+                error_y={"type": "data", "array": paper[f"{metric}_std"], "visible": True, "thickness": 2},
+                hovertemplate="paper schedule: %{y:.3f}<extra></extra>",
+            )
+        )
     for mode, (label, dash) in references.items():
         ref = summary[summary["mode"] == mode]
         if len(ref):
             mean, std = float(ref[f"{metric}_mean"].iloc[0]), float(ref[f"{metric}_std"].iloc[0])
-            fig.add_hline(y=mean, line={"dash": dash, "color": "#333", "width": 2},
-                          annotation_text=f"{label}: {mean:.2f} ± {std:.2f}",
-                          annotation_position="bottom left" if mode == "target_oracle" else "bottom right")  # fmt: skip
+            fig.add_hline(
+                y=mean,
+                line={"dash": dash, "color": "#333", "width": 2},
+                annotation_text=f"{label}: {mean:.2f} ± {std:.2f}",
+                annotation_position="bottom left" if mode == "target_oracle" else "bottom right",
+            )
     ticks = sorted(set(positions.values()) | ({1.0} if len(paper) else set()))
     labels = {v: f"{float(k):g}" for k, v in positions.items()}
-    fig.update_xaxes(type="log", title="λ (log scale; 0 drawn at the left edge)", tickvals=ticks,
-                     ticktext=[labels.get(v, "1") for v in ticks])  # fmt: skip
+    fig.update_xaxes(
+        type="log",
+        title="λ (log scale; 0 drawn at the left edge)",
+        tickvals=ticks,
+        ticktext=[labels.get(v, "1") for v in ticks],
+    )
     fig.update_yaxes(title=y_title, tickformat=".0%")
     return _layout(fig, title, height=420, hovermode="closest")
 
@@ -279,15 +476,23 @@ def _sweep_figure(summary: pd.DataFrame, metric: str, title: str, y_title: str,
 def sweep_accuracy_figure(summary: pd.DataFrame) -> go.Figure:
     """Target accuracy against lambda (mean ± std over seeds), with source only and the target
     oracle as horizontal lines: the floor and the ceiling of what adaptation can do."""
-    references = {"target_oracle": ("target oracle (upper bound)", "dot"),
-                  "source_only": ("source only (no adaptation)", "dash")}  # fmt: skip
+    references = {
+        "target_oracle": ("target oracle (upper bound)", "dot"),
+        "source_only": ("source only (no adaptation)", "dash"),
+    }
     return _sweep_figure(summary, "target_acc", "Target accuracy against λ", "target accuracy", references)
 
 
 def sweep_domain_figure(summary: pd.DataFrame) -> go.Figure:
     """The domain classifier's accuracy against lambda; 50% means it can no longer tell the domains apart."""
-    fig = _sweep_figure(summary, "domain_acc", "Domain classifier accuracy against λ", "domain accuracy",
-                        {"source_only": ("source only (domain probe)", "dash")})  # fmt: skip
-    fig.add_hline(y=0.5, line={"dash": "dot", "color": "#999"}, annotation_text="50%: chance",
-                  annotation_position="top left")  # fmt: skip
+    fig = _sweep_figure(
+        summary,
+        "domain_acc",
+        "Domain classifier accuracy against λ",
+        "domain accuracy",
+        {"source_only": ("source only (domain probe)", "dash")},
+    )
+    fig.add_hline(
+        y=0.5, line={"dash": "dot", "color": "#999"}, annotation_text="50%: chance", annotation_position="top left"
+    )
     return fig

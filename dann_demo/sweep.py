@@ -65,8 +65,9 @@ def sweep_config(base: RunConfig, lam: float | str, seed: int) -> RunConfig:
     return base.replace(mode="dann", lambda_schedule="constant", lambda_value=float(lam), seed=seed)
 
 
-def sweep_configs(base: RunConfig, lambdas: list[float | str], seeds: list[int],
-                  references: bool = False) -> list[tuple[str, RunConfig]]:  # fmt: skip
+def sweep_configs(
+    base: RunConfig, lambdas: list[float | str], seeds: list[int], references: bool = False
+) -> list[tuple[str, RunConfig]]:
     """(lambda label, config) of every run of the sweep, validated (a bad lambda raises ConfigError)."""
     runs = [(str(lam), sweep_config(base, lam, s)) for lam in lambdas for s in seeds]
     if references:
@@ -81,16 +82,31 @@ def _row(label: str, config: RunConfig, outcome: RunResult | TrainingDiverged, t
         note = f"diverged at step {outcome.step}"
     else:
         metrics, note = outcome.metrics, ""
-    return {"lambda": label, "seed": config.seed, "target_acc": metrics["target_acc"],
-            "source_acc": metrics["source_acc"], "domain_acc": metrics["domain_acc"], "pad": metrics["pad"],
-            "seconds": metrics["seconds"], "mode": config.mode, "trained_together": together,
-            "note": note}  # fmt: skip
+    return {
+        "lambda": label,
+        "seed": config.seed,
+        "target_acc": metrics["target_acc"],
+        "source_acc": metrics["source_acc"],
+        "domain_acc": metrics["domain_acc"],
+        "pad": metrics["pad"],
+        "seconds": metrics["seconds"],
+        "mode": config.mode,
+        "trained_together": together,
+        "note": note,
+    }
 
 
-def run_sweep(base: RunConfig, lambdas: list[float | str], seeds: list[int],
-              on_result: Callable[[RunResult], None] | None = None, *, references: bool = False,
-              ensemble: str = "auto", on_progress: Callable[[float], None] | None = None,
-              should_stop: Callable[[], bool] | None = None) -> pd.DataFrame:  # fmt: skip
+def run_sweep(
+    base: RunConfig,
+    lambdas: list[float | str],
+    seeds: list[int],
+    on_result: Callable[[RunResult], None] | None = None,
+    *,
+    references: bool = False,
+    ensemble: str = "auto",
+    on_progress: Callable[[float], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> pd.DataFrame:
     """Train every run of the sweep; one row per run. A run whose loss went non-finite gets NaN
     metrics and a note. `ensemble`: "auto" trains the runs together where that was measured to be
     faster, "on"/"off" force it. on_progress(fraction of all steps done); should_stop() ends the
@@ -119,15 +135,29 @@ def run_sweep(base: RunConfig, lambdas: list[float | str], seeds: list[int],
                 on_result(outcome)
             rows.append(_row(label, config, outcome, len(group)))
         done += len(group) * base.steps
-    return pd.DataFrame(rows, columns=["lambda", "seed", "target_acc", "source_acc", "domain_acc", "pad", "seconds",
-                                       "mode", "trained_together", "note"])  # fmt: skip
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "lambda",
+            "seed",
+            "target_acc",
+            "source_acc",
+            "domain_acc",
+            "pad",
+            "seconds",
+            "mode",
+            "trained_together",
+            "note",
+        ],
+    )
 
 
 Outcome = RunResult | TrainingDiverged
 
 
-def _train_group(configs: list[RunConfig], progress: Callable[[float], None],
-                 should_stop: Callable[[], bool] | None) -> tuple[list[Outcome], bool]:  # fmt: skip
+def _train_group(
+    configs: list[RunConfig], progress: Callable[[float], None], should_stop: Callable[[], bool] | None
+) -> tuple[list[Outcome], bool]:
     """Train configs as one ensemble, or one after another where they cannot be (a model with a
     layer the grouped forward does not know, data sets of different sizes). Returns (outcomes,
     stopped early)."""
@@ -143,8 +173,9 @@ def _train_group(configs: list[RunConfig], progress: Callable[[float], None],
     steps = configs[0].steps
     for i, config in enumerate(configs):
         try:
-            result = Trainer(config).run(on_progress=lambda rec, i=i: progress((i * steps + rec.step) / len(configs)),
-                                         should_stop=should_stop)  # fmt: skip
+            result = Trainer(config).run(
+                on_progress=lambda rec, i=i: progress((i * steps + rec.step) / len(configs)), should_stop=should_stop
+            )
         except TrainingDiverged as e:
             outcomes.append(e)
             continue

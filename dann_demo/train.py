@@ -194,8 +194,10 @@ class GraphedStep:
                 for g, state in zip(self.generators, states, strict=True):
                     g.set_state(state)
                 self.failed = True
-                self.notice = (f"Could not capture the training step in a CUDA graph ({type(e).__name__}: {e}); "
-                               "training without one: slower, same results.")  # fmt: skip
+                self.notice = (
+                    f"Could not capture the training step in a CUDA graph ({type(e).__name__}: {e}); "
+                    "training without one: slower, same results."
+                )
                 self.step()
             else:
                 self.graph.replay()  # capture records the step without running it
@@ -229,8 +231,14 @@ class Trainer:
     every choice gives the same weights); None/"auto" pick what was measured fastest on the device.
     """
 
-    def __init__(self, config: RunConfig, pair: DomainPair | None = None, device: torch.device | None = None,
-                 step_mode: str = "auto", channels_last: bool | None = None):  # fmt: skip
+    def __init__(
+        self,
+        config: RunConfig,
+        pair: DomainPair | None = None,
+        device: torch.device | None = None,
+        step_mode: str = "auto",
+        channels_last: bool | None = None,
+    ):
         self.config = config
         self.pair = pair if pair is not None else load_pair(config)
         self.device = device if device is not None else resolve_device(config.device)
@@ -249,8 +257,12 @@ class Trainer:
         # The fused kernel updates all parameters in one call: 7% faster per step on moons (CPU),
         # where optimiser overhead is a quarter of the step.
         fused = True if self.device.type in ("cpu", "cuda") else None
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr if self._lr is None else self._lr,
-                                         momentum=config.momentum, fused=fused)  # fmt: skip
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(),
+            lr=config.lr if self._lr is None else self._lr,
+            momentum=config.momentum,
+            fused=fused,
+        )
         self.step = 0
         self.history: list[ProgressRecord] = []
         self.snapshots: dict[int, FeatureSnapshot] = {}
@@ -284,15 +296,21 @@ class Trainer:
         self._window = torch.zeros(config.log_every, 2, device=self.device)
         self._window_start = 0
         self._slot = torch.zeros(1, dtype=torch.long, device=self.device)  # the window's next row, fast paths
-        self._graphed = GraphedStep(self._device_step, [self._generator], self.device) \
-            if self.step_mode == "graph" else None
+        self._graphed = (
+            GraphedStep(self._device_step, [self._generator], self.device) if self.step_mode == "graph" else None
+        )
 
     def clone(self) -> Trainer:
         """An independent copy of this run at its current step: same weights, optimiser state,
         sampling generator and history. Training both copies on gives what training this one
         would (used when one of several sessions sharing a run steers it)."""
-        other = Trainer(self.config, pair=self.pair, device=self.device, step_mode=self.step_mode,
-                        channels_last=self._memory_format == torch.channels_last)  # fmt: skip
+        other = Trainer(
+            self.config,
+            pair=self.pair,
+            device=self.device,
+            step_mode=self.step_mode,
+            channels_last=self._memory_format == torch.channels_last,
+        )
         other.model.load_state_dict(self.model.state_dict())
         other.optimizer.load_state_dict(copy.deepcopy(self.optimizer.state_dict()))  # no shared buffers
         if other._lr is not None:  # loading replaced the lr tensor the fast paths update in place
@@ -382,19 +400,23 @@ class Trainer:
         if n and not torch.isfinite(window).all():
             bad = (~torch.isfinite(window)).any(dim=1).nonzero()[0, 0].item()
             raise TrainingDiverged(self._window_start + bad + 1, self.config)
-        label_loss, domain_loss = (window.mean(dim=0).tolist() if n else (float("nan"), float("nan")))
+        label_loss, domain_loss = window.mean(dim=0).tolist() if n else (float("nan"), float("nan"))
         _, class_logits, domain_logits = self._predict()
         y = torch.as_tensor(self._eval_y, device=self.device)
         src = torch.as_tensor(self._eval_domain == 0, device=self.device)
         rec = ProgressRecord(
-            step=self.step, p=self.progress, lambda_=self.lambda_now(), lr=lr_at(self.config, self.progress),
-            label_loss=label_loss, domain_loss=domain_loss,
+            step=self.step,
+            p=self.progress,
+            lambda_=self.lambda_now(),
+            lr=lr_at(self.config, self.progress),
+            label_loss=label_loss,
+            domain_loss=domain_loss,
             domain_acc=domain_accuracy(domain_logits[src], domain_logits[~src]),
             source_acc=accuracy(class_logits[src], y[src]),
             # Own data may come without target labels: then target accuracy is unknown (NaN), not 0.
             target_acc=accuracy(class_logits[~src], y[~src]) if self.pair.has_target_labels else float("nan"),
             seconds=self._seconds,
-        )  # fmt: skip
+        )
         self._window_start = self.step
         self._slot.zero_()
         self.history.append(rec)
@@ -403,10 +425,13 @@ class Trainer:
     def snapshot(self) -> FeatureSnapshot:
         features, class_logits, domain_logits = self._predict()
         snap = FeatureSnapshot(
-            step=self.step, features=features.float().cpu().numpy(), domain=self._eval_domain,
-            label=self._eval_y, predicted=class_logits.argmax(1).cpu().numpy(),
+            step=self.step,
+            features=features.float().cpu().numpy(),
+            domain=self._eval_domain,
+            label=self._eval_y,
+            predicted=class_logits.argmax(1).cpu().numpy(),
             domain_prob=torch.sigmoid(domain_logits).cpu().numpy(),
-        )  # fmt: skip
+        )
         self.snapshots[self.step] = snap
         return snap
 
@@ -431,8 +456,12 @@ class Trainer:
         _, class_logits, domain_logits = self._predict(grid)
         class_prob = torch.softmax(class_logits, 1)[:, 1] if class_logits.shape[1] == 2 else class_logits.argmax(1)
         shape = (len(ys), len(xs))
-        return InputPlane(xs, ys, class_prob.float().cpu().numpy().reshape(shape),
-                          torch.sigmoid(domain_logits).cpu().numpy().reshape(shape))  # fmt: skip
+        return InputPlane(
+            xs,
+            ys,
+            class_prob.float().cpu().numpy().reshape(shape),
+            torch.sigmoid(domain_logits).cpu().numpy().reshape(shape),
+        )
 
     @torch.no_grad()
     def gallery(self, per_domain: int = 8) -> Gallery:
@@ -490,20 +519,35 @@ class Trainer:
         snap = self.snapshots.get(self.step) or self.snapshot()
         pad = proxy_a_distance(snap.features[snap.domain == 0], snap.features[snap.domain == 1], self.config.seed)
         return {
-            "source_acc": last.source_acc, "target_acc": last.target_acc, "domain_acc": last.domain_acc,
-            "label_loss": last.label_loss, "domain_loss": last.domain_loss, "pad": pad,
-            "steps": self.step, "seconds": round(self._seconds, 3),
+            "source_acc": last.source_acc,
+            "target_acc": last.target_acc,
+            "domain_acc": last.domain_acc,
+            "label_loss": last.label_loss,
+            "domain_loss": last.domain_loss,
+            "pad": pad,
+            "steps": self.step,
+            "seconds": round(self._seconds, 3),
             "steps_per_second": round(self.step / self._seconds, 1) if self._seconds else 0.0,
-            "device": device_label(self.device), "step_mode": self.step_mode, "stopped": stopped,
-        }  # fmt: skip
+            "device": device_label(self.device),
+            "step_mode": self.step_mode,
+            "stopped": stopped,
+        }
 
     def result(self, stopped: bool = False) -> RunResult:
         metrics = self.final_metrics(stopped)
         state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
         plane = self.input_plane() if self.has_input_plane else None
         gallery = self.gallery() if self.pair.is_image else None
-        return RunResult(self.config, list(self.history), metrics, dict(self.snapshots), state,
-                         list(self.lambda_changes), plane, gallery)  # fmt: skip
+        return RunResult(
+            self.config,
+            list(self.history),
+            metrics,
+            dict(self.snapshots),
+            state,
+            list(self.lambda_changes),
+            plane,
+            gallery,
+        )
 
 
 def run_device_step(owner) -> None:
@@ -524,8 +568,10 @@ def exploding_loss_note(history: list[ProgressRecord]) -> str | None:
     losses = [r.label_loss for r in history if np.isfinite(r.label_loss)]
     if not losses or losses[-1] <= 5.0:
         return None
-    return (f"The label loss ended at {losses[-1]:.3g}, far above a guess (at most 2.3): training ran away. "
-            "Try a smaller learning rate μ0 (or λ).")
+    return (
+        f"The label loss ended at {losses[-1]:.3g}, far above a guess (at most 2.3): training ran away. "
+        "Try a smaller learning rate μ0 (or λ)."
+    )
 
 
 def train(config: RunConfig, **run_kwargs) -> RunResult:

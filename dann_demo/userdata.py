@@ -84,22 +84,30 @@ def read_npz(path: str | Path) -> Domains:
     _check_size(path)
     if not zipfile.is_zipfile(path):
         hint = " (a .npy file holds one array: save all of them with np.savez)" if _is_npy(path) else ""
-        raise DataFileError(path, "the file", "something that is not a .npz archive" + hint,
-                            "a file written by numpy.savez or numpy.savez_compressed")  # fmt: skip
+        raise DataFileError(
+            path,
+            "the file",
+            "something that is not a .npz archive" + hint,
+            "a file written by numpy.savez or numpy.savez_compressed",
+        )
     with zipfile.ZipFile(path) as z:
         unpacked = sum(i.file_size for i in z.infolist())
     if unpacked > MAX_UNPACKED_MB * 2**20:
-        raise DataFileError(path, "the arrays", f"{unpacked / 2**20:.0f} MB once unpacked",
-                            f"at most {MAX_UNPACKED_MB} MB in all")  # fmt: skip
+        raise DataFileError(
+            path, "the arrays", f"{unpacked / 2**20:.0f} MB once unpacked", f"at most {MAX_UNPACKED_MB} MB in all"
+        )
     arrays: dict[str, np.ndarray] = {}
     try:
         with np.load(path, allow_pickle=False) as npz:
             names = list(npz.files)
             for name in REQUIRED_ARRAYS:
                 if name not in names:
-                    raise DataFileError(path, f"array '{name}'", f"no such array (the file has {_listing(names)})",
-                                        f"arrays named {', '.join(REQUIRED_ARRAYS)} (and optionally "
-                                        f"{', '.join(OPTIONAL_ARRAYS)})")  # fmt: skip
+                    raise DataFileError(
+                        path,
+                        f"array '{name}'",
+                        f"no such array (the file has {_listing(names)})",
+                        f"arrays named {', '.join(REQUIRED_ARRAYS)} (and optionally {', '.join(OPTIONAL_ARRAYS)})",
+                    )
             for name in (*REQUIRED_ARRAYS, *OPTIONAL_ARRAYS):
                 if name in names:
                     arrays[name] = _read_member(npz, name, path)
@@ -122,9 +130,13 @@ def _read_member(npz, name: str, path: Path) -> np.ndarray:
         return npz[name]
     except ValueError as e:
         if "allow_pickle" in str(e) or "pickled" in str(e):
-            raise DataFileError(path, f"array '{name}'", "Python objects (dtype object), which can only be read by "
-                                "unpickling, and this app never unpickles a file (it could run code)",
-                                "numbers: save it as x.astype(np.float32), or uint8 images")  # fmt: skip
+            raise DataFileError(
+                path,
+                f"array '{name}'",
+                "Python objects (dtype object), which can only be read by "
+                "unpickling, and this app never unpickles a file (it could run code)",
+                "numbers: save it as x.astype(np.float32), or uint8 images",
+            )
         raise DataFileError(path, f"array '{name}'", f"an array numpy cannot read ({e})", "a plain numeric array")
 
 
@@ -134,27 +146,45 @@ def read_csv_pair(source_path: str | Path, target_path: str | Path, label_column
     source = _read_csv(source_path)
     target = _read_csv(target_path)
     if label_column not in source.columns:
-        raise DataFileError(source_path, f"label column '{label_column}'",
-                            f"no such column (the columns are {_columns(source.columns)})",
-                            "the name of the column that holds the classes")  # fmt: skip
+        raise DataFileError(
+            source_path,
+            f"label column '{label_column}'",
+            f"no such column (the columns are {_columns(source.columns)})",
+            "the name of the column that holds the classes",
+        )
     features = [c for c in source.columns if c != label_column]
     if not features:
-        raise DataFileError(source_path, "the columns", f"only the label column '{label_column}'",
-                            "at least one feature column besides it")  # fmt: skip
+        raise DataFileError(
+            source_path,
+            "the columns",
+            f"only the label column '{label_column}'",
+            "at least one feature column besides it",
+        )
     target_features = [c for c in target.columns if c != label_column]
     missing = [c for c in features if c not in target_features]
     extra = [c for c in target_features if c not in features]
     if missing or extra:
         parts = ([f"{_columns(missing)} missing"] if missing else []) + ([f"{_columns(extra)} extra"] if extra else [])
-        raise DataFileError(target_path, "the columns", " and ".join(parts),
-                            f"the same feature columns as {source_path.name} ({_columns(features)})")  # fmt: skip
+        raise DataFileError(
+            target_path,
+            "the columns",
+            " and ".join(parts),
+            f"the same feature columns as {source_path.name} ({_columns(features)})",
+        )
     source_x = _numeric_table(source, features, source_path)
     target_x = _numeric_table(target, features, target_path)
     source_y = _csv_labels(source[label_column], source_path, label_column)
     target_y = _csv_labels(target[label_column], target_path, label_column) if label_column in target else None
-    return _check_domains(source_path, {"source_x": source_x, "source_y": source_y, "target_x": target_x,
-                                        **({"target_y": target_y} if target_y is not None else {})},
-                          target_file=target_path)  # fmt: skip
+    return _check_domains(
+        source_path,
+        {
+            "source_x": source_x,
+            "source_y": source_y,
+            "target_x": target_x,
+            **({"target_y": target_y} if target_y is not None else {}),
+        },
+        target_file=target_path,
+    )
 
 
 def _columns(names) -> str:
@@ -171,13 +201,21 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise DataFileError(path, "the file", "no data", "comma-separated values with a header line of column names")
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DataFileError(path, "the file", f"text that is not valid CSV ({first})",
-                            "comma-separated values with a header line of column names")  # fmt: skip
+        raise DataFileError(
+            path,
+            "the file",
+            f"text that is not valid CSV ({first})",
+            "comma-separated values with a header line of column names",
+        )
     if len(frame) > MAX_ROWS:
         raise DataFileError(path, "the rows", f"more than {MAX_ROWS:,} rows", f"at most {MAX_ROWS:,}")
     if len(frame.columns) > MAX_FEATURES + 1:
-        raise DataFileError(path, "the columns", f"{len(frame.columns):,} columns",
-                            f"at most {MAX_FEATURES:,} feature columns and the label column")  # fmt: skip
+        raise DataFileError(
+            path,
+            "the columns",
+            f"{len(frame.columns):,} columns",
+            f"at most {MAX_FEATURES:,} feature columns and the label column",
+        )
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 
@@ -194,14 +232,21 @@ def _numeric_table(frame: pd.DataFrame, features: list[str], path: Path) -> np.n
         text = numbers.isna() & values.notna()
         if text.any():
             i = int(np.flatnonzero(text.to_numpy())[0])
-            raise DataFileError(path, f"column '{col}'",
-                                f"text {str(values.iloc[i])!r} on line {_line(i)} ({int(text.sum())} such cells)",
-                                "numbers in every feature column (drop the column, or encode it as numbers)")
+            raise DataFileError(
+                path,
+                f"column '{col}'",
+                f"text {str(values.iloc[i])!r} on line {_line(i)} ({int(text.sum())} such cells)",
+                "numbers in every feature column (drop the column, or encode it as numbers)",
+            )
         bad = ~np.isfinite(numbers.to_numpy(dtype=np.float64, na_value=np.nan))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise DataFileError(path, f"column '{col}'", f"{int(bad.sum())} empty, NaN or infinite cells (the first on "
-                                f"line {_line(i)})", "a finite number in every cell")  # fmt: skip
+            raise DataFileError(
+                path,
+                f"column '{col}'",
+                f"{int(bad.sum())} empty, NaN or infinite cells (the first on line {_line(i)})",
+                "a finite number in every cell",
+            )
     return frame[features].apply(pd.to_numeric).to_numpy(dtype=np.float64)
 
 
@@ -210,14 +255,21 @@ def _csv_labels(values: pd.Series, path: Path, column: str) -> np.ndarray:
     missing = values.isna()
     if missing.any():
         i = int(np.flatnonzero(missing.to_numpy())[0])
-        raise DataFileError(path, f"label column '{column}'", f"{int(missing.sum())} empty cells (the first on line "
-                            f"{_line(i)})", "a label in every row (leave the column out of the target file "
-                            "when it has no labels)")  # fmt: skip
+        raise DataFileError(
+            path,
+            f"label column '{column}'",
+            f"{int(missing.sum())} empty cells (the first on line {_line(i)})",
+            "a label in every row (leave the column out of the target file when it has no labels)",
+        )
     text = numbers.isna()
     if text.any():
         i = int(np.flatnonzero(text.to_numpy())[0])
-        raise DataFileError(path, f"label column '{column}'", f"text {str(values.iloc[i])!r} on line {_line(i)}",
-                            "whole numbers 0, 1, 2, ... for the classes (number your class names)")
+        raise DataFileError(
+            path,
+            f"label column '{column}'",
+            f"text {str(values.iloc[i])!r} on line {_line(i)}",
+            "whole numbers 0, 1, 2, ... for the classes (number your class names)",
+        )
     return numbers.to_numpy()
 
 
@@ -229,8 +281,16 @@ def _describe(a: np.ndarray) -> str:
 
 
 def _kind(a: np.ndarray) -> str:
-    kinds = {"U": "text", "S": "bytes", "O": "Python objects", "b": "True/False values", "c": "complex numbers",
-             "M": "dates", "m": "time spans", "V": "records (a structured array)"}  # fmt: skip
+    kinds = {
+        "U": "text",
+        "S": "bytes",
+        "O": "Python objects",
+        "b": "True/False values",
+        "c": "complex numbers",
+        "M": "dates",
+        "m": "time spans",
+        "V": "records (a structured array)",
+    }
     return f"{kinds.get(a.dtype.kind, 'values')} (dtype {a.dtype})"
 
 
@@ -241,11 +301,16 @@ def _check_x(path: Path, name: str, a: np.ndarray, image: bool | None) -> None:
         raise DataFileError(path, item, _kind(a), "numbers: floats for a table; uint8 0-255 or floats 0-1 for images")
     if a.ndim not in (2, 3, 4):
         hint = " (one feature per example? use x.reshape(-1, 1))" if a.ndim == 1 else ""
-        raise DataFileError(path, item, _describe(a) + hint,
-                            "a table (examples x features) or images (N x H x W, or N x H x W x C)")  # fmt: skip
+        raise DataFileError(
+            path, item, _describe(a) + hint, "a table (examples x features) or images (N x H x W, or N x H x W x C)"
+        )
     if image is not None and (a.ndim >= 3) != image:
-        raise DataFileError(path, item, f"{'images' if a.ndim >= 3 else 'a table'}: {_describe(a)}",
-                            f"{'images' if image else 'a table'}, like source_x")  # fmt: skip
+        raise DataFileError(
+            path,
+            item,
+            f"{'images' if a.ndim >= 3 else 'a table'}: {_describe(a)}",
+            f"{'images' if image else 'a table'}, like source_x",
+        )
     if not MIN_ROWS <= len(a) <= MAX_ROWS and name in ("source_x", "target_x"):
         raise DataFileError(path, item, f"{len(a):,} examples", f"from {MIN_ROWS} to {MAX_ROWS:,} examples")
     if not 1 <= len(a) <= MAX_ROWS:
@@ -257,32 +322,57 @@ def _check_x(path: Path, name: str, a: np.ndarray, image: bool | None) -> None:
             raise DataFileError(path, item, f"{a.shape[1]:,} features", f"from 1 to {MAX_FEATURES:,} features")
     else:
         if a.ndim == 4 and a.shape[3] not in (1, 3):
-            hint = (" (channels first? use x.transpose(0, 2, 3, 1))" if a.shape[1] in (1, 3) else
-                    " (RGBA? drop the alpha channel: x[..., :3])" if a.shape[3] == 4 else "")  # fmt: skip
-            raise DataFileError(path, item, f"{a.shape[3]} channels in {_describe(a)}{hint}",
-                                "images N x H x W x C with C = 1 (grey) or 3 (colour)")  # fmt: skip
+            hint = (
+                " (channels first? use x.transpose(0, 2, 3, 1))"
+                if a.shape[1] in (1, 3)
+                else " (RGBA? drop the alpha channel: x[..., :3])"
+                if a.shape[3] == 4
+                else ""
+            )
+            raise DataFileError(
+                path,
+                item,
+                f"{a.shape[3]} channels in {_describe(a)}{hint}",
+                "images N x H x W x C with C = 1 (grey) or 3 (colour)",
+            )
         h, w = a.shape[1:3]
         if max(h, w) > MAX_IMAGE_SIDE:
-            raise DataFileError(path, item, f"images of {h} x {w} pixels",
-                                f"at most {MAX_IMAGE_SIDE} x {MAX_IMAGE_SIDE} (they are resized to "
-                                f"{IMAGE_SIZE} x {IMAGE_SIZE} anyway)")  # fmt: skip
+            raise DataFileError(
+                path,
+                item,
+                f"images of {h} x {w} pixels",
+                f"at most {MAX_IMAGE_SIDE} x {MAX_IMAGE_SIDE} (they are resized to {IMAGE_SIZE} x {IMAGE_SIZE} anyway)",
+            )
     if a.dtype.kind == "f":
         bad = ~np.isfinite(a)
         if bad.any():
             n_nan, n_inf = int(np.isnan(a).sum()), int(np.isinf(a).sum())
             where = np.argwhere(bad)[0]
-            raise DataFileError(path, item, f"{n_nan} NaN and {n_inf} infinite values (the first in example "
-                                f"{where[0]}, at index {tuple(int(i) for i in where)})", "finite numbers only")
+            raise DataFileError(
+                path,
+                item,
+                f"{n_nan} NaN and {n_inf} infinite values (the first in example "
+                f"{where[0]}, at index {tuple(int(i) for i in where)})",
+                "finite numbers only",
+            )
     if a.ndim >= 3:
         lo, hi = float(a.min()), float(a.max())
         if a.dtype.kind == "f" and (lo < 0 or hi > 1):
             n = int(((a < 0) | (a > 1)).sum())
             hint = " (they look like 0-255: divide by 255, or save as uint8)" if hi <= 255 and lo >= 0 else ""
-            raise DataFileError(path, item, f"{n:,} pixel values outside 0-1 (from {lo:g} to {hi:g}){hint}",
-                                "float pixels from 0 to 1, or uint8 pixels from 0 to 255")  # fmt: skip
+            raise DataFileError(
+                path,
+                item,
+                f"{n:,} pixel values outside 0-1 (from {lo:g} to {hi:g}){hint}",
+                "float pixels from 0 to 1, or uint8 pixels from 0 to 255",
+            )
         if a.dtype.kind in "iu" and (lo < 0 or hi > 255):
-            raise DataFileError(path, item, f"whole-number pixels from {lo:g} to {hi:g}",
-                                "uint8 pixels from 0 to 255, or float pixels from 0 to 1")  # fmt: skip
+            raise DataFileError(
+                path,
+                item,
+                f"whole-number pixels from {lo:g} to {hi:g}",
+                "uint8 pixels from 0 to 255, or float pixels from 0 to 1",
+            )
 
 
 def _check_y(path: Path, name: str, y: np.ndarray, n: int, x_name: str) -> np.ndarray:
@@ -296,21 +386,31 @@ def _check_y(path: Path, name: str, y: np.ndarray, n: int, x_name: str) -> np.nd
     if y.dtype.kind not in "iuf":
         raise DataFileError(path, item, _kind(y), "whole numbers 0, 1, 2, ... for the classes")
     if len(y) != n:
-        raise DataFileError(path, item, f"{len(y):,} labels for the {n:,} examples of '{x_name}'",
-                            "one label per example")  # fmt: skip
+        raise DataFileError(
+            path, item, f"{len(y):,} labels for the {n:,} examples of '{x_name}'", "one label per example"
+        )
     if y.dtype.kind == "f":
         bad = ~np.isfinite(y)
         if bad.any():
-            raise DataFileError(path, item, f"{int(bad.sum())} NaN or infinite labels (the first at index "
-                                f"{int(np.flatnonzero(bad)[0])})", "a whole number for every example")
+            raise DataFileError(
+                path,
+                item,
+                f"{int(bad.sum())} NaN or infinite labels (the first at index {int(np.flatnonzero(bad)[0])})",
+                "a whole number for every example",
+            )
         fractional = y != np.round(y)
         if fractional.any():
             i = int(np.flatnonzero(fractional)[0])
-            raise DataFileError(path, item, f"labels that are not whole numbers ({y[i]:g} at index {i})",
-                                "whole numbers 0, 1, 2, ... for the classes")  # fmt: skip
+            raise DataFileError(
+                path,
+                item,
+                f"labels that are not whole numbers ({y[i]:g} at index {i})",
+                "whole numbers 0, 1, 2, ... for the classes",
+            )
     if len(y) and (y.min() < 0 or y.max() >= MAX_CLASSES):
-        raise DataFileError(path, item, f"labels from {y.min():g} to {y.max():g}",
-                            f"whole numbers from 0 to {MAX_CLASSES - 1}")  # fmt: skip
+        raise DataFileError(
+            path, item, f"labels from {y.min():g} to {y.max():g}", f"whole numbers from 0 to {MAX_CLASSES - 1}"
+        )
     return y.astype(np.int64)
 
 
@@ -322,8 +422,9 @@ def _check_domains(path: Path, arrays: dict[str, np.ndarray], target_file: Path 
         return target_path if name.startswith("target") else path
 
     if ("target_test_x" in arrays) != ("target_test_y" in arrays):
-        given, absent = ("target_test_x", "target_test_y") if "target_test_x" in arrays else \
-            ("target_test_y", "target_test_x")  # fmt: skip
+        given, absent = (
+            ("target_test_x", "target_test_y") if "target_test_x" in arrays else ("target_test_y", "target_test_x")
+        )
         raise DataFileError(path, f"array '{absent}'", f"'{given}' without '{absent}'", "both or neither")
     source_image = arrays["source_x"].ndim >= 3
     for name in ("source_x", "target_x", "target_test_x"):
@@ -337,22 +438,39 @@ def _check_domains(path: Path, arrays: dict[str, np.ndarray], target_file: Path 
         d = arrays["source_x"].shape[1]
         for name in ("target_x", "target_test_x"):
             if name in arrays and arrays[name].shape[1] != d:
-                raise DataFileError(where(name), f"array '{name}'", f"{arrays[name].shape[1]} features",
-                                    f"{d} features, as many as source_x")  # fmt: skip
+                raise DataFileError(
+                    where(name),
+                    f"array '{name}'",
+                    f"{arrays[name].shape[1]} features",
+                    f"{d} features, as many as source_x",
+                )
     source_classes = np.unique(labels["source_y"])
     if len(source_classes) < 2:
-        raise DataFileError(path, "array 'source_y'", f"a single class ({source_classes[0]})" if len(source_classes)
-                            else "no labels", "at least 2 classes to tell apart")  # fmt: skip
+        raise DataFileError(
+            path,
+            "array 'source_y'",
+            f"a single class ({source_classes[0]})" if len(source_classes) else "no labels",
+            "at least 2 classes to tell apart",
+        )
     for name in ("target_y", "target_test_y"):
         if name in labels:
             unknown = np.setdiff1d(np.unique(labels[name]), source_classes)
             if len(unknown):
-                raise DataFileError(where(name), f"array '{name}'",
-                                    f"classes {', '.join(map(str, unknown))} that source_y does not have",
-                                    f"only the source's classes ({', '.join(map(str, source_classes))}): the "
-                                    "label classifier learns them from the source alone")  # fmt: skip
-    return Domains(arrays["source_x"], labels["source_y"], arrays["target_x"], labels.get("target_y"),
-                   arrays.get("target_test_x"), labels.get("target_test_y"))  # fmt: skip
+                raise DataFileError(
+                    where(name),
+                    f"array '{name}'",
+                    f"classes {', '.join(map(str, unknown))} that source_y does not have",
+                    f"only the source's classes ({', '.join(map(str, source_classes))}): the "
+                    "label classifier learns them from the source alone",
+                )
+    return Domains(
+        arrays["source_x"],
+        labels["source_y"],
+        arrays["target_x"],
+        labels.get("target_y"),
+        arrays.get("target_test_x"),
+        labels.get("target_test_y"),
+    )
 
 
 # --- building the domain pair ---
@@ -380,8 +498,9 @@ def _as_images(x: np.ndarray, channels: int) -> np.ndarray:
         chunk = chunk.unsqueeze(1) if chunk.ndim == 3 else chunk.permute(0, 3, 1, 2)
         if chunk.shape[2:] != (IMAGE_SIZE, IMAGE_SIZE):
             # antialias: shrinking a large image without it keeps only every few pixels
-            chunk = F.interpolate(chunk, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear", align_corners=False,
-                                  antialias=True).clamp(0, 1)  # fmt: skip
+            chunk = F.interpolate(
+                chunk, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear", align_corners=False, antialias=True
+            ).clamp(0, 1)
         out[start : start + len(chunk)] = chunk.expand(-1, channels, -1, -1).numpy()
     return out
 
@@ -420,8 +539,18 @@ def build_pair(d: Domains, seed: int, name: str = "file") -> DomainPair:
     std = np.where(std > 1e-8, std, 1.0)  # a constant column or channel is left unscaled
     xs = [((x - mean) / std).astype(np.float32) for x in xs]
     n_classes = int(d.source_y.max()) + 1
-    return DomainPair(name, xs[0], d.source_y[s_train], xs[1], target_y[t_train], xs[2], d.source_y[s_test],
-                      xs[3], target_test_y, n_classes=n_classes)  # fmt: skip
+    return DomainPair(
+        name,
+        xs[0],
+        d.source_y[s_train],
+        xs[1],
+        target_y[t_train],
+        xs[2],
+        d.source_y[s_test],
+        xs[3],
+        target_test_y,
+        n_classes=n_classes,
+    )
 
 
 def read_files(data_file: str | Path, target_file: str | Path = "", label_column: str = "label") -> Domains:
@@ -432,8 +561,7 @@ def read_files(data_file: str | Path, target_file: str | Path = "", label_column
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_pair(data_file: str, target_file: str, label_column: str, seed: int,
-                 stamp: tuple[int, ...]) -> DomainPair:  # fmt: skip
+def _cached_pair(data_file: str, target_file: str, label_column: str, seed: int, stamp: tuple[int, ...]) -> DomainPair:
     """`stamp` (size and modification time of the files) makes an edited file load afresh."""
     return build_pair(read_files(data_file, target_file, label_column), seed, name=f"file:{Path(data_file).name}")
 
@@ -456,8 +584,12 @@ def load_file_pair(config: RunConfig) -> DomainPair:
     pair = _cached_pair(config.data_file, config.target_file, config.label_column, config.seed, stamp)
     if config.mode == "target_oracle" and (pair.target_y == UNLABELLED).any():
         target = config.target_file or config.data_file
-        raise DataFileError(target, "target labels", "none (or not for every training example)",
-                            "target labels for the target oracle, which trains on them; choose another mode")
+        raise DataFileError(
+            target,
+            "target labels",
+            "none (or not for every training example)",
+            "target labels for the target oracle, which trains on them; choose another mode",
+        )
     return pair
 
 
@@ -513,7 +645,11 @@ def example_npz(kind: str = "table") -> bytes:
     big = torch.from_numpy(grey[n_source:, None].astype(np.float32))
     big = F.interpolate(big, size=16, mode="bilinear", align_corners=False).clamp(0, 1).repeat(1, 3, 1, 1).numpy()
     colour = blend_over_photos(big, np.random.RandomState(0)).transpose(0, 2, 3, 1)
-    np.savez_compressed(buffer, source_x=(grey[:n_source] * 255).round().astype(np.uint8),
-                        source_y=y[:n_source].astype(np.int64), target_x=(colour * 255).round().astype(np.uint8),
-                        target_y=y[n_source:].astype(np.int64))  # fmt: skip
+    np.savez_compressed(
+        buffer,
+        source_x=(grey[:n_source] * 255).round().astype(np.uint8),
+        source_y=y[:n_source].astype(np.int64),
+        target_x=(colour * 255).round().astype(np.uint8),
+        target_y=y[n_source:].astype(np.int64),
+    )
     return buffer.getvalue()

@@ -37,11 +37,15 @@ TSNE_NOTE = (
 
 # The page's own settings, in the URL beside the run settings (widget keys maps_<name>).
 PAGE_PARAMS = {
-    "oracle": Param("bool", default=False), "method": Param("choice", METHODS, "pca"),
-    "perplexity": Param("float", (5.0, 100.0), 30.0), "n_neighbors": Param("int", (2, 100), 15),
-    "min_dist": Param("float", (0.0, 1.0), 0.1), "points": Param("int", (50, 500), 300),
-    "colour": Param("choice", ("domain", "class"), "domain"), "errors": Param("bool", default=False),
-}  # fmt: skip
+    "oracle": Param("bool", default=False),
+    "method": Param("choice", METHODS, "pca"),
+    "perplexity": Param("float", (5.0, 100.0), 30.0),
+    "n_neighbors": Param("int", (2, 100), 15),
+    "min_dist": Param("float", (0.0, 1.0), 0.1),
+    "points": Param("int", (50, 500), 300),
+    "colour": Param("choice", ("domain", "class"), "domain"),
+    "errors": Param("bool", default=False),
+}
 
 require_navigation()
 st.title("Feature maps")
@@ -69,8 +73,12 @@ with st.sidebar:
     mark_errors = st.toggle("Mark misclassified target points", key="maps_errors")
 if base is not None:
     page_values = {name: st.session_state[f"maps_{name}"] for name in PAGE_PARAMS}
-    write_link("maps", base, exclude=("mode",), extra={
-        name: PAGE_PARAMS[name].format(v) for name, v in page_values.items() if v != PAGE_PARAMS[name].default})
+    write_link(
+        "maps",
+        base,
+        exclude=("mode",),
+        extra={name: PAGE_PARAMS[name].format(v) for name, v in page_values.items() if v != PAGE_PARAMS[name].default},
+    )
 link_notes("maps")
 
 if st.button("Train and compare", type="primary", icon=":material/compare:", disabled=base is None):
@@ -80,8 +88,14 @@ if error:
     st.error(error, icon=":material/error:")
 
 jobs: list[Job] = [j for j in map(manager.get, st.session_state.get("maps_jobs", [])) if j is not None]
-settings = ProjectionSettings(method=method, perplexity=perplexity, n_neighbors=n_neighbors, min_dist=min_dist,
-                              points_per_domain=per_domain, seed=jobs[0].config.seed if jobs else 0)  # fmt: skip
+settings = ProjectionSettings(
+    method=method,
+    perplexity=perplexity,
+    n_neighbors=n_neighbors,
+    min_dist=min_dist,
+    points_per_domain=per_domain,
+    seed=jobs[0].config.seed if jobs else 0,
+)
 
 
 @st.fragment(run_every=0.5)
@@ -118,8 +132,15 @@ def draw_maps(finished: list[Job], step: int) -> None:
             fmap = future.result()
             snap = r.snapshots[step]
             i = fmap.index
-            fig = plots.feature_map_figure(fmap.xy, snap.domain[i], snap.label[i], snap.predicted[i],
-                                           mode_title(r.config.mode), colour_by, mark_errors)  # fmt: skip
+            fig = plots.feature_map_figure(
+                fmap.xy,
+                snap.domain[i],
+                snap.label[i],
+                snap.predicted[i],
+                mode_title(r.config.mode),
+                colour_by,
+                mark_errors,
+            )
             FIGURES[f"map_{r.config.mode}_step{step}"] = fig
             st.plotly_chart(fig, key=f"map_{job.id}", config=plots.CHART_CONFIG)
             frame = history_frame(r.history)
@@ -132,8 +153,13 @@ def draw_maps(finished: list[Job], step: int) -> None:
 
 def draw_comparison(finished: list[Job]) -> None:
     steps = sorted(finished[0].result.snapshots)
-    step = st.select_slider("Training step of the feature snapshot", steps, value=steps[-1], key="maps_step",
-                            help="Slide back through training: with DANN the domains merge, without they stay apart.")
+    step = st.select_slider(
+        "Training step of the feature snapshot",
+        steps,
+        value=steps[-1],
+        key="maps_step",
+        help="Slide back through training: with DANN the domains merge, without they stay apart.",
+    )
     draw_maps(finished, step)
     st.info(TSNE_NOTE, icon=":material/lightbulb:")
     pair = load_pair(finished[0].config)
@@ -145,25 +171,36 @@ def draw_comparison(finished: list[Job]) -> None:
                 fig = plots.input_plane_figure(job.result.input_plane, pair, title, panels=(which,))
                 FIGURES[f"input_{which}_{job.config.mode}"] = fig
                 col.plotly_chart(fig, key=f"plane_{which}_{job.id}", config=plots.CHART_CONFIG)
-        st.caption("Top: label classifiers' boundaries. Bottom: domain classifiers' outputs. With DANN the label "
-                   "boundary follows the rotated target, and the domain classifier cannot draw a line between "
-                   "the domains.")  # fmt: skip
+        st.caption(
+            "Top: label classifiers' boundaries. Bottom: domain classifiers' outputs. With DANN the label "
+            "boundary follows the rotated target, and the domain classifier cannot draw a line between "
+            "the domains."
+        )
     st.subheader("The compared runs")
     table = comparison_table([j.result for j in finished])
     st.dataframe(table, hide_index=True)
     left, right = st.columns(2)
-    left.download_button("Download CSV", table.to_csv(index=False), "dann_comparison.csv", "text/csv",
-                         icon=":material/download:")  # fmt: skip
+    left.download_button(
+        "Download CSV", table.to_csv(index=False), "dann_comparison.csv", "text/csv", icon=":material/download:"
+    )
     figures = dict(FIGURES)
-    right.download_button("Figures (HTML, zip)", lambda: exports.figures_zip(figures), "dann_comparison_figures.zip",
-                          "application/zip", icon=":material/bar_chart:", on_click="ignore",
-                          help="These maps and boundaries as interactive charts that open offline.")  # fmt: skip
+    right.download_button(
+        "Figures (HTML, zip)",
+        lambda: exports.figures_zip(figures),
+        "dann_comparison_figures.zip",
+        "application/zip",
+        icon=":material/bar_chart:",
+        on_click="ignore",
+        help="These maps and boundaries as interactive charts that open offline.",
+    )
 
 
 if not jobs:
-    st.info("Pick a data set on the left and press **Train and compare**: source only, DANN and no reversal are "
-            "trained on the same data, seed and initial weights (runs trained before come from the cache).",
-            icon=":material/arrow_back:")  # fmt: skip
+    st.info(
+        "Pick a data set on the left and press **Train and compare**: source only, DANN and no reversal are "
+        "trained on the same data, seed and initial weights (runs trained before come from the cache).",
+        icon=":material/arrow_back:",
+    )
 elif not all(j.done for j in jobs):
     training_progress()
 else:

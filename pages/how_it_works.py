@@ -12,10 +12,15 @@ ARCHITECTURE = Path(__file__).resolve().parents[1] / "assets" / "architecture.sv
 
 # JMLR 2016, Table 2, MNIST -> MNIST-M: target accuracy.
 PAPER_MNIST_M = pd.DataFrame(
-    {"trained on": ["source only (MNIST labels)", "DANN (MNIST labels + unlabelled MNIST-M)",
-                    "train on target (MNIST-M labels)"],
-     "MNIST-M accuracy": [0.5225, 0.7666, 0.9596]}
-)  # fmt: skip
+    {
+        "trained on": [
+            "source only (MNIST labels)",
+            "DANN (MNIST labels + unlabelled MNIST-M)",
+            "train on target (MNIST-M labels)",
+        ],
+        "MNIST-M accuracy": [0.5225, 0.7666, 0.9596],
+    }
+)
 
 
 def lesson_links(*presets: tuple[str, str]) -> None:
@@ -36,10 +41,13 @@ st.markdown(
 )
 
 st.header("The network")
-st.image(str(ARCHITECTURE), width="stretch",
-         caption="Forward pass: solid arrows. Backward pass: dashed arrows. The gradient reversal layer (GRL) "
-         "passes features through unchanged and multiplies the domain classifier's gradient by −λ on its way "
-         "back into the feature extractor.")  # fmt: skip
+st.image(
+    str(ARCHITECTURE),
+    width="stretch",
+    caption="Forward pass: solid arrows. Backward pass: dashed arrows. The gradient reversal layer (GRL) "
+    "passes features through unchanged and multiplies the domain classifier's gradient by −λ on its way "
+    "back into the feature extractor.",
+)
 
 st.header("The objective: a minimax game")
 st.markdown("With $n$ labelled source examples and $n'$ unlabelled target examples, the paper's objective is")
@@ -59,8 +67,10 @@ st.markdown(
 )
 
 st.header("The gradient reversal layer")
-st.markdown("The GRL makes the saddle point trainable with plain backpropagation. It is the identity going "
-            "forward and multiplies the gradient by −λ going back:")  # fmt: skip
+st.markdown(
+    "The GRL makes the saddle point trainable with plain backpropagation. It is the identity going "
+    "forward and multiplies the gradient by −λ going back:"
+)
 st.latex(r"R_\lambda(\mathbf{x}) = \mathbf{x} \qquad\qquad \frac{dR_\lambda}{d\mathbf{x}} = -\lambda\,\mathbf{I}")
 st.markdown("So one SGD step on $L_y + L_d$, with the GRL between $G_f$ and $G_d$, updates")
 st.latex(
@@ -81,14 +91,18 @@ st.markdown(
     "around, and rises toward 1; the learning rate decays. In the app, λ's ceiling (the λ slider) scales "
     "the schedule."
 )
-st.latex(r"\lambda_p = \frac{2}{1+\exp(-\gamma p)} - 1 \qquad\qquad \mu_p = \frac{\mu_0}{(1+\alpha p)^{\beta}}"
-         r"\qquad (\gamma = 10,\ \mu_0 = 0.01,\ \alpha = 10,\ \beta = 0.75)")  # fmt: skip
+st.latex(
+    r"\lambda_p = \frac{2}{1+\exp(-\gamma p)} - 1 \qquad\qquad \mu_p = \frac{\mu_0}{(1+\alpha p)^{\beta}}"
+    r"\qquad (\gamma = 10,\ \mu_0 = 0.01,\ \alpha = 10,\ \beta = 0.75)"
+)
 left, right = st.columns(2)
 gamma = left.slider("γ (how fast λ rises)", 0.0, 50.0, 10.0, 0.5, key="how_gamma")
 alpha = right.slider("α (how fast the learning rate decays)", 0.0, 50.0, 10.0, 0.5, key="how_alpha")
 st.plotly_chart(plots.paper_schedules_figure(gamma=gamma, alpha=alpha), key="how_schedules")
-st.caption("Solid black: your γ and α. Dashed grey: the paper's, when yours differ. A large α freezes a small "
-           "network before its features align; γ = 0 keeps λ at 0, which is training on the source only.")  # fmt: skip
+st.caption(
+    "Solid black: your γ and α. Dashed grey: the paper's, when yours differ. A large α freezes a small "
+    "network before its features align; γ = 0 keeps λ at 0, which is training on the source only."
+)
 lesson_links(("lambda_zero", "λ = 0 is source only"), ("paper_schedule", "the paper's schedule"))
 
 st.header("Why a domain loss near ln 2 means success")
@@ -144,8 +158,12 @@ st.markdown(
     "MNIST-M blends each MNIST digit over a random patch of a colour photo. Target (MNIST-M) accuracy from "
     "the JMLR paper's Table 2:"
 )
-st.dataframe(PAPER_MNIST_M, hide_index=True, width="content", column_config={
-    "MNIST-M accuracy": st.column_config.NumberColumn(format="%.4f")})  # fmt: skip
+st.dataframe(
+    PAPER_MNIST_M,
+    hide_index=True,
+    width="content",
+    column_config={"MNIST-M accuracy": st.column_config.NumberColumn(format="%.4f")},
+)
 st.markdown(
     "DANN closes (0.7666 − 0.5225) / (0.9596 − 0.5225) = **56%** of the gap between training on the source "
     "only and training on labelled target data, without a single target label. Public re-implementations "

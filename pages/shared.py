@@ -29,15 +29,21 @@ from dann_demo.links import (
 from dann_demo.presets import PRESETS, Preset
 from dann_demo.train import RunResult
 
-DATASET_LABELS = {"moons": "two moons (2-D points)", "digits": "digits → digits-M (images)",
-                  "blobs": "blobs: shifted and scaled (2-D points)", "file": "your own data (.npz or .csv)",
-                  "mnist": "MNIST → MNIST-M (paper's benchmark)"}
+DATASET_LABELS = {
+    "moons": "two moons (2-D points)",
+    "digits": "digits → digits-M (images)",
+    "blobs": "blobs: shifted and scaled (2-D points)",
+    "file": "your own data (.npz or .csv)",
+    "mnist": "MNIST → MNIST-M (paper's benchmark)",
+}
 MODE_LABELS = {
     "dann": "DANN (gradient reversal)",
     "source_only": "source only (no adaptation)",
     "no_reversal": "no reversal (domain head trained jointly, ablation)",
     "target_oracle": "target oracle (trained on target labels: upper bound)",
 }
+
+
 def mode_title(mode: str) -> str:
     """The short name of a mode, for chart titles: 'DANN', 'source only', ..."""
     return MODE_LABELS[mode].split(" (")[0]
@@ -80,9 +86,11 @@ def require_navigation() -> None:
 @st.cache_resource
 def job_manager() -> JobManager:
     """One manager per server process, shared by every session, so identical runs are trained once."""
-    return JobManager(max_concurrent=int(os.environ.get("DANN_MAX_JOBS", "2")),
-                      cache_entries=int(os.environ.get("DANN_CACHE_RUNS", "32")),
-                      session_alive=_session_alive)  # fmt: skip
+    return JobManager(
+        max_concurrent=int(os.environ.get("DANN_MAX_JOBS", "2")),
+        cache_entries=int(os.environ.get("DANN_CACHE_RUNS", "32")),
+        session_alive=_session_alive,
+    )
 
 
 def _session_alive(session: str) -> bool:
@@ -190,8 +198,10 @@ def link_notes(prefix: str) -> None:
     """Tell the user which values of the link they opened were left out, and why."""
     notes = st.session_state.get(f"{prefix}_link_notes")
     if notes:
-        st.warning("Some settings in the link were not used:\n\n" + "\n".join(f"- {n}" for n in notes),
-                   icon=":material/link_off:")  # fmt: skip
+        st.warning(
+            "Some settings in the link were not used:\n\n" + "\n".join(f"- {n}" for n in notes),
+            icon=":material/link_off:",
+        )
 
 
 def write_link(prefix: str, config: RunConfig, exclude: tuple[str, ...] = (), extra: dict | None = None) -> None:
@@ -246,22 +256,33 @@ def uploaded_data_values(data_upload, target_upload=None, label_column: str = "l
 def _own_data_settings(k: str) -> tuple[dict | None, str | None]:
     """Your own data: an uploaded .npz, or two .csv files and the label column's name.
     Returns (RunConfig fields, None), (None, None) while files are missing, or (None, message)."""
-    kind = st.radio("File format", ["npz", "csv"], horizontal=True, key=f"{k}_format",
-                    format_func={"npz": "one .npz", "csv": "two .csv"}.get)  # fmt: skip
+    kind = st.radio(
+        "File format",
+        ["npz", "csv"],
+        horizontal=True,
+        key=f"{k}_format",
+        format_func={"npz": "one .npz", "csv": "two .csv"}.get,
+    )
     if kind == "npz":
-        upload = st.file_uploader("Your .npz file", type=["npz"], key=f"{k}_npz",
-                                  max_upload_size=userdata.MAX_FILE_MB)
+        upload = st.file_uploader("Your .npz file", type=["npz"], key=f"{k}_npz", max_upload_size=userdata.MAX_FILE_MB)
         st.caption(NPZ_FORMAT)
         for example in ("table", "images"):
-            st.download_button(f"Example: {example}", functools.partial(userdata.example_npz, example),
-                               f"example_{example}.npz", "application/octet-stream", key=f"{k}_example_{example}",
-                               icon=":material/download:")  # fmt: skip
+            st.download_button(
+                f"Example: {example}",
+                functools.partial(userdata.example_npz, example),
+                f"example_{example}.npz",
+                "application/octet-stream",
+                key=f"{k}_example_{example}",
+                icon=":material/download:",
+            )
         uploads = (upload, None, "label")
     else:
-        source = st.file_uploader("Source .csv (with labels)", type=["csv"], key=f"{k}_source_csv",
-                                  max_upload_size=userdata.MAX_FILE_MB)
-        target = st.file_uploader("Target .csv (labels optional)", type=["csv"], key=f"{k}_target_csv",
-                                  max_upload_size=userdata.MAX_FILE_MB)
+        source = st.file_uploader(
+            "Source .csv (with labels)", type=["csv"], key=f"{k}_source_csv", max_upload_size=userdata.MAX_FILE_MB
+        )
+        target = st.file_uploader(
+            "Target .csv (labels optional)", type=["csv"], key=f"{k}_target_csv", max_upload_size=userdata.MAX_FILE_MB
+        )
         label = st.text_input("Label column", "label", key=f"{k}_label_column")
         st.caption(CSV_FORMAT)
         uploads = (source, target, label)
@@ -282,8 +303,9 @@ def run_settings(prefix: str = "train", choose_mode: bool = True) -> tuple[RunCo
     hidden = st.session_state.get(f"{prefix}_hidden") or set()
     dataset = st.session_state.get(_key(prefix, "", "dataset"), "moons")
     if "dataset" not in hidden:
-        dataset = st.selectbox("Data set", list(DATASET_LABELS), format_func=DATASET_LABELS.get,
-                               key=_key(prefix, "", "dataset"))  # fmt: skip
+        dataset = st.selectbox(
+            "Data set", list(DATASET_LABELS), format_func=DATASET_LABELS.get, key=_key(prefix, "", "dataset")
+        )
     values: dict = {"dataset": dataset}
     defaults = dataset_defaults(dataset)
 
@@ -297,16 +319,44 @@ def run_settings(prefix: str = "train", choose_mode: bool = True) -> tuple[RunCo
         return values[name]
 
     if dataset == "moons":
-        control("rotation", st.slider, "Target rotation (degrees)", -180.0, 180.0, step=5.0,
-                help="The target domain is the source's two moons rotated by this angle.")  # fmt: skip
+        control(
+            "rotation",
+            st.slider,
+            "Target rotation (degrees)",
+            -180.0,
+            180.0,
+            step=5.0,
+            help="The target domain is the source's two moons rotated by this angle.",
+        )
         control("noise", st.slider, "Noise", 0.0, 1.0, step=0.01)
     if dataset == "blobs":
-        control("blob_shift", st.slider, "Target shift (distance)", 0.0, 5.0, step=0.1,
-                help="How far the target's classes move from the source's.")  # fmt: skip
-        control("blob_angle", st.slider, "Shift direction (degrees)", -180.0, 180.0, step=15.0,
-                help="0 = to the right, 90 = up.")  # fmt: skip
-        control("blob_scale", st.slider, "Target spread (x source)", 0.5, 3.0, step=0.1,
-                help="How much wider the target's classes are than the source's.")  # fmt: skip
+        control(
+            "blob_shift",
+            st.slider,
+            "Target shift (distance)",
+            0.0,
+            5.0,
+            step=0.1,
+            help="How far the target's classes move from the source's.",
+        )
+        control(
+            "blob_angle",
+            st.slider,
+            "Shift direction (degrees)",
+            -180.0,
+            180.0,
+            step=15.0,
+            help="0 = to the right, 90 = up.",
+        )
+        control(
+            "blob_scale",
+            st.slider,
+            "Target spread (x source)",
+            0.5,
+            3.0,
+            step=0.1,
+            help="How much wider the target's classes are than the source's.",
+        )
     data_error = None  # no data to train on yet: why (or None while an upload is awaited)
     if dataset == "file":
         file_values, data_error = _own_data_settings(f"{prefix}_{dataset}")
@@ -314,15 +364,35 @@ def run_settings(prefix: str = "train", choose_mode: bool = True) -> tuple[RunCo
     if dataset == "mnist":
         data_error = mnist_settings(f"{prefix}_{dataset}")
     if dataset == "mnist" and not data_error:
-        control("n_samples", st.number_input, "Training digits per domain", 100, LIMITS["n_samples"][1], step=5000,
-                help="The paper used all 60,000; fewer load faster and use less memory.")  # fmt: skip
+        control(
+            "n_samples",
+            st.number_input,
+            "Training digits per domain",
+            100,
+            LIMITS["n_samples"][1],
+            step=5000,
+            help="The paper used all 60,000; fewer load faster and use less memory.",
+        )
     if choose_mode:
         control("mode", st.selectbox, "Mode", list(MODE_LABELS), format_func=MODE_LABELS.get, help=MODE_HELP)
-    schedule = control("lambda_schedule", st.radio, "Lambda", ["paper", "constant"], horizontal=True,
-                       format_func={"paper": "paper schedule", "constant": "constant"}.get,
-                       help="Paper: λ_p = 2/(1+exp(-γp)) − 1, rising from 0 to 1 (times the ceiling below).")
-    control("lambda_value", st.slider, "λ (constant value, or the schedule's ceiling)", 0.0, 10.0, step=0.05,
-            help="Move it during training: the running job uses it from the next step.")  # fmt: skip
+    schedule = control(
+        "lambda_schedule",
+        st.radio,
+        "Lambda",
+        ["paper", "constant"],
+        horizontal=True,
+        format_func={"paper": "paper schedule", "constant": "constant"}.get,
+        help="Paper: λ_p = 2/(1+exp(-γp)) − 1, rising from 0 to 1 (times the ceiling below).",
+    )
+    control(
+        "lambda_value",
+        st.slider,
+        "λ (constant value, or the schedule's ceiling)",
+        0.0,
+        10.0,
+        step=0.05,
+        help="Move it during training: the running job uses it from the next step.",
+    )
     if schedule == "paper":
         control("gamma", st.slider, "γ (how fast λ rises)", 0.0, 100.0, step=0.5)
     control("steps", st.number_input, "Steps", *LIMITS["steps"], step=500)
@@ -330,8 +400,14 @@ def run_settings(prefix: str = "train", choose_mode: bool = True) -> tuple[RunCo
     control("seed", st.number_input, "Seed", *LIMITS["seed"])
     with st.expander("More settings"):
         control("batch_size", st.number_input, "Batch size (per domain)", *LIMITS["batch_size"])
-        control("lr_alpha", st.number_input, "lr decay α", 0.0, 1000.0,
-                help="lr_p = μ0 / (1 + α p)^β; α = 0 keeps it fixed.")  # fmt: skip
+        control(
+            "lr_alpha",
+            st.number_input,
+            "lr decay α",
+            0.0,
+            1000.0,
+            help="lr_p = μ0 / (1 + α p)^β; α = 0 keeps it fixed.",
+        )
         control("lr_beta", st.number_input, "lr decay β", 0.0, 10.0)
         control("momentum", st.number_input, "Momentum", 0.0, 0.999)
         if dataset in ("moons", "blobs"):
@@ -371,10 +447,16 @@ def mnist_settings(k: str) -> str | None:
         st.info(mnist.missing_files_message(files), icon=":material/folder_open:")
     elif files.test_only:
         split = 1 - mnist.TEST_ONLY_FRACTION
-        st.caption(f"Only the MNIST test files (t10k) were found: training uses {split:.0%} of their digits and "
-                   f"tests on the other {1 - split:.0%}. Download the training files for the full benchmark.")
-    if files.missing and st.button("Download MNIST", key=f"{k}_download", icon=":material/download:",
-                                   help="About 11 MB from " + mnist.MIRRORS[0] + "; needs internet."):  # fmt: skip
+        st.caption(
+            f"Only the MNIST test files (t10k) were found: training uses {split:.0%} of their digits and "
+            f"tests on the other {1 - split:.0%}. Download the training files for the full benchmark."
+        )
+    if files.missing and st.button(
+        "Download MNIST",
+        key=f"{k}_download",
+        icon=":material/download:",
+        help="About 11 MB from " + mnist.MIRRORS[0] + "; needs internet.",
+    ):
         try:
             with st.spinner("Downloading MNIST and checking its checksums…"):
                 files = mnist.download(files.data_dir, log_line=lambda line: None)
@@ -392,10 +474,14 @@ def summary(result: RunResult) -> None:
     m = result.metrics
     cols = st.columns(6)
     cols[0].metric("Source accuracy", f"{m['source_acc']:.1%}")
-    cols[1].metric("Target accuracy", percent(m["target_acc"]), help=NO_TARGET_LABELS if math.isnan(m["target_acc"])
-                   else None)  # fmt: skip
+    cols[1].metric(
+        "Target accuracy", percent(m["target_acc"]), help=NO_TARGET_LABELS if math.isnan(m["target_acc"]) else None
+    )
     cols[2].metric("Domain accuracy", f"{m['domain_acc']:.1%}", help="50% means the domain classifier is guessing.")
-    cols[3].metric("Proxy A-distance", f"{m['pad']:.2f}", help="0 = domains indistinguishable, 2 = separable "
-                   "(linear SVM on the features; clipped at 0).")  # fmt: skip
+    cols[3].metric(
+        "Proxy A-distance",
+        f"{m['pad']:.2f}",
+        help="0 = domains indistinguishable, 2 = separable (linear SVM on the features; clipped at 0).",
+    )
     cols[4].metric("Time", f"{m['seconds']:.1f} s", help=f"{m['steps']} steps, {m['steps_per_second']:.0f} steps/s")
     cols[5].metric("Device", str(m["device"]))

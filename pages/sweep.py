@@ -28,20 +28,35 @@ CAPTIONS = {
 
 require_navigation()
 st.title("Lambda sweep")
-st.caption("What does λ do? DANN trained for each λ and seed, against the floor (source only) and the ceiling "
-           "(target oracle) on the same seeds.")  # fmt: skip
+st.caption(
+    "What does λ do? DANN trained for each λ and seed, against the floor (source only) and the ceiling "
+    "(target oracle) on the same seeds."
+)
 manager = job_manager()
 
 with st.sidebar:
     st.header("Sweep settings")
     dataset = st.selectbox("Data set", list(DATASET_LABELS), format_func=DATASET_LABELS.get, key="sweep_dataset")
-    lambdas_text = st.text_input("Lambdas", "0,0.03,0.1,0.3,1,3", key="sweep_lambdas",
-                                 help=f"Constant λ values, comma-separated, from 0 to 10; at most {MAX_LAMBDAS}.")
+    lambdas_text = st.text_input(
+        "Lambdas",
+        "0,0.03,0.1,0.3,1,3",
+        key="sweep_lambdas",
+        help=f"Constant λ values, comma-separated, from 0 to 10; at most {MAX_LAMBDAS}.",
+    )
     with_paper = st.checkbox("Also the paper schedule (λ rises from 0 to 1)", value=True, key="sweep_paper")
-    seeds_text = st.text_input("Seeds", "0-2", key="sweep_seeds",
-                               help=f"A range like 0-2 or a list like 0,3,7; at most {MAX_SEEDS} seeds.")
-    steps = int(st.number_input("Steps per run", LIMITS["steps"][0], MAX_STEPS, DEFAULT_STEPS.get(dataset, 1000),
-                                step=500, key=f"sweep_{dataset}_steps"))  # fmt: skip
+    seeds_text = st.text_input(
+        "Seeds", "0-2", key="sweep_seeds", help=f"A range like 0-2 or a list like 0,3,7; at most {MAX_SEEDS} seeds."
+    )
+    steps = int(
+        st.number_input(
+            "Steps per run",
+            LIMITS["steps"][0],
+            MAX_STEPS,
+            DEFAULT_STEPS.get(dataset, 1000),
+            step=500,
+            key=f"sweep_{dataset}_steps",
+        )
+    )
 
 errors: list[str] = []
 lambdas: list[float | str] = []
@@ -78,8 +93,10 @@ if buttons[1].button("Stop", icon=":material/stop:", disabled=job is None or job
 for message in errors:
     st.error(message, icon=":material/error:")
 if base is not None:
-    st.caption(f"{n_runs} runs of {steps} steps: {len(lambdas)} λ settings × {len(seeds)} seeds, plus source only "
-               f"and the target oracle on the same seeds.")  # fmt: skip
+    st.caption(
+        f"{n_runs} runs of {steps} steps: {len(lambdas)} λ settings × {len(seeds)} seeds, plus source only "
+        f"and the target oracle on the same seeds."
+    )
 
 
 def progress_view() -> None:
@@ -88,8 +105,10 @@ def progress_view() -> None:
     if current is None:
         return
     if current.status == QUEUED:
-        st.info(f"Waiting for a free trainer: {manager.queue_position(current)} run(s) ahead of this sweep.",
-                icon=":material/hourglass:")  # fmt: skip
+        st.info(
+            f"Waiting for a free trainer: {manager.queue_position(current)} run(s) ahead of this sweep.",
+            icon=":material/hourglass:",
+        )
     else:
         st.progress(current.fraction, text=f"Training the sweep: {current.fraction:.0%} of all steps")
     if current.done:
@@ -103,25 +122,36 @@ def draw_results(job: SweepJob) -> None:
     if runs is None or runs.empty:
         return
     for row in runs[runs["note"] != ""].itertuples():
-        st.warning(f"{row.mode}, λ {row[1]}, seed {row.seed}: {row.note}; left out of the means.",
-                   icon=":material/warning:")  # fmt: skip
+        st.warning(
+            f"{row.mode}, λ {row[1]}, seed {row.seed}: {row.note}; left out of the means.", icon=":material/warning:"
+        )
     summary = summarise_sweep(runs)
     c = job.base
-    st.subheader(f"{DATASET_LABELS.get(c.dataset, c.dataset)}, {c.steps} steps per run"
-                 + (" (from the cache: this sweep was trained before)" if job.from_cache else ""))  # fmt: skip
+    st.subheader(
+        f"{DATASET_LABELS.get(c.dataset, c.dataset)}, {c.steps} steps per run"
+        + (" (from the cache: this sweep was trained before)" if job.from_cache else "")
+    )
     st.plotly_chart(plots.sweep_accuracy_figure(summary), key="sweep_accuracy")
     st.caption(CAPTIONS["accuracy"])
     st.plotly_chart(plots.sweep_domain_figure(summary), key="sweep_domain")
     st.caption(CAPTIONS["domain"])
     st.subheader("Mean ± standard deviation over seeds")
     st.dataframe(summary.round(4), hide_index=True)
-    st.download_button("Download every run (CSV)", runs.to_csv(index=False), f"dann_sweep_{c.dataset}.csv",
-                       "text/csv", icon=":material/download:")  # fmt: skip
+    st.download_button(
+        "Download every run (CSV)",
+        runs.to_csv(index=False),
+        f"dann_sweep_{c.dataset}.csv",
+        "text/csv",
+        icon=":material/download:",
+    )
 
 
 if job is None or not isinstance(job, SweepJob):
-    st.info("Choose a data set, the λ values and the seeds on the left, then press **Run sweep**. Every run "
-            "trains in the background; identical sweeps come from the cache.", icon=":material/arrow_back:")
+    st.info(
+        "Choose a data set, the λ values and the seeds on the left, then press **Run sweep**. Every run "
+        "trains in the background; identical sweeps come from the cache.",
+        icon=":material/arrow_back:",
+    )
 elif job.status == FAILED:
     st.error(job.error, icon=":material/error:")
 elif job.done:

@@ -40,8 +40,7 @@ CAPTIONS = {
     "plane": "Left: the label classifier's decision boundary (black line) over source (circles) and target "
     "(triangles). Right: the domain classifier's view; with DANN its boundary stops separating the two "
     "point clouds.",
-    "gallery": "Held-out images with true → predicted class. Target digits sit on photo crops "
-    "(the MNIST-M recipe).",
+    "gallery": "Held-out images with true → predicted class. Target digits sit on photo crops (the MNIST-M recipe).",
     "gallery_file": "Held-out images of your data, resized to 28 x 28, with true → predicted class "
     "(? where the target has no labels).",
 }
@@ -65,8 +64,13 @@ link_notes("train")
 with st.expander("Lesson presets", icon=":material/school:", expanded=False):
     cols = st.columns(len(PRESETS))
     for col, preset in zip(cols, PRESETS.values(), strict=True):
-        col.button(preset.title, key=f"preset_{preset.id}", on_click=apply_preset, args=("train", preset),
-                   use_container_width=True)  # fmt: skip
+        col.button(
+            preset.title,
+            key=f"preset_{preset.id}",
+            on_click=apply_preset,
+            args=("train", preset),
+            use_container_width=True,
+        )
 lesson = PRESETS.get(st.session_state.get("train_lesson", ""))
 if lesson is not None:
     st.info(f"**{lesson.title}.** {lesson.lesson} Press **Train**.", icon=":material/lightbulb:")
@@ -107,11 +111,15 @@ def draw(job: Job) -> dict:
     """Draw the job; returns its figures (the downloads reuse them)."""
     job.watch(me)
     if len(job.watchers) > 1 and not job.done:
-        st.caption(f":material/group: {len(job.watchers) - 1} other session(s) pressed Train with the same "
-                   "settings: you all watch one training. Moving λ gives you your own copy.")  # fmt: skip
+        st.caption(
+            f":material/group: {len(job.watchers) - 1} other session(s) pressed Train with the same "
+            "settings: you all watch one training. Moving λ gives you your own copy."
+        )
     if job.status == QUEUED:
-        st.info(f"Waiting for a free trainer: {manager.queue_position(job)} run(s) ahead of yours.",
-                icon=":material/hourglass:")  # fmt: skip
+        st.info(
+            f"Waiting for a free trainer: {manager.queue_position(job)} run(s) ahead of yours.",
+            icon=":material/hourglass:",
+        )
     elif job.status == RUNNING:
         st.progress(job.fraction, text=f"step {job.step} of {job.config.steps} · {job.steps_per_second:.0f} steps/s")
     if job.notice:
@@ -153,8 +161,9 @@ def figures(job: Job) -> dict:
         return {}
     figs = {}
     if job.input_plane is not None:
-        figs["input_plane"] = plots.input_plane_figure(job.input_plane, load_pair(job.config),
-                                                       f"Input space at step {job.step}")  # fmt: skip
+        figs["input_plane"] = plots.input_plane_figure(
+            job.input_plane, load_pair(job.config), f"Input space at step {job.step}"
+        )
     frame = history_frame(history)
     changes = job.lambda_changes
     figs["domain_loss"] = plots.domain_loss_figure(frame, changes)
@@ -176,8 +185,10 @@ def live_view() -> None:
 
 
 if job is None:
-    st.info("Choose a data set and a mode on the left, then press **Train**, or pick a lesson preset above.",
-            icon=":material/arrow_back:")  # fmt: skip
+    st.info(
+        "Choose a data set and a mode on the left, then press **Train**, or pick a lesson preset above.",
+        icon=":material/arrow_back:",
+    )
 elif job.done:
     figs = draw(job)
     if job.result is not None:

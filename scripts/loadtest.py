@@ -39,12 +39,20 @@ from typing import IO
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 # 30 pages in one browser, all in the background: without these Chromium throttles the
-                 # timers of hidden pages and the sessions stop polling the server.
-                 "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
-                 "--disable-backgrounding-occluded-windows"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # 30 pages in one browser, all in the background: without these Chromium throttles the
+    # timers of hidden pages and the sessions stop polling the server.
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+]
 # What a student must never see: a Python exception, an st.error box, Streamlit's connection dialog.
 FAILURE = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 
@@ -72,10 +80,24 @@ def start_server(port: int, log: IO[bytes], timeout: float = 120.0) -> subproces
     and stall the server)."""
     env = {**os.environ, "DANN_WARM_UP": "0"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -124,8 +146,9 @@ async def set_number(page, label: str, value: int, timeout: float) -> None:
     await page.wait_for_function(
         "([label, value]) => [...document.querySelectorAll('input')]"
         ".some(i => i.ariaLabel === label && i.value === value)",
-        arg=[label, str(value)], timeout=timeout * 1000,
-    )  # fmt: skip
+        arg=[label, str(value)],
+        timeout=timeout * 1000,
+    )
 
 
 async def run_session(browser, url: str, session: Session, timeout: float, steps: int | None) -> Session:
@@ -150,8 +173,9 @@ async def run_session(browser, url: str, session: Session, timeout: float, steps
         else:
             session.result_seconds = time.perf_counter() - t1
             run_time = page.locator('[data-testid="stMetric"]').filter(has=page.get_by_text("Time", exact=True))
-            session.train_seconds = float((await run_time.locator('[data-testid="stMetricValue"]').inner_text())
-                                          .removesuffix(" s"))  # fmt: skip
+            session.train_seconds = float(
+                (await run_time.locator('[data-testid="stMetricValue"]').inner_text()).removesuffix(" s")
+            )
             session.from_cache = await page.get_by_text("from the cache").count() > 0
             session.ok = True
     except Exception as e:  # a timeout or a browser error is this session's failure, not the whole test's
@@ -161,15 +185,17 @@ async def run_session(browser, url: str, session: Session, timeout: float, steps
     return session
 
 
-async def run_class(url: str, sessions: list[Session], timeout: float, browsers: int,
-                    steps: int | None) -> list[Session]:  # fmt: skip
+async def run_class(
+    url: str, sessions: list[Session], timeout: float, browsers: int, steps: int | None
+) -> list[Session]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         launched = [await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS) for _ in range(browsers)]
         try:
-            return await asyncio.gather(*(run_session(launched[s.index % browsers], url, s, timeout, steps)
-                                          for s in sessions))  # fmt: skip
+            return await asyncio.gather(
+                *(run_session(launched[s.index % browsers], url, s, timeout, steps) for s in sessions)
+            )
         finally:
             for b in launched:
                 await b.close()
@@ -227,8 +253,9 @@ def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[f
     sessions = [Session(i, args.first_seed + i) for i in range(args.sessions)]
     try:
         t0 = time.perf_counter()
-        sessions = asyncio.run(run_class(f"http://127.0.0.1:{port}/", sessions, args.timeout, args.browsers,
-                                         args.steps))  # fmt: skip
+        sessions = asyncio.run(
+            run_class(f"http://127.0.0.1:{port}/", sessions, args.timeout, args.browsers, args.steps)
+        )
         wall = time.perf_counter() - t0
         peak_kb = proc_status(server.pid, "VmHWM")
         server_cpu = cpu_seconds(server.pid)

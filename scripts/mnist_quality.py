@@ -52,29 +52,47 @@ def main() -> None:
     report = {"machine": machine(), "photos": photo_source_label(args.data_dir or None), "runs": {}}
     print(report, flush=True)
     for mode in args.modes.split(","):
-        config = RunConfig.for_dataset("mnist", mode=mode, steps=args.steps, n_samples=args.n_samples,
-                                       seed=args.seed, data_dir=args.data_dir, log_every=500)  # fmt: skip
+        config = RunConfig.for_dataset(
+            "mnist",
+            mode=mode,
+            steps=args.steps,
+            n_samples=args.n_samples,
+            seed=args.seed,
+            data_dir=args.data_dir,
+            log_every=500,
+        )
         pair = load_pair(config)
         t0, cpu0 = time.perf_counter(), time.process_time()
         trainer = Trainer(config, pair)
-        result = trainer.run(on_progress=lambda r, mode=mode: print(
-            f"  {mode} step {r.step}: target acc (500 digits) {r.target_acc:.3f}, domain acc {r.domain_acc:.3f}, "
-            f"{r.seconds:.0f} s", flush=True))  # fmt: skip
+        result = trainer.run(
+            on_progress=lambda r, mode=mode: print(
+                f"  {mode} step {r.step}: target acc (500 digits) {r.target_acc:.3f}, domain acc {r.domain_acc:.3f}, "
+                f"{r.seconds:.0f} s",
+                flush=True,
+            )
+        )
         run = {
-            "steps": args.steps, "n_samples": args.n_samples, "seed": args.seed, "batch": config.batch_size,
+            "steps": args.steps,
+            "n_samples": args.n_samples,
+            "seed": args.seed,
+            "batch": config.batch_size,
             "target_acc_full": full_accuracy(trainer, pair.target_test_x, pair.target_test_y),
             "source_acc_full": full_accuracy(trainer, pair.source_test_x, pair.source_test_y),
             "paper_target_acc": PAPER.get(mode),
-            "domain_acc": result.metrics["domain_acc"], "pad": result.metrics["pad"],
-            "train_seconds": result.metrics["seconds"], "wall_seconds": round(time.perf_counter() - t0, 1),
+            "domain_acc": result.metrics["domain_acc"],
+            "pad": result.metrics["pad"],
+            "train_seconds": result.metrics["seconds"],
+            "wall_seconds": round(time.perf_counter() - t0, 1),
             "cpu_seconds": round(time.process_time() - cpu0, 1),
             "history": [(r.step, round(r.target_acc, 4)) for r in result.history],
-        }  # fmt: skip
+        }
         report["runs"][mode] = run
-        print(f"{mode}: MNIST-M test acc {run['target_acc_full']:.4f} (paper {PAPER.get(mode)}), MNIST test acc "
-              f"{run['source_acc_full']:.4f}, domain acc {run['domain_acc']:.3f}, {run['wall_seconds']:.0f} s wall, "
-              f"{run['cpu_seconds']:.0f} s CPU",
-              flush=True)  # fmt: skip
+        print(
+            f"{mode}: MNIST-M test acc {run['target_acc_full']:.4f} (paper {PAPER.get(mode)}), MNIST test acc "
+            f"{run['source_acc_full']:.4f}, domain acc {run['domain_acc']:.3f}, {run['wall_seconds']:.0f} s wall, "
+            f"{run['cpu_seconds']:.0f} s CPU",
+            flush=True,
+        )
         if args.json:
             Path(args.json).write_text(json.dumps(report, indent=1, default=float))
 

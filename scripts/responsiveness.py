@@ -36,8 +36,10 @@ def main() -> None:
         at.run()
         times.append(time.perf_counter() - t0)
         time.sleep(0.2)
-    print(f"while training digits at step {job.step}: widget rerun median {statistics.median(times):.3f} s, "
-          f"max {max(times):.3f} s over {len(times)} moves of the lambda slider")
+    print(
+        f"while training digits at step {job.step}: widget rerun median {statistics.median(times):.3f} s, "
+        f"max {max(times):.3f} s over {len(times)} moves of the lambda slider"
+    )
     job.stop()
 
 

@@ -39,8 +39,7 @@ def test_feature_maps_page_compares_three_runs():
 def test_feature_maps_settings_come_from_a_link():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.switch_page("pages/features.py")
-    at.query_params.update({"method": "tsne", "points": "100", "perplexity": "abc", "oracle": "true",
-                            "rotation": "90"})  # fmt: skip
+    at.query_params.update({"method": "tsne", "points": "100", "perplexity": "abc", "oracle": "true", "rotation": "90"})
     at.run()
     assert not at.exception
     assert at.sidebar.radio[1].value == "tsne"
@@ -65,7 +64,8 @@ def test_feature_maps_on_uploaded_data_without_target_labels(tmp_path, monkeypat
     at.switch_page("pages/features.py").run()
     at.sidebar.selectbox[0].select("file").run()
     [u for u in at.sidebar.file_uploader if u.label == "Your .npz file"][0].set_value(
-        ("four_features.npz", buffer.getvalue(), "application/octet-stream"))
+        ("four_features.npz", buffer.getvalue(), "application/octet-stream")
+    )
     at.run()
     [w for w in at.sidebar.number_input if w.label == "Steps"][0].set_value(100)
     at.run()

@@ -26,8 +26,15 @@ def test_how_it_works_shows_the_method():
     assert (ROOT / "assets" / "architecture.svg").read_text().lstrip().startswith("<svg")
     assert at.image[0].proto.imgs[0].url.startswith("data:image/svg+xml;base64,")
     latex = " ".join(x.value for x in at.latex)
-    for piece in (r"\arg\min", r"\arg\max", r"-\lambda\,\mathbf{I}", r"\lambda_p", r"\mu_p", r"\ln 2",
-                  r"\mathrm{PAD} = 2\,(1 - 2\varepsilon)"):  # fmt: skip
+    for piece in (
+        r"\arg\min",
+        r"\arg\max",
+        r"-\lambda\,\mathbf{I}",
+        r"\lambda_p",
+        r"\mu_p",
+        r"\ln 2",
+        r"\mathrm{PAD} = 2\,(1 - 2\varepsilon)",
+    ):
         assert piece in latex, piece
     text = " ".join(m.value for m in at.markdown)
     assert "0.7666" in text and "clips PAD at 0" in text

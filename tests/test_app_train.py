@@ -38,8 +38,9 @@ def _button(at: AppTest, label: str):
 
 
 def _set(at: AppTest, label: str, value) -> None:
-    widgets = [w for w in at.sidebar.number_input if w.label == label] + \
-        [w for w in at.sidebar.slider if w.label.startswith(label)]  # fmt: skip
+    widgets = [w for w in at.sidebar.number_input if w.label == label] + [
+        w for w in at.sidebar.slider if w.label.startswith(label)
+    ]
     widgets[0].set_value(value)
 
 
@@ -104,8 +105,16 @@ def test_image_dataset_shows_gallery(dataset):
 
 def test_a_shared_link_sets_the_controls_and_bad_values_are_noted():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.query_params.update({"dataset": "moons", "rotation": "60", "lambda_value": "banana", "steps": "-5",
-                            "colour": "red", "hide": "mode,nonsense"})  # fmt: skip
+    at.query_params.update(
+        {
+            "dataset": "moons",
+            "rotation": "60",
+            "lambda_value": "banana",
+            "steps": "-5",
+            "colour": "red",
+            "hide": "mode,nonsense",
+        }
+    )
     at.run()
     assert not at.exception
     assert next(s for s in at.sidebar.slider if s.label.startswith("Target rotation")).value == 60.0
@@ -207,8 +216,11 @@ def _npz_bytes(**arrays) -> bytes:
 def test_blobs_trains_and_shows_three_class_input_plane():
     at = _app()
     _choose_dataset(at, "blobs")
-    assert [s.label for s in at.sidebar.slider][:3] == ["Target shift (distance)", "Shift direction (degrees)",
-                                                        "Target spread (x source)"]  # fmt: skip
+    assert [s.label for s in at.sidebar.slider][:3] == [
+        "Target shift (distance)",
+        "Shift direction (degrees)",
+        "Target spread (x source)",
+    ]
     _set(at, "Target shift", 1.0)
     _train_and_wait(at, 200)
     assert _job(at).config.dataset == "blobs" and _job(at).config.blob_shift == 1.0
@@ -248,8 +260,9 @@ def test_uploaded_images_show_the_gallery(uploads_dir):
     colour = rng.rand(40, 14, 14, 3).astype(np.float32)
     at = _app()
     _choose_dataset(at, "file")
-    _uploader(at, "Your .npz file").set_value(("pics.npz", _npz_bytes(source_x=grey, source_y=y, target_x=colour),
-                                               "application/octet-stream"))  # fmt: skip
+    _uploader(at, "Your .npz file").set_value(
+        ("pics.npz", _npz_bytes(source_x=grey, source_y=y, target_x=colour), "application/octet-stream")
+    )
     at.run()
     _set(at, "Batch size (per domain)", 8)
     _train_and_wait(at, 10)
@@ -268,8 +281,9 @@ def test_bad_upload_is_a_message_and_the_page_keeps_working(uploads_dir):
     _uploader(at, "Your .npz file").set_value(("oops.npz", bad, "application/octet-stream"))
     at.run()
     assert not at.exception
-    assert [e.value for e in at.error] == ["oops.npz, array 'source_y': found a single class (0); expected at least "
-                                           "2 classes to tell apart."]  # fmt: skip
+    assert [e.value for e in at.error] == [
+        "oops.npz, array 'source_y': found a single class (0); expected at least 2 classes to tell apart."
+    ]
     assert _button(at, "Train").disabled
     _uploader(at, "Your .npz file").set_value(("junk.npz", b"\x00" * 100, "application/octet-stream"))
     at.run()
@@ -288,8 +302,7 @@ def test_csv_pair_upload_and_label_column(uploads_dir):
     _uploader(at, "Source .csv (with labels)").set_value(("s.csv", f"f1,f2,kind\n{rows}\n".encode(), "text/csv"))
     _uploader(at, "Target .csv (labels optional)").set_value(("t.csv", f"f1,f2\n{rows}\n".encode()[:-1], "text/csv"))
     at.run()
-    assert "s.csv, label column 'label': found no such column (the columns are 'f1', 'f2', 'kind')" in \
-        at.error[0].value  # fmt: skip
+    assert "s.csv, label column 'label': found no such column (the columns are 'f1', 'f2', 'kind')" in at.error[0].value
     at.sidebar.text_input[0].set_value("kind").run()
     assert not at.error
     _train_and_wait(at)

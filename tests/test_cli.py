@@ -16,8 +16,23 @@ def test_parse_seeds():
 
 def test_train_prints_summary_and_writes_json(tmp_path, capsys):
     out = tmp_path / "run.json"
-    rc = main(["train", "--dataset", "moons", "--mode", "dann", "--steps", "200", "--n-samples", "100",
-               "--seeds", "0-1", "--json", str(out)])  # fmt: skip
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            "moons",
+            "--mode",
+            "dann",
+            "--steps",
+            "200",
+            "--n-samples",
+            "100",
+            "--seeds",
+            "0-1",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     assert "moons / dann / seed 0" in text and "target acc" in text and "PAD" in text
@@ -56,9 +71,25 @@ def test_every_config_field_is_settable():
     from dann_demo import RunConfig
     from dann_demo.__main__ import build_parser, config_from_args
 
-    args = build_parser().parse_args(["train", "--dataset", "digits", "--lambda-schedule", "constant",
-                                      "--lambda-value", "0.3", "--batch-size", "16", "--device", "cpu",
-                                      "--snapshot-steps", "0,10", "--seeds", "4"])  # fmt: skip
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--dataset",
+            "digits",
+            "--lambda-schedule",
+            "constant",
+            "--lambda-value",
+            "0.3",
+            "--batch-size",
+            "16",
+            "--device",
+            "cpu",
+            "--snapshot-steps",
+            "0,10",
+            "--seeds",
+            "4",
+        ]
+    )
     c = config_from_args(args, 4)
     assert (c.dataset, c.lambda_schedule, c.lambda_value, c.batch_size, c.seed) == ("digits", "constant", 0.3, 16, 4)
     assert c.snapshot_steps == (0, 10)
@@ -68,8 +99,25 @@ def test_every_config_field_is_settable():
 
 def test_sweep_on_moons_two_lambdas_one_seed(tmp_path, capsys):
     out_json, out_csv = tmp_path / "sweep.json", tmp_path / "sweep.csv"
-    rc = main(["sweep", "--dataset", "moons", "--lambdas", "0,paper", "--seeds", "0", "--steps", "150",
-               "--n-samples", "100", "--json", str(out_json), "--csv", str(out_csv)])  # fmt: skip
+    rc = main(
+        [
+            "sweep",
+            "--dataset",
+            "moons",
+            "--lambdas",
+            "0,paper",
+            "--seeds",
+            "0",
+            "--steps",
+            "150",
+            "--n-samples",
+            "100",
+            "--json",
+            str(out_json),
+            "--csv",
+            str(out_csv),
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     assert "lambda      0 seed 0" in text and "lambda  paper seed 0" in text
@@ -79,11 +127,13 @@ def test_sweep_on_moons_two_lambdas_one_seed(tmp_path, capsys):
 
 
 def test_sweep_bad_lambda_exits_2():
-    proc = subprocess.run([sys.executable, "-m", "dann_demo", "sweep", "--lambdas", "0,lots"], capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "dann_demo", "sweep", "--lambdas", "0,lots"], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2 and "lambdas='lots' is not allowed" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "dann_demo", "sweep", "--lambdas", "0,20"], capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "dann_demo", "sweep", "--lambdas", "0,20"], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2 and "lambdas='20' is not allowed: comma-separated numbers from 0 to 10" in proc.stderr
 
 
@@ -113,8 +163,25 @@ def test_bad_config_file_is_one_line(tmp_path, capsys):
 
 
 def test_train_on_blobs(capsys):
-    rc = main(["train", "--dataset", "blobs", "--mode", "source_only", "--steps", "100", "--n-samples", "100",
-               "--blob-shift", "1.5", "--blob-angle", "30", "--blob-scale", "2"])  # fmt: skip
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            "blobs",
+            "--mode",
+            "source_only",
+            "--steps",
+            "100",
+            "--n-samples",
+            "100",
+            "--blob-shift",
+            "1.5",
+            "--blob-angle",
+            "30",
+            "--blob-scale",
+            "2",
+        ]
+    )
     assert rc == 0
     assert "blobs / source_only / seed 0" in capsys.readouterr().out
 
@@ -147,8 +214,19 @@ def test_train_on_a_csv_pair(tmp_path, capsys):
     rows = "\n".join(f"{i % 7},{(i * 3) % 5},{i % 2}" for i in range(40))
     (tmp_path / "s.csv").write_text("f1,f2,kind\n" + rows + "\n")
     (tmp_path / "t.csv").write_text("f1,f2,kind\n" + rows + "\n")
-    rc = main(["train", "--data-file", str(tmp_path / "s.csv"), "--target-file", str(tmp_path / "t.csv"),
-               "--label-column", "kind", "--steps", "40"])  # fmt: skip
+    rc = main(
+        [
+            "train",
+            "--data-file",
+            str(tmp_path / "s.csv"),
+            "--target-file",
+            str(tmp_path / "t.csv"),
+            "--label-column",
+            "kind",
+            "--steps",
+            "40",
+        ]
+    )
     assert rc == 0 and "file / dann / seed 0" in capsys.readouterr().out
 
 

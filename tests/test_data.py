@@ -39,6 +39,7 @@ def test_digits_shapes_dtypes_and_colour_target():
     s = DIGITS_IMAGE_SIZE
     assert pair.source_x.shape[1:] == (3, s, s) and pair.target_x.shape[1:] == (3, s, s)
     assert pair.is_image
+
     # Grey source: the channels are the same picture (equal up to the per-channel normalisation);
     # colour target: they differ.
     def channel_corr(x):

@@ -44,14 +44,18 @@ def test_each_moons_member_matches_its_config_trained_alone():
         assert member.metrics["target_acc"] == pytest.approx(alone.metrics["target_acc"], abs=0.005)
         assert set(member.snapshots) == {0, 120}
     # Not a vacuous comparison: the members did learn different things.
-    assert not torch.equal(results[0].state_dict["label_classifier.weight"],
-                           results[1].state_dict["label_classifier.weight"])  # fmt: skip
+    assert not torch.equal(
+        results[0].state_dict["label_classifier.weight"], results[1].state_dict["label_classifier.weight"]
+    )
 
 
 def test_each_digits_member_matches_alone_through_grouped_convolutions():
     base = RunConfig.for_dataset("digits", steps=6, log_every=3, batch_size=8, lr=0.05)
-    configs = [base.replace(seed=0, lambda_schedule="constant", lambda_value=1.0),
-               base.replace(seed=1, mode="target_oracle"), base.replace(seed=0, lambda_value=3.0)]  # fmt: skip
+    configs = [
+        base.replace(seed=0, lambda_schedule="constant", lambda_value=1.0),
+        base.replace(seed=1, mode="target_oracle"),
+        base.replace(seed=0, lambda_value=3.0),
+    ]
     results = EnsembleTrainer(configs).run()
     for config, member in zip(configs, results, strict=True):
         alone = Trainer(config, channels_last=False).run()
@@ -86,8 +90,10 @@ def test_ensemble_decision_per_device():
 def test_sweep_trains_together_or_one_by_one_with_the_same_numbers():
     base = RunConfig.for_dataset("moons", steps=100, log_every=50, n_samples=100)
     seen = {"on": [], "off": []}
-    tables = {how: run_sweep(base, [0.1, "paper"], [0, 1], on_result=seen[how].append, references=True, ensemble=how)
-              for how in seen}  # fmt: skip
+    tables = {
+        how: run_sweep(base, [0.1, "paper"], [0, 1], on_result=seen[how].append, references=True, ensemble=how)
+        for how in seen
+    }
     assert list(tables["on"]["trained_together"]) == [8] * 8 and list(tables["off"]["trained_together"]) == [1] * 8
     assert list(tables["on"]["mode"]) == ["dann"] * 4 + ["source_only"] * 2 + ["target_oracle"] * 2
     for a, b in zip(seen["on"], seen["off"], strict=True):

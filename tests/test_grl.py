@@ -46,6 +46,7 @@ def test_gradcheck():
     # And with c = -lambda, the analytic Jacobian equals -lambda times the numerical one.
     lam = 0.3
     analytic = torch.autograd.functional.jacobian(
-        lambda t: scale_gradient(t, torch.tensor(-lam, dtype=torch.double)), x)  # fmt: skip
+        lambda t: scale_gradient(t, torch.tensor(-lam, dtype=torch.double)), x
+    )
     numerical = torch.autograd.functional.jacobian(lambda t: t.clone(), x)
     torch.testing.assert_close(analytic, -lam * numerical)

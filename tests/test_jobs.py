@@ -124,8 +124,7 @@ def test_stop_by_one_session_leaves_a_shared_run_to_the_others(manager):
 
 def test_steering_a_shared_run_forks_a_copy_that_matches_training_alone():
     manager = JobManager(max_concurrent=2)
-    config = RunConfig.for_dataset("moons", steps=600, n_samples=100, seed=30, lambda_schedule="constant",
-                                   log_every=10)  # fmt: skip
+    config = RunConfig.for_dataset("moons", steps=600, n_samples=100, seed=30, lambda_schedule="constant", log_every=10)
     job = manager.submit(config, watcher="a")
     manager.submit(config, watcher="b")
     while job.step < 100:
@@ -135,7 +134,7 @@ def test_steering_a_shared_run_forks_a_copy_that_matches_training_alone():
     _wait(job)
     _wait(fork)
     assert job.result.lambda_changes == [] and fork.status == FINISHED
-    (at, value), = fork.result.lambda_changes
+    ((at, value),) = fork.result.lambda_changes
     assert value == 3.0 and 100 <= at < 600
     # The copy is the run "train alone, move lambda at step `at`": the same weights at the end.
     from dann_demo.train import Trainer

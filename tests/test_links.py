@@ -8,21 +8,25 @@ from dann_demo.presets import PRESETS
 
 
 def test_round_trip_keeps_every_setting():
-    config = RunConfig.for_dataset("moons", rotation=60.0, lambda_value=0.3, lambda_schedule="constant", steps=1234,
-                                   seed=7, mode="no_reversal")  # fmt: skip
+    config = RunConfig.for_dataset(
+        "moons", rotation=60.0, lambda_value=0.3, lambda_schedule="constant", steps=1234, seed=7, mode="no_reversal"
+    )
     query = query_from_config(config)
     assert query["rotation"] == "60" and "lr" not in query  # defaults are left out
     values, notes = config_values_from_query(query)
     assert notes == [] and RunConfig.for_dataset(**values) == config
 
 
-@pytest.mark.parametrize(("params", "expected"), [
-    ({"dataset": "mnist9"}, "dataset='mnist9' ignored"),
-    ({"lambda_value": "11"}, "lambda_value=11.0 is not allowed: a number from 0 to 10"),
-    ({"steps": "2.5"}, "steps='2.5' is not allowed: a whole number"),
-    ({"mode": "best"}, "mode='best' is not allowed: one of"),
-    ({"wibble": "1"}, "unknown setting 'wibble' ignored"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"dataset": "mnist9"}, "dataset='mnist9' ignored"),
+        ({"lambda_value": "11"}, "lambda_value=11.0 is not allowed: a number from 0 to 10"),
+        ({"steps": "2.5"}, "steps='2.5' is not allowed: a whole number"),
+        ({"mode": "best"}, "mode='best' is not allowed: one of"),
+        ({"wibble": "1"}, "unknown setting 'wibble' ignored"),
+    ],
+)
 def test_bad_values_are_left_out_with_a_note(params, expected):
     values, notes = config_values_from_query({"rotation": "10", **params})
     assert values["rotation"] == 10.0  # one bad value never spoils the rest

@@ -29,6 +29,7 @@ def test_loadtest_script_runs_two_sessions_to_their_results():
 
 
 def test_loadtest_rejects_bad_options():
-    run = subprocess.run([sys.executable, "scripts/loadtest.py", "--sessions", "0"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "scripts/loadtest.py", "--sessions", "0"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 2 and "--sessions must be at least 1, got 0" in run.stderr

@@ -61,8 +61,9 @@ def fake_checksums(monkeypatch):
     """Make `arrays`' own MD5s the official ones, as the real files' MD5s are for real MNIST."""
 
     def use(arrays: dict) -> None:
-        table = {role: (name, hashlib.md5(idx_bytes(arrays[role])).hexdigest())
-                 for role, (name, _) in mnist.FILES.items()}  # fmt: skip
+        table = {
+            role: (name, hashlib.md5(idx_bytes(arrays[role])).hexdigest()) for role, (name, _) in mnist.FILES.items()
+        }
         monkeypatch.setattr(mnist, "FILES", table)
 
     return use
@@ -215,8 +216,12 @@ def test_offline_message_says_which_files_to_put_where(tmp_path, monkeypatch):
         mnist.mnist_pair(folder)
     message = str(e.value)
     assert "Could not download MNIST" in message and str(folder) in message
-    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-                 "t10k-labels-idx1-ubyte.gz"):  # fmt: skip
+    for name in (
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ):
         assert name in message
     assert "needs internet" in message and "Name or service not known" in message
     # Without downloading, the same advice at once.
@@ -356,8 +361,21 @@ def test_cli_fetch_mnist_reports_files_and_checksums(tmp_path, capsys, fake_chec
 
 def test_cli_trains_on_test_files_only_and_says_so(tmp_path, capsys):
     write_mnist(tmp_path, train=False)
-    rc = main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--steps", "20", "--batch-size", "8",
-               "--device", "cpu"])  # fmt: skip
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            str(tmp_path),
+            "--steps",
+            "20",
+            "--batch-size",
+            "8",
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     assert "Only the MNIST test files" in out and "mnist / dann / seed 0" in out and "target acc" in out
@@ -408,8 +426,9 @@ def test_app_download_then_train_end_to_end(tmp_path, monkeypatch, fake_checksum
     monkeypatch.setenv("DANN_DATA_DIR", str(tmp_path / "data"))
     arrays = write_mnist(tmp_path / "served")
     fake_checksums(arrays)
-    serve(monkeypatch, {name + ".gz": gzip.compress(idx_bytes(arrays[role]))
-                        for role, (name, _) in mnist.FILES.items()})  # fmt: skip
+    serve(
+        monkeypatch, {name + ".gz": gzip.compress(idx_bytes(arrays[role])) for role, (name, _) in mnist.FILES.items()}
+    )
     at = _app()
     [b for b in at.sidebar.button if b.label == "Download MNIST"][0].click().run()
     assert not at.exception and not at.sidebar.info

@@ -9,8 +9,13 @@ def test_every_training_figure_builds_with_reference_lines():
     result = train(RunConfig.for_dataset("moons", steps=100, n_samples=100, lambda_schedule="constant"))
     frame = result.history_frame()
     changes = [(50, 2.0)]
-    for fn in (plots.label_loss_figure, plots.domain_loss_figure, plots.domain_accuracy_figure,
-               plots.accuracy_figure, plots.schedule_figure):  # fmt: skip
+    for fn in (
+        plots.label_loss_figure,
+        plots.domain_loss_figure,
+        plots.domain_accuracy_figure,
+        plots.accuracy_figure,
+        plots.schedule_figure,
+    ):
         fig = fn(frame, changes)
         assert isinstance(fig, go.Figure) and fig.data
         # The lambda change is marked in every curve.
@@ -89,10 +94,27 @@ def test_sweep_figures_place_lambda_zero_and_the_references():
 
     assert plots.lambda_axis_positions(["0.0", "0.1", "1.0"]) == {"0.0": 0.01, "0.1": 0.1, "1.0": 1.0}
     assert plots.lambda_axis_positions(["0"]) == {"0": 0.01}
-    rows = [("0.0", "dann", 0.70), ("0.3", "dann", 0.95), ("3.0", "dann", 0.80), ("paper", "dann", 0.97),
-            ("none", "source_only", 0.70), ("none", "target_oracle", 1.0)]  # fmt: skip
-    summary = pd.DataFrame([{"lambda": lam, "mode": mode, "target_acc_mean": acc, "target_acc_std": 0.02,
-                             "domain_acc_mean": 0.6, "domain_acc_std": 0.05} for lam, mode, acc in rows])
+    rows = [
+        ("0.0", "dann", 0.70),
+        ("0.3", "dann", 0.95),
+        ("3.0", "dann", 0.80),
+        ("paper", "dann", 0.97),
+        ("none", "source_only", 0.70),
+        ("none", "target_oracle", 1.0),
+    ]
+    summary = pd.DataFrame(
+        [
+            {
+                "lambda": lam,
+                "mode": mode,
+                "target_acc_mean": acc,
+                "target_acc_std": 0.02,
+                "domain_acc_mean": 0.6,
+                "domain_acc_std": 0.05,
+            }
+            for lam, mode, acc in rows
+        ]
+    )
     fig = plots.sweep_accuracy_figure(summary)
     constant, paper = fig.data
     assert list(constant.x) == [0.03, 0.3, 3.0] and list(constant.y) == [0.70, 0.95, 0.80]

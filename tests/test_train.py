@@ -11,8 +11,10 @@ from dann_demo.train import history_frame
 
 
 def test_same_seed_same_initial_weights_in_every_mode():
-    states = [build_model(RunConfig(mode=m, seed=7), (2,), 2).state_dict() for m in
-              ("source_only", "dann", "no_reversal", "target_oracle")]  # fmt: skip
+    states = [
+        build_model(RunConfig(mode=m, seed=7), (2,), 2).state_dict()
+        for m in ("source_only", "dann", "no_reversal", "target_oracle")
+    ]
     for s in states[1:]:
         for k in states[0]:
             if k != "grl.lambda_":
@@ -44,8 +46,17 @@ def test_progress_records_and_snapshots(quick_moons):
     assert [r.step for r in records] == list(range(0, 301, 50))
     assert {s.step for s in snaps} == {0, 100, 300} == set(result.snapshots)
     frame = history_frame(result.history)
-    assert list(frame.columns[:9]) == ["step", "p", "lambda", "lr", "label_loss", "domain_loss", "domain_acc",
-                                       "source_acc", "target_acc"]  # fmt: skip
+    assert list(frame.columns[:9]) == [
+        "step",
+        "p",
+        "lambda",
+        "lr",
+        "label_loss",
+        "domain_loss",
+        "domain_acc",
+        "source_acc",
+        "target_acc",
+    ]
     assert frame["p"].iloc[-1] == 1.0
     # The paper schedule: lambda rises from 0.
     assert frame["lambda"].iloc[0] == 0.0 and frame["lambda"].iloc[-1] > 0.99
@@ -143,8 +154,9 @@ def test_fast_path_computes_what_the_plain_path_computes(quick_moons):
     assert fast.step_mode == "tensor" and isinstance(fast.optimizer.param_groups[0]["lr"], torch.Tensor)
     for k, v in plain.model.state_dict().items():
         torch.testing.assert_close(fast.model.state_dict()[k], v, rtol=0, atol=0, msg=k)
-    assert [(r.label_loss, r.domain_loss, r.lambda_) for r in fast.history] == \
-        [(r.label_loss, r.domain_loss, r.lambda_) for r in plain.history]  # fmt: skip
+    assert [(r.label_loss, r.domain_loss, r.lambda_) for r in fast.history] == [
+        (r.label_loss, r.domain_loss, r.lambda_) for r in plain.history
+    ]
     assert fast.model.grl.lambda_.item() == 2.5 and fast.lambda_changes == [(20, 2.5)]
 
 

@@ -43,8 +43,7 @@ def write_csv(tmp_path, name, header, rows):
 
 def _csv_rows(n=20, shift=0.0, seed=0):
     rng = np.random.RandomState(seed)
-    return [[round(float(rng.randn() + (i % 2) * 3 + shift), 4), round(float(rng.randn()), 4), i % 2]
-            for i in range(n)]  # fmt: skip
+    return [[round(float(rng.randn() + (i % 2) * 3 + shift), 4), round(float(rng.randn()), 4), i % 2] for i in range(n)]
 
 
 def _config(path, **kw):
@@ -193,8 +192,15 @@ N = 40  # examples per domain in _good_arrays
 @pytest.mark.parametrize(
     ("changes", "fragments"),
     [
-        ({"target_x": None}, ["array 'target_x'", "no such array", "source_x, source_y, target_y",
-                              "arrays named source_x, source_y, target_x"]),
+        (
+            {"target_x": None},
+            [
+                "array 'target_x'",
+                "no such array",
+                "source_x, source_y, target_y",
+                "arrays named source_x, source_y, target_x",
+            ],
+        ),
         ({"source_x": np.array([["a"] * 3] * N)}, ["array 'source_x'", "text (dtype <U1)", "expected numbers"]),
         ({"source_x": np.ones((N, 3), complex)}, ["complex numbers"]),
         ({"source_x": np.ones((N, 3), bool)}, ["True/False values"]),
@@ -207,17 +213,27 @@ N = 40  # examples per domain in _good_arrays
         ({"source_y": np.zeros(N, int)}, ["array 'source_y'", "a single class (0)", "at least 2 classes"]),
         ({"source_y": np.eye(3)[np.arange(N) % 3]}, ["one-hot? use y.argmax(1)"]),
         ({"source_y": np.r_[np.full(N - 1, 1.0), np.nan]}, ["1 NaN or infinite labels (the first at index 39)"]),
-        ({"target_y": np.arange(N) % 5}, ["array 'target_y'", "classes 3, 4 that source_y does not have",
-                                          "only the source's classes (0, 1, 2)"]),
-        ({"target_x": np.ones((N, 4), np.float32)}, ["array 'target_x'", "found 4 features",
-                                                      "3 features, as many as source_x"]),
+        (
+            {"target_y": np.arange(N) % 5},
+            ["array 'target_y'", "classes 3, 4 that source_y does not have", "only the source's classes (0, 1, 2)"],
+        ),
+        (
+            {"target_x": np.ones((N, 4), np.float32)},
+            ["array 'target_x'", "found 4 features", "3 features, as many as source_x"],
+        ),
         ({"target_x": np.ones((5, 3), np.float32), "target_y": None}, ["5 examples", "from 10 to 20,000"]),
-        ({"target_x": np.ones((N, 8, 8), np.float32)}, ["array 'target_x'", "images: a 3-D array",
-                                                         "a table, like source_x"]),
-        ({"target_test_x": np.ones((5, 3), np.float32)},
-         ["array 'target_test_y'", "'target_test_x' without 'target_test_y'", "both or neither"]),
-        ({"target_test_x": np.ones((5, 3), np.float32), "target_test_y": np.array([0, 1, 2, 0, 7])},
-         ["array 'target_test_y'", "classes 7"]),
+        (
+            {"target_x": np.ones((N, 8, 8), np.float32)},
+            ["array 'target_x'", "images: a 3-D array", "a table, like source_x"],
+        ),
+        (
+            {"target_test_x": np.ones((5, 3), np.float32)},
+            ["array 'target_test_y'", "'target_test_x' without 'target_test_y'", "both or neither"],
+        ),
+        (
+            {"target_test_x": np.ones((5, 3), np.float32), "target_test_y": np.array([0, 1, 2, 0, 7])},
+            ["array 'target_test_y'", "classes 7"],
+        ),
     ],
 )
 def test_bad_npz_arrays(tmp_path, changes, fragments):
@@ -241,8 +257,10 @@ def test_nan_and_infinity_are_counted_and_located(tmp_path):
     [
         (np.ones((N, 3, 16, 16), np.float32), ["16 channels", "channels first? use x.transpose(0, 2, 3, 1)"]),
         (np.ones((N, 16, 16, 4), np.uint8), ["4 channels", "RGBA? drop the alpha channel"]),
-        (np.full((N, 16, 16), 200.0, np.float32), ["10,240 pixel values outside 0-1 (from 200 to 200)",
-                                                   "divide by 255", "float pixels from 0 to 1"]),
+        (
+            np.full((N, 16, 16), 200.0, np.float32),
+            ["10,240 pixel values outside 0-1 (from 200 to 200)", "divide by 255", "float pixels from 0 to 1"],
+        ),
         (np.full((N, 16, 16), -3.0, np.float32), ["outside 0-1 (from -3 to -3)"]),
         (np.full((N, 16, 16), 300, np.int32), ["whole-number pixels from 300 to 300", "uint8 pixels"]),
     ],
@@ -281,8 +299,12 @@ def test_files_that_are_not_npz(tmp_path):
         ("MAX_ROWS", 30, {}, "array 'source_x': found 40 examples; expected from 10 to 30 examples"),
         ("MAX_FEATURES", 2, {}, "found 3 features; expected from 1 to 2 features"),
         ("MAX_VALUES", 100, {}, "found 120 numbers"),
-        ("MAX_IMAGE_SIDE", 10, {"source_x": np.zeros((N, 12, 11), np.uint8), "target_x": np.zeros((N, 8, 8))},
-         "images of 12 x 11 pixels; expected at most 10 x 10"),
+        (
+            "MAX_IMAGE_SIDE",
+            10,
+            {"source_x": np.zeros((N, 12, 11), np.uint8), "target_x": np.zeros((N, 8, 8))},
+            "images of 12 x 11 pixels; expected at most 10 x 10",
+        ),
     ],
 )
 def test_limits(tmp_path, monkeypatch, limit, value, changes, fragment):
@@ -294,8 +316,15 @@ def test_limits(tmp_path, monkeypatch, limit, value, changes, fragment):
 # --- bad .csv files ---
 
 
-def _csv_error(tmp_path, source_rows=None, target_rows=None, source_header=("a", "b", "label"),
-               target_header=("a", "b", "label"), label="label", source_text=None) -> str:  # fmt: skip
+def _csv_error(
+    tmp_path,
+    source_rows=None,
+    target_rows=None,
+    source_header=("a", "b", "label"),
+    target_header=("a", "b", "label"),
+    label="label",
+    source_text=None,
+) -> str:
     src = write_csv(tmp_path, "source.csv", source_header, source_rows or _csv_rows(20))
     if source_text is not None:
         src.write_text(source_text)
@@ -309,8 +338,7 @@ def _csv_error(tmp_path, source_rows=None, target_rows=None, source_header=("a",
 
 def test_csv_missing_label_column(tmp_path):
     msg = _csv_error(tmp_path, label="class")
-    assert msg.startswith("source.csv, label column 'class': found no such column (the columns are 'a', 'b', "
-                          "'label')")  # fmt: skip
+    assert msg.startswith("source.csv, label column 'class': found no such column (the columns are 'a', 'b', 'label')")
 
 
 def test_csv_non_numeric_column_is_named(tmp_path):
@@ -332,14 +360,20 @@ def test_csv_empty_and_infinite_cells(tmp_path):
 
 def test_csv_different_columns(tmp_path):
     msg = _csv_error(tmp_path, target_header=("a", "z", "label"))
-    assert msg.startswith("target.csv, the columns: found 'b' missing and 'z' extra; expected the same feature "
-                          "columns as source.csv ('a', 'b')")  # fmt: skip
+    assert msg.startswith(
+        "target.csv, the columns: found 'b' missing and 'z' extra; expected the same feature "
+        "columns as source.csv ('a', 'b')"
+    )
 
 
 @pytest.mark.parametrize(
     ("value", "fragment"),
-    [("1.5", "not whole numbers (1.5 at index 0)"), ("cat", "label column 'label': found text 'cat' on line 2"),
-     ("-2", "labels from -2 to 1"), ("", "found 1 empty cells (the first on line 2)")],
+    [
+        ("1.5", "not whole numbers (1.5 at index 0)"),
+        ("cat", "label column 'label': found text 'cat' on line 2"),
+        ("-2", "labels from -2 to 1"),
+        ("", "found 1 empty cells (the first on line 2)"),
+    ],
 )
 def test_csv_bad_labels(tmp_path, value, fragment):
     rows = _csv_rows(20)
@@ -351,14 +385,16 @@ def test_csv_bad_labels(tmp_path, value, fragment):
 def test_csv_target_classes_missing_from_source(tmp_path):
     rows = _csv_rows(20, seed=1)
     rows[3][2] = 4
-    assert _csv_error(tmp_path, target_rows=rows).startswith("target.csv, array 'target_y': found classes 4 that "
-                                                             "source_y does not have")  # fmt: skip
+    assert _csv_error(tmp_path, target_rows=rows).startswith(
+        "target.csv, array 'target_y': found classes 4 that source_y does not have"
+    )
 
 
 def test_csv_unreadable_and_empty(tmp_path):
     assert "found no data" in _csv_error(tmp_path, source_text="")
-    assert "only the label column 'label'" in _csv_error(tmp_path, source_header=("label",),
-                                                         source_rows=[[i % 2] for i in range(20)])
+    assert "only the label column 'label'" in _csv_error(
+        tmp_path, source_header=("label",), source_rows=[[i % 2] for i in range(20)]
+    )
     assert "text that is not valid CSV" in _csv_error(tmp_path, source_text='a,b,label\n1,2,0\n"3,4,1\n')
 
 
