@@ -2,21 +2,25 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-PIP_QUIET := --quiet --disable-pip-version-check
+PIP := $(BIN)/pip --quiet --disable-pip-version-check
+# Every install is held to requirements.lock: the versions the tests passed with (Linux x86-64,
+# Python 3.11). The lock names no build of torch, so the same file serves the CPU wheel and the CUDA one.
+CONSTRAINTS := -c requirements.lock
 
-.PHONY: run test lint bench loadtest clean
+.PHONY: run test lint bench loadtest screenshots lock clean
 
 # The stamp files make the second run quick: pip runs again only when a requirements file changes.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 
-$(VENV)/.installed: requirements.txt | $(BIN)/python
-	$(BIN)/pip install $(PIP_QUIET) -r requirements.txt 2>&1 | grep -v "is ignored: it is neither" || true
+$(VENV)/.installed: requirements.txt requirements.lock pyproject.toml | $(BIN)/python
+	$(PIP) install $(CONSTRAINTS) -r requirements.txt
+	$(PIP) install $(CONSTRAINTS) --no-deps -e .
 	$(BIN)/python -c "import torch, streamlit, plotly, sklearn, skimage, umap"
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
-	$(BIN)/pip install $(PIP_QUIET) -r requirements-test.txt 2>&1 | grep -v "is ignored: it is neither" || true
+	$(PIP) install $(CONSTRAINTS) -r requirements-test.txt
 	$(BIN)/python -c "import pytest, playwright"
 	touch $@
 
@@ -28,18 +32,28 @@ test: $(VENV)/.installed-test
 	@command -v chromium >/dev/null || { echo "installing Debian chromium for the browser test"; \
 		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) \
 		|| echo "could not install chromium: the browser test will be skipped"; }
+	$(BIN)/pip check
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 bench: $(VENV)/.installed
-	$(BIN)/python -m dann_demo bench
+	$(BIN)/dann-playground bench
 
-# 30 simulated students in headless Chromium against a real `streamlit run` (README, "A class of 30").
+# 30 simulated students in headless Chromium against a real `streamlit run` (docs/benchmarks.md).
 loadtest: $(VENV)/.installed-test
 	$(BIN)/python scripts/loadtest.py
+
+# The README's pictures, taken from the real app in headless Chromium.
+screenshots: $(VENV)/.installed-test
+	$(BIN)/python scripts/screenshots.py
+
+# After changing requirements*.txt: resolve them afresh in a clean venv and pin what it installed.
+lock:
+	PYTHON=$(PYTHON) bash scripts/lock.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache

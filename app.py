@@ -1,11 +1,15 @@
 """DANN Playground: entry point. Page config, navigation over pages/, and the shared sidebar."""
 
+from pathlib import Path
+
 import streamlit as st
 
 import dann_demo  # noqa: F401 - before torch and scikit-learn load: its OpenMP setting
-from pages.shared import device_caption, warm_up
+from pages.server import device_caption, warm_up
 
-st.set_page_config(page_title="DANN Playground", page_icon=":material/model_training:", layout="wide")
+# The tab icon is a file of ours: a ":material/...:" icon would make the browser fetch it from an outside host.
+ICON = Path(__file__).resolve().parent / "assets" / "icon.png"
+st.set_page_config(page_title="DANN Playground", page_icon=str(ICON), layout="wide")
 
 pages = [
     st.Page("pages/train.py", title="Train live", icon=":material/play_circle:", default=True),

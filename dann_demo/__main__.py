@@ -10,10 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from dann_demo.config import BENCH_DATASETS, DATASETS, DEVICES, LAMBDA_SCHEDULES, MODES, ConfigError, RunConfig
-from dann_demo.mnist import MnistError
+from dann_demo.config import RUN_SPECS, ConfigError, RunConfig, Spec
+from dann_demo.datasets import BENCH_DATASETS, DATASETS, DataFileError
+from dann_demo.datasets.mnist import MnistError
+from dann_demo.devices import check_device
 
-CHOICES = {"dataset": DATASETS, "mode": MODES, "lambda_schedule": LAMBDA_SCHEDULES, "device": DEVICES}
 SUMMARY_KEYS = ("source_acc", "target_acc", "domain_acc", "domain_loss", "pad", "seconds")
 
 
@@ -49,9 +50,22 @@ def _dataset_list(text: str) -> str:
     return ",".join(names)
 
 
+def _option_type(name: str, spec: Spec):
+    """argparse's type for a field: its Spec parses and checks the text, so the message is the app's."""
+
+    def parse(text: str):
+        try:
+            return spec.parse(name, text)
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(str(e))
+
+    parse.__name__ = spec.kind  # argparse names the type in its messages
+    return parse
+
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One option per RunConfig field; unset options fall back to the data set's defaults (or to
-    the --config file's values)."""
+    """One option per RunConfig field, from the field's Spec; unset options fall back to the data
+    set's defaults (or to the --config file's values)."""
     parser.add_argument("--config", metavar="FILE", help="start from this config (JSON, e.g. saved by the app)")
     for f in dataclasses.fields(RunConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -59,27 +73,21 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
             continue  # --seeds covers it
         if f.name == "snapshot_steps":
             parser.add_argument(flag, type=_int_list, default=None, help="steps with a feature snapshot, e.g. 0,500")
-        elif f.name in CHOICES:
-            parser.add_argument(flag, choices=CHOICES[f.name], default=None, help=f"default: {f.default}")
+            continue
+        spec = RUN_SPECS[f.name]
+        text = f"{spec.help} " if spec.help else ""
+        metavar = {"choice": None, "int": "INT", "float": "FLOAT"}.get(spec.kind, "TEXT")
+        if f.name.endswith("_file"):
+            metavar = "PATH"
         elif f.name == "data_dir":
-            parser.add_argument(
-                flag,
-                default=None,
-                metavar="DIR",
-                help="mnist: folder of the MNIST files (default: $DANN_DATA_DIR, else ~/.cache/dann_playground)",
-            )
-        elif isinstance(f.default, str):
-            parser.add_argument(
-                flag,
-                default=None,
-                metavar="PATH" if f.name.endswith("_file") else "NAME",
-                help=f"default: {f.default!r}",
-            )
-        else:
-            kind = int if isinstance(f.default, int) else float
-            parser.add_argument(
-                flag, type=kind, default=None, metavar=kind.__name__.upper(), help=f"default: {f.default}"
-            )
+            metavar = "DIR"
+        parser.add_argument(
+            flag,
+            type=_option_type(f.name, spec),
+            default=None,
+            metavar=metavar if spec.kind != "choice" else "{" + ",".join(spec.choices) + "}",
+            help=f"{text}({spec.allowed()}; default: {f.default!r}, or the data set's)".replace("%", "%%"),
+        )
 
 
 def config_from_args(args: argparse.Namespace, seed: int | None) -> RunConfig:
@@ -88,10 +96,14 @@ def config_from_args(args: argparse.Namespace, seed: int | None) -> RunConfig:
     overrides = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     if getattr(args, "config", None):
         given = {"dataset": args.dataset} if args.dataset else {}
-        return _load_config(args.config).replace(**given, **overrides, **({} if seed is None else {"seed": seed}))
+        config = _load_config(args.config).replace(**given, **overrides, **({} if seed is None else {"seed": seed}))
+        check_device(config.device)
+        return config
     # --data-file alone means the user's own data.
     dataset = args.dataset or ("file" if getattr(args, "data_file", None) else "moons")
-    return RunConfig.for_dataset(dataset, seed=0 if seed is None else seed, **overrides)
+    config = RunConfig.for_dataset(dataset, seed=0 if seed is None else seed, **overrides)
+    check_device(config.device)  # before any data is loaded: the app's message, exit code 2
+    return config
 
 
 def _load_config(path: str) -> RunConfig:
@@ -206,15 +218,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def _print_data_note(config: RunConfig) -> None:
     """Load the data once up front: a missing file is reported before any training, and a note on
     where the data came from (MNIST's test files only, say) is printed once."""
-    from dann_demo.data import load_pair
+    from dann_demo.datasets import data_kind, defaults, load_pair
 
     note = load_pair(config).note
     if note:
         print(note, flush=True)
+    if config.dataset == "file":
+        kind = data_kind(config)
+        shown = ", ".join(f"{k} {v}" for k, v in defaults("file", kind).items())
+        print(
+            f"your data is {'images' if kind == 'images' else 'a table'}: {kind} defaults ({shown}), "
+            "except for the options you gave",
+            flush=True,
+        )
 
 
 def cmd_fetch_mnist(args: argparse.Namespace) -> int:
-    from dann_demo import mnist
+    from dann_demo.datasets import mnist
 
     files = mnist.locate(args.data_dir)
     if files.missing:
@@ -232,7 +252,9 @@ def cmd_fetch_mnist(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from dann_demo.bench import run_bench
 
-    report = run_bench(quality_too=args.quality, seeds=args.seeds, datasets=tuple(args.datasets.split(",")))
+    report = run_bench(
+        quality_too=args.quality, seeds=args.seeds, datasets=tuple(args.datasets.split(",")), quick=args.quick
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
         print(f"wrote {args.json}")
@@ -240,7 +262,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m dann_demo", description="Train domain-adversarial networks headless.")
+    name = Path(sys.argv[0]).name
+    prog = "python -m dann_demo" if name in ("__main__.py", "-c", "") else name
+    parser = _Parser(prog=prog, description="Train domain-adversarial networks headless.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p_train = sub.add_parser("train", help="train one or more seeds and print a summary")
     add_config_arguments(p_train)
@@ -270,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--datasets", default=",".join(BENCH_DATASETS), type=_dataset_list, help="comma-separated data sets to measure"
     )
     p_bench.add_argument("--json", metavar="FILE", help="write the figures here")
+    p_bench.add_argument("--quick", action="store_true", help="every step of the bench, shrunk to a few steps")
     p_bench.set_defaults(func=cmd_bench)
     p_fetch = sub.add_parser("fetch-mnist", help="download MNIST if missing, check the checksums, say where it is")
     p_fetch.add_argument("--data-dir", metavar="DIR", help="default: $DANN_DATA_DIR, else ~/.cache/dann_playground")
@@ -280,8 +305,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from dann_demo.userdata import DataFileError
-
     try:
         return args.func(args)
     except (ConfigError, DataFileError) as e:  # a bad setting or a bad data file: one line, exit 2

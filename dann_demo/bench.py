@@ -19,20 +19,25 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from dann_demo.config import BENCH_DATASETS, MODES, RunConfig
-from dann_demo.data import DomainPair, digits
+from dann_demo.config import MODES, RunConfig
+from dann_demo.datasets import BENCH_DATASETS, DomainPair
+from dann_demo.datasets.digits import digits
+from dann_demo.devices import device_label, resolve_device
 from dann_demo.ensemble import ensemble_pays
 from dann_demo.jobs import JobManager
 from dann_demo.metrics import mean_and_std
 from dann_demo.models import build_model
 from dann_demo.schedules import lambda_at, lr_at
 from dann_demo.sweep import run_sweep, sweep_config
-from dann_demo.train import Trainer, device_label, resolve_device
+from dann_demo.train import Trainer
 
 # Steps timed per loop (after warm-up): enough for a steady figure, few enough for 2 CPU cores.
 STEP_BENCH = {"cuda": (500, 30), "mps": (200, 10), "cpu": (30, 3)}  # (timed steps, warm-up steps)
 SWEEP_LAMBDAS: list[float | str] = [0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, "paper"]  # K = 8
-SWEEP_STEPS = {"cuda": {"moons": 1000, "digits": 1000}, "cpu": {"moons": 1000, "digits": 200}}
+# Steps per run of the K=8 sweep: (points and tables, images); images on 2 CPU cores train slowly.
+SWEEP_STEPS = {"cuda": (1000, 1000), "cpu": (1000, 200)}
+# `bench --quick`: every measurement, shrunk to a few steps (tests run the whole command this way).
+QUICK = {"run_steps": 60, "step_steps": 2, "step_rounds": 1, "sweep_steps": 20, "points": 60, "quality_steps": 60}
 
 
 def machine() -> dict[str, Any]:
@@ -68,11 +73,11 @@ def time_run(manager: JobManager, config: RunConfig) -> dict[str, float]:
     }
 
 
-def speed(report: dict[str, Any], datasets: tuple[str, ...]) -> None:
+def speed(report: dict[str, Any], datasets: tuple[str, ...], steps: int | None = None) -> None:
     manager = JobManager(max_concurrent=2)
     report["machine"]["torch_threads_per_job"] = torch.get_num_threads()
     for name in datasets:
-        config = RunConfig.for_dataset(name)
+        config = RunConfig.for_dataset(name, **({"steps": steps} if steps else {}))
         time_run(manager, config.replace(steps=50))  # warm-up, as the app does at start: imports, data
         figures = time_run(manager, config)
         report["speed"][name] = {"steps": config.steps, "batch": f"{config.batch_size}+{config.batch_size}", **figures}
@@ -84,13 +89,13 @@ def speed(report: dict[str, Any], datasets: tuple[str, ...]) -> None:
         )
 
 
-def projections(report: dict[str, Any], points_per_domain: int = 1000) -> None:
+def projections(report: dict[str, Any], points_per_domain: int = 1000, steps: int | None = None) -> None:
     """Feature-map timings: PCA, t-SNE and UMAP of the features of a trained moons DANN on
     `points_per_domain` held-out points of each domain, on one core (as while a job trains) and on
     every core (as the app does when no job is training; see JobManager.idle_cores)."""
     from dann_demo.embed import ProjectionSettings, project, warm_up_umap
 
-    config = RunConfig.for_dataset("moons", n_samples=points_per_domain)
+    config = RunConfig.for_dataset("moons", n_samples=points_per_domain, **({"steps": steps} if steps else {}))
     trainer = Trainer(config)
     trainer.run()
     pair = trainer.pair
@@ -118,11 +123,12 @@ def projections(report: dict[str, Any], points_per_domain: int = 1000) -> None:
             )
 
 
-def quality(report: dict[str, Any], seeds: list[int], datasets: tuple[str, ...]) -> None:
+def quality(report: dict[str, Any], seeds: list[int], datasets: tuple[str, ...], steps: int | None = None) -> None:
+    extra = {"steps": steps} if steps else {}
     for name in datasets:
         rows: dict[str, dict[str, Any]] = {}
         for mode in MODES:
-            runs = [Trainer(RunConfig.for_dataset(name, mode=mode, seed=s)).run().metrics for s in seeds]
+            runs = [Trainer(RunConfig.for_dataset(name, mode=mode, seed=s, **extra)).run().metrics for s in seeds]
             rows[mode] = mean_and_std(runs, ("source_acc", "target_acc", "domain_acc", "pad"))
             rows[mode]["target_acc_per_seed"] = [round(r["target_acc"], 4) for r in runs]
             t, d = rows[mode]["target_acc"], rows[mode]["domain_acc"]
@@ -269,8 +275,10 @@ def step_speed(
 def sweep_speed(report: dict[str, Any], dataset: str, steps: int | None = None) -> dict[str, Any]:
     """Wall time of a K=8 lambda sweep (together and one after another) against one run."""
     device = resolve_device("auto")
-    steps = steps or SWEEP_STEPS.get(device.type, SWEEP_STEPS["cpu"])[dataset]
-    base = RunConfig.for_dataset(dataset, steps=steps)
+    tables, pictures = SWEEP_STEPS.get(device.type, SWEEP_STEPS["cpu"])
+    base = RunConfig.for_dataset(dataset)
+    steps = steps or (pictures if base.is_image else tables)
+    base = base.replace(steps=steps)
 
     def wall(fn: Callable[[], object]) -> float:
         t0 = time.perf_counter()
@@ -301,15 +309,24 @@ def sweep_speed(report: dict[str, Any], dataset: str, steps: int | None = None) 
 
 
 def run_bench(
-    quality_too: bool = False, seeds: list[int] | None = None, datasets: tuple[str, ...] = BENCH_DATASETS
+    quality_too: bool = False,
+    seeds: list[int] | None = None,
+    datasets: tuple[str, ...] = BENCH_DATASETS,
+    quick: bool = False,
 ) -> dict[str, Any]:
-    report: dict[str, Any] = {"machine": machine(), "speed": {}, "quality": {}}
+    """Every figure of docs/benchmarks.md for this machine; `quick` shrinks each to a few steps (a check
+    that the command runs to the end, not a measurement)."""
+    q = QUICK if quick else {}
+    report: dict[str, Any] = {"machine": machine(), "quick": quick, "speed": {}, "quality": {}}
     print("machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()), flush=True)
-    speed(report, datasets)
-    step_speed(report)
+    speed(report, datasets, q.get("run_steps"))
+    if quick:
+        step_speed(report, steps=q["step_steps"], warmup=1, rounds=q["step_rounds"])
+    else:
+        step_speed(report)
     for name in datasets:
-        sweep_speed(report, name)
-    projections(report)
+        sweep_speed(report, name, q.get("sweep_steps"))
+    projections(report, **({"points_per_domain": q["points"], "steps": q["run_steps"]} if quick else {}))
     if quality_too:
-        quality(report, seeds or list(range(5)), datasets)
+        quality(report, seeds or list(range(5)), datasets, q.get("quality_steps"))
     return report

@@ -12,7 +12,7 @@ import pandas as pd
 from dann_demo.config import RunConfig
 from dann_demo.embed import ProjectionSettings, default_cache, project_snapshot
 from dann_demo.metrics import proxy_a_distance
-from dann_demo.train import RunResult
+from dann_demo.results import RunResult
 
 COMPARED_MODES = ("source_only", "dann", "no_reversal")
 # Snapshots at these fractions of training, the same for every compared run, so a comparison

@@ -1,4 +1,10 @@
-"""RunConfig: every setting of one training run, validated in one place."""
+"""RunConfig: every setting of one training run, each declared once with its type, range and help.
+
+A field's `Spec` (its metadata) is the one place a setting is described: validation, the CLI's
+options, the page widgets, the link parser and the feature-map settings are all derived from it, in
+the spirit of scikit-learn's parameter constraints. A bad value is a ConfigError that names the field,
+the value and what is allowed.
+"""
 
 from __future__ import annotations
 
@@ -10,45 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DATASETS = ("moons", "digits", "mnist", "blobs", "file")
+from dann_demo.datasets import DATASETS, REGISTRY, data_kind, defaults
+
 MODES = ("source_only", "dann", "no_reversal", "target_oracle")
 LAMBDA_SCHEDULES = ("constant", "paper")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
-# Per-data-set defaults, chosen so that one click on Train gives a good run (see README,
-# "Defaults and why"). Fields not named here take the dataclass defaults below.
-DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "moons": {"steps": 3000, "lambda_schedule": "paper", "lr": 0.1, "lr_alpha": 1.0, "hidden_units": 32},
-    "digits": {"steps": 3000, "lambda_schedule": "paper", "lambda_value": 3.0, "lr": 0.01, "batch_size": 32},
-    "blobs": {"steps": 3000, "lambda_schedule": "paper", "lr": 0.1, "lr_alpha": 1.0, "hidden_units": 32},
-    "file": {"steps": 3000, "lambda_schedule": "paper", "lr": 0.01, "batch_size": 32},
-    # The paper's MNIST -> MNIST-M settings: batch 64 + 64, lr 0.01 / (1 + 10 p)^0.75, lambda schedule up to 1.
-    "mnist": {
-        "steps": 3000,
-        "lambda_schedule": "paper",
-        "lambda_value": 1.0,
-        "lr": 0.01,
-        "batch_size": 64,
-        "n_samples": 20_000,
-    },
-}
-# Data sets that need files (or a download): left out of `bench` unless named.
-FILE_DATASETS = ("mnist", "file")  # need files from the user (or a download): not in the default bench
-BENCH_DATASETS = tuple(d for d in DATASETS if d not in FILE_DATASETS)  # what `bench` measures by default
-
-# Upper bounds keep a classroom machine usable when someone types 10**9 into a box.
-LIMITS = {
-    "steps": (1, 100_000),
-    "batch_size": (2, 1024),
-    "n_samples": (20, 60_000),
-    "hidden_units": (1, 1024),
-    "log_every": (1, 10_000),
-    "seed": (0, 2**31 - 1),
-}
-
 
 class ConfigError(ValueError):
-    """A RunConfig field has a value that is not allowed; the message names field and range."""
+    """A setting has a value that is not allowed; the message names field and range."""
 
     def __init__(self, field_name: str, value: Any, allowed: str):
         self.field = field_name
@@ -58,38 +34,278 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class Spec:
+    """What one setting may be, and how a person sets it.
+
+    kind: "choice" (one of `choices`), "int" or "float" (from `lo` to `hi`), "bool", or "text" (at
+    most 1000 characters, no NUL). `label`, `help`, `step` and `widget` ("slider", "number", "select",
+    "radio") tell a page how to draw it; `advanced` puts it under "More settings".
+    """
+
+    kind: str
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple = ()
+    label: str = ""
+    help: str | None = None
+    step: float | None = None
+    widget: str = ""
+    advanced: bool = False
+    in_links: bool = True  # file paths and bookkeeping stay out of links
+
+    def allowed(self) -> str:
+        if self.kind == "choice":
+            return f"one of {', '.join(map(str, self.choices))}"
+        if self.kind == "int":
+            return f"a whole number from {int(self.lo)} to {int(self.hi)}"
+        if self.kind == "float":
+            return f"a number from {self.lo:g} to {self.hi:g}"
+        if self.kind == "bool":
+            return "true or false"
+        return "a text (up to 1000 characters)"
+
+    def check(self, name: str, value: Any) -> None:
+        """Raise ConfigError naming `name` unless `value` is allowed (nothing is clamped)."""
+        if self.kind == "choice":
+            ok = value in self.choices
+        elif self.kind == "bool":
+            ok = isinstance(value, bool)
+        elif self.kind == "text":
+            ok = isinstance(value, str) and len(value) <= 1000 and "\x00" not in value
+        else:
+            number = (int,) if self.kind == "int" else (int, float)
+            ok = isinstance(value, number) and not isinstance(value, bool) and math.isfinite(value)
+            ok = ok and self.lo <= value <= self.hi
+        if not ok:
+            raise ConfigError(name, value, self.allowed())
+
+    def parse(self, name: str, text: str) -> Any:
+        """The value a text stands for (a link's or the command line's), checked; else ConfigError."""
+        text = str(text).strip()
+        if self.kind == "bool":
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ConfigError(name, text, self.allowed())
+            return text.lower() in ("true", "1")
+        if self.kind in ("int", "float"):
+            try:
+                value: Any = int(text) if self.kind == "int" else float(text)
+            except ValueError:
+                raise ConfigError(name, text, self.allowed()) from None
+        else:
+            value = text
+        self.check(name, value)
+        return value
+
+    def format(self, value: Any) -> str:
+        """The value as a link writes it: short and lossless enough."""
+        if self.kind == "bool":
+            return str(value).lower()
+        return f"{value:.12g}" if self.kind == "float" else str(value)
+
+
+def setting(default: Any, spec: Spec) -> Any:
+    """A dataclass field with its Spec."""
+    return field(default=default, metadata={"spec": spec})
+
+
+def specs(cls: type) -> dict[str, Spec]:
+    """Every field of a settings dataclass that has a Spec, in declaration order."""
+    return {f.name: f.metadata["spec"] for f in dataclasses.fields(cls) if "spec" in f.metadata}
+
+
+def validate_fields(obj: Any) -> None:
+    for name, spec in specs(type(obj)).items():
+        spec.check(name, getattr(obj, name))
+
+
+def _number(lo: float, hi: float, label: str, **kw: Any) -> Spec:
+    return Spec("float", lo, hi, label=label, **kw)
+
+
+def _whole(lo: int, hi: int, label: str, **kw: Any) -> Spec:
+    return Spec("int", lo, hi, label=label, **kw)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """One DANN training run: data set, mode, schedules, optimiser, and where it runs."""
 
-    # --- data ---
-    dataset: str = "moons"  # "moons" (2-D, JMLR toy), "digits" (digits -> digits-M), "mnist" (MNIST -> MNIST-M)
-    rotation: float = 35.0  # moons: target = source rotated by this many degrees
-    noise: float = 0.05  # moons: std of Gaussian noise added to the points (0.05 in the JMLR toy)
-    n_samples: int = 600  # moons, blobs: points per domain in each split; mnist: training digits per domain (at most)
-    blob_shift: float = 2.0  # blobs: the target's centre moves this far from the source's ...
-    blob_angle: float = 90.0  # blobs: ... in this direction (degrees, counter-clockwise from +x)
-    blob_scale: float = 1.5  # blobs: the target is the source scaled by this about the origin (then shifted)
-    data_file: str = ""  # file: a .npz with source_x, source_y, target_x[, target_y], or the source .csv
-    target_file: str = ""  # file: the target .csv (only with a source .csv)
-    label_column: str = "label"  # file: the label column of the .csv files
-    data_dir: str = ""  # mnist: folder of the MNIST files; "" = --data-dir / $DANN_DATA_DIR / ~/.cache/...
+    # --- data (each data set's own settings: datasets.REGISTRY) ---
+    dataset: str = setting("moons", Spec("choice", choices=DATASETS, label="Data set", widget="select"))
+    rotation: float = setting(
+        35.0,
+        _number(
+            -180,
+            180,
+            "Target rotation (degrees)",
+            step=5.0,
+            widget="slider",
+            help="The target domain is the source's two moons rotated by this angle.",
+        ),
+    )
+    noise: float = setting(
+        0.05,
+        _number(
+            0,
+            1,
+            "Noise",
+            step=0.01,
+            widget="slider",
+            help="Standard deviation of the Gaussian noise on the points (0.05 in the JMLR toy).",
+        ),
+    )
+    n_samples: int = setting(
+        600,
+        _whole(
+            20,
+            60_000,
+            "Points per domain",
+            step=100,
+            advanced=True,
+            help="moons, blobs: points per domain and split; mnist: training digits per domain "
+            "(the paper used all 60,000; fewer load faster and use less memory).",
+        ),
+    )
+    blob_shift: float = setting(
+        2.0,
+        _number(
+            0,
+            10,
+            "Target shift (distance)",
+            step=0.1,
+            widget="slider",
+            help="How far the target's classes move from the source's.",
+        ),
+    )
+    blob_angle: float = setting(
+        90.0,
+        _number(
+            -180,
+            180,
+            "Shift direction (degrees)",
+            step=15.0,
+            widget="slider",
+            help="The direction of the shift, counter-clockwise from +x.",
+        ),
+    )
+    blob_scale: float = setting(
+        1.5,
+        _number(
+            0.1,
+            5,
+            "Target spread (x source)",
+            step=0.1,
+            widget="slider",
+            help="The target is the source scaled by this about the origin (centres and "
+            "spreads), then shifted: how much wider the target's classes are.",
+        ),
+    )
+    data_file: str = setting(
+        "",
+        Spec(
+            "text",
+            in_links=False,
+            label="Data file",
+            help="A .npz with source_x, source_y, target_x[, target_y], or the source .csv.",
+        ),
+    )
+    target_file: str = setting(
+        "", Spec("text", in_links=False, label="Target file", help="The target .csv (only with a source .csv).")
+    )
+    label_column: str = setting("label", Spec("text", label="Label column", help="The label column of the .csv files."))
+    data_dir: str = setting(
+        "",
+        Spec(
+            "text",
+            in_links=False,
+            label="MNIST folder",
+            help="Folder of the MNIST files; empty: $DANN_DATA_DIR, else ~/.cache/dann_playground.",
+        ),
+    )
     # --- method ---
-    mode: str = "dann"  # source_only | dann | no_reversal | target_oracle
-    lambda_schedule: str = "paper"  # "paper": 2/(1+exp(-gamma p)) - 1; "constant": lambda_value
-    lambda_value: float = 1.0  # the constant lambda (also the ceiling of the paper schedule)
-    gamma: float = 10.0  # steepness of the paper's lambda schedule
+    mode: str = setting("dann", Spec("choice", choices=MODES, label="Mode", widget="select"))
+    lambda_schedule: str = setting(
+        "paper",
+        Spec(
+            "choice",
+            choices=LAMBDA_SCHEDULES,
+            label="Lambda",
+            widget="radio",
+            help="Paper: λ_p = 2/(1+exp(-γp)) − 1, rising from 0 to 1 (times the ceiling "
+            "below). Constant: λ stays at the value below.",
+        ),
+    )
+    lambda_value: float = setting(
+        1.0,
+        _number(
+            0,
+            10,
+            "λ (constant value, or the schedule's ceiling)",
+            step=0.05,
+            widget="slider",
+            help="Move it during training: the running job uses it from the next step.",
+        ),
+    )
+    gamma: float = setting(
+        10.0,
+        _number(
+            0,
+            100,
+            "γ (how fast λ rises)",
+            step=0.5,
+            widget="slider",
+            help="Steepness of the paper's λ schedule (10 in the paper).",
+        ),
+    )
     # --- optimiser: lr_p = lr / (1 + lr_alpha p)^lr_beta, SGD with momentum ---
-    lr: float = 0.01  # mu0
-    lr_alpha: float = 10.0
-    lr_beta: float = 0.75
-    momentum: float = 0.9
-    steps: int = 3000
-    batch_size: int = 64  # examples per domain in a batch: 64 source + 64 target
-    hidden_units: int = 32  # width of the MLP feature extractor's two layers (2-D / tabular data)
+    lr: float = setting(0.01, _number(1e-6, 10, "Learning rate μ0", help="μ0 of lr_p = μ0 / (1 + α p)^β."))
+    lr_alpha: float = setting(
+        10.0, _number(0, 1000, "lr decay α", advanced=True, help="lr_p = μ0 / (1 + α p)^β; α = 0 keeps it fixed.")
+    )
+    lr_beta: float = setting(0.75, _number(0, 10, "lr decay β", advanced=True))
+    momentum: float = setting(0.9, _number(0, 0.999, "Momentum", advanced=True))
+    steps: int = setting(3000, _whole(1, 100_000, "Steps", step=500))
+    batch_size: int = setting(
+        64,
+        _whole(
+            2,
+            1024,
+            "Batch size (per domain)",
+            advanced=True,
+            help="Examples per domain in a batch: 64 source + 64 target.",
+        ),
+    )
+    hidden_units: int = setting(
+        32,
+        _whole(
+            1,
+            1024,
+            "Hidden units",
+            advanced=True,
+            help="Width of the MLP feature extractor's two layers (2-D points and tables).",
+        ),
+    )
     # --- bookkeeping ---
-    seed: int = 0
-    device: str = "auto"  # auto picks cuda, then mps, then cpu
-    log_every: int = 50  # a progress record every this many steps
+    seed: int = setting(
+        0,
+        _whole(
+            0, 2**31 - 1, "Seed", help="The same seed gives the same data, initial weights and batches in every mode."
+        ),
+    )
+    device: str = setting(
+        "auto",
+        Spec(
+            "choice",
+            choices=DEVICES,
+            label="Device",
+            widget="select",
+            advanced=True,
+            help="auto picks the GPU when there is one (cuda, then mps), else the CPU.",
+        ),
+    )
+    log_every: int = setting(
+        50, _whole(1, 10_000, "Log every", in_links=False, help="A progress record every this many steps.")
+    )
     snapshot_steps: tuple[int, ...] = field(default=())  # extra steps with a feature snapshot
 
     def __post_init__(self) -> None:
@@ -99,41 +315,21 @@ class RunConfig:
 
     @classmethod
     def for_dataset(cls, dataset: str = "moons", **overrides: Any) -> RunConfig:
-        """The defaults that suit `dataset`, with `overrides` on top."""
-        if dataset not in DATASET_DEFAULTS:
+        """The defaults that suit `dataset` (for own data, those of its file's kind), `overrides` on top."""
+        if dataset not in REGISTRY:
             raise ConfigError("dataset", dataset, f"one of {', '.join(DATASETS)}")
-        return cls(**{"dataset": dataset, **DATASET_DEFAULTS[dataset], **overrides})
+        kind = data_kind({"dataset": dataset, **overrides})
+        return cls(**{"dataset": dataset, **defaults(dataset, kind), **overrides})
 
     def validate(self) -> None:
-        _one_of("dataset", self.dataset, DATASETS)
-        _one_of("mode", self.mode, MODES)
-        _one_of("lambda_schedule", self.lambda_schedule, LAMBDA_SCHEDULES)
-        _one_of("device", self.device, DEVICES)
-        _number("rotation", self.rotation, -180.0, 180.0)
-        _number("noise", self.noise, 0.0, 1.0)
-        _number("blob_shift", self.blob_shift, 0.0, 10.0)
-        _number("blob_angle", self.blob_angle, -360.0, 360.0)
-        _number("blob_scale", self.blob_scale, 0.1, 5.0)
+        validate_fields(self)
         self._validate_files()
-        _number("lambda_value", self.lambda_value, 0.0, 10.0)
-        _number("gamma", self.gamma, 0.0, 100.0)
-        _number("lr", self.lr, 1e-6, 10.0)
-        _number("lr_alpha", self.lr_alpha, 0.0, 1000.0)
-        _number("lr_beta", self.lr_beta, 0.0, 10.0)
-        _number("momentum", self.momentum, 0.0, 0.999)
-        if not isinstance(self.data_dir, str) or len(self.data_dir) > 1000 or "\x00" in self.data_dir:
-            raise ConfigError("data_dir", self.data_dir, "a folder path (text up to 1000 characters)")
-        for name, (lo, hi) in LIMITS.items():
-            _integer(name, getattr(self, name), lo, hi)
         for s in self.snapshot_steps:
             if not 0 <= s <= self.steps:
                 raise ConfigError("snapshot_steps", s, f"steps between 0 and steps={self.steps}")
 
     def _validate_files(self) -> None:
         """dataset "file" names files that exist; other data sets name none (so their hash is unchanged)."""
-        for name in ("data_file", "target_file", "label_column"):
-            if not isinstance(getattr(self, name), str):
-                raise ConfigError(name, getattr(self, name), "a text (a path or a column name)")
         if self.dataset != "file":
             for name in ("data_file", "target_file"):
                 if getattr(self, name):
@@ -181,25 +377,27 @@ class RunConfig:
 
     @property
     def is_image(self) -> bool:
-        return self.dataset in ("digits", "mnist")
+        """Images (the paper's conv net) or points and tables (the MLP); own data is told by its file."""
+        return data_kind(self) == "images"
 
 
-def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(name, value, f"one of {', '.join(allowed)}")
+RUN_SPECS = specs(RunConfig)
+LIMITS = {name: (int(s.lo), int(s.hi)) for name, s in RUN_SPECS.items() if s.kind == "int"}
+
+
+def dataset_defaults(dataset: str, kind: str | None = None) -> dict[str, Any]:
+    """Every field's default for `dataset` (without building a config: own data needs a file)."""
+    fields = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    return {**fields, **defaults(dataset, kind)}
+
+
+def belongs_to(name: str, dataset: str) -> bool:
+    """Whether RunConfig field `name` is a setting of `dataset` (a data set's own settings belong to it
+    alone; every other field belongs to all)."""
+    own = {s for d in REGISTRY.values() for s in d.settings}
+    return name not in own or name in REGISTRY[dataset].settings
 
 
 def _existing_file(name: str, path: str) -> None:
     if not Path(path).is_file():
         raise ConfigError(name, path, "an existing file (this one was not found)")
-
-
-def _number(name: str, value: Any, lo: float, hi: float) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or not lo <= value <= hi:
-        raise ConfigError(name, value, f"a number from {lo:g} to {hi:g}")
-
-
-def _integer(name: str, value: Any, lo: int, hi: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ConfigError(name, value, f"a whole number from {lo} to {hi}")

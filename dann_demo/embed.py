@@ -10,7 +10,10 @@ takes seconds to import, and the CLI should not pay for that when it draws no ma
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
+import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -19,8 +22,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from dann_demo.config import LIMITS, _integer, _number, _one_of
-from dann_demo.train import FeatureSnapshot
+from dann_demo.config import RUN_SPECS, Spec, setting, validate_fields
+from dann_demo.results import FeatureSnapshot
 
 METHODS = ("pca", "tsne", "umap")
 MAX_INPUT_DIMS = 50  # t-SNE and UMAP see at most this many PCA components
@@ -35,26 +38,21 @@ warnings.filterwarnings("ignore", message="using precomputed metric", module="um
 
 @dataclass(frozen=True)
 class ProjectionSettings:
-    """How to draw one map; validated on creation, like RunConfig."""
+    """How to draw one map; validated on creation, like RunConfig (each field's Spec says what it may be)."""
 
-    method: str  # pca | tsne | umap
-    perplexity: float = 30.0  # t-SNE: roughly the number of neighbours each point attends to
-    n_neighbors: int = 15  # UMAP: size of the neighbourhood that defines local structure
-    min_dist: float = 0.1  # UMAP: how tightly points may pack in the map
-    points_per_domain: int = 500  # subsample: at most this many source and this many target points
-    seed: int = 0  # subsample and t-SNE/UMAP random state
+    method: str = setting("pca", Spec("choice", choices=METHODS, label="Method", widget="radio"))
+    # t-SNE: roughly the number of neighbours each point attends to
+    perplexity: float = setting(30.0, Spec("float", 2.0, 100.0, label="Perplexity", step=1.0, widget="slider"))
+    # UMAP: size of the neighbourhood that defines local structure
+    n_neighbors: int = setting(15, Spec("int", 2, 200, label="n_neighbors", widget="slider"))
+    # UMAP: how tightly points may pack in the map
+    min_dist: float = setting(0.1, Spec("float", 0.0, 1.0, label="min_dist", step=0.01, widget="slider"))
+    # subsample: at most this many source and this many target points
+    points_per_domain: int = setting(500, Spec("int", 10, 5000, label="Points per domain", widget="slider"))
+    seed: int = setting(0, RUN_SPECS["seed"])  # subsample and t-SNE/UMAP random state
 
     def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        """Raise ConfigError naming the field for any value out of range; nothing is clamped here."""
-        _one_of("method", self.method, METHODS)
-        _number("perplexity", self.perplexity, 2.0, 100.0)
-        _integer("n_neighbors", self.n_neighbors, 2, 200)
-        _number("min_dist", self.min_dist, 0.0, 1.0)
-        _integer("points_per_domain", self.points_per_domain, 10, 5000)
-        _integer("seed", self.seed, *LIMITS["seed"])
+        validate_fields(self)  # raises ConfigError naming the field; nothing is clamped here
 
     def key(self) -> tuple:
         """A cache key holding only what changes this method's map, so that moving the t-SNE
@@ -362,6 +360,7 @@ default_cache = ProjectionCache()
 
 _umap_warm = False
 _umap_warm_lock = threading.Lock()
+IDLE_BEFORE_WARM_UP_S = 3.0  # no run queued or training for this long: the warm-up may take a core
 
 
 def warm_up_umap() -> None:
@@ -378,3 +377,24 @@ def warm_up_umap() -> None:
         # Both starts that project() uses: spectral, then an aligned init array.
         project(x, settings, init=project(x, settings))
         _umap_warm = True
+
+
+def warm_up_umap_when_idle(idle: Callable[[], bool], poll_seconds: float = 0.5) -> None:
+    """warm_up_umap, once `idle()` has held for IDLE_BEFORE_WARM_UP_S, at the lowest CPU priority.
+
+    A fresh server's first run then trains at full speed, and a run started while numba compiles
+    still gets the cores first: on Linux a thread can have its own nice value (setpriority on its
+    thread id). (numba's on-disk cache was tried: a second server start still took 21 s, not 23.)"""
+    quiet_since = None
+    while True:
+        now = time.monotonic()
+        if not idle():
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        elif now - quiet_since >= IDLE_BEFORE_WARM_UP_S:
+            break
+        time.sleep(poll_seconds)
+    with contextlib.suppress(AttributeError, OSError):  # not Linux: run at normal priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    warm_up_umap()

@@ -21,18 +21,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from dann_demo.config import RunConfig
+from dann_demo.devices import resolve_device
+from dann_demo.fast_step import GraphedStep, graph_notice, resolve_step_mode, run_device_step
 from dann_demo.grl import scale_gradient
 from dann_demo.models import GRL_SIGN
+from dann_demo.results import RunResult
 from dann_demo.schedules import lambda_at, lr_at
-from dann_demo.train import (
-    GraphedStep,
-    RunResult,
-    Trainer,
-    TrainingDiverged,
-    resolve_device,
-    resolve_step_mode,
-    run_device_step,
-)
+from dann_demo.train import Trainer, TrainingDiverged
 
 # What may differ between the members of one ensemble; everything else is shared.
 MEMBER_FIELDS = ("seed", "mode", "lambda_schedule", "lambda_value", "gamma")
@@ -145,11 +140,7 @@ class EnsembleTrainer:
         self.step = 0
         self._seconds = 0.0
         self.failed: dict[int, TrainingDiverged] = {}  # member index -> why it stopped
-        self.step_mode = resolve_step_mode(step_mode, self.device)
-        self.notice: str | None = None
-        if self.step_mode == "graph" and self.device.type != "cuda":
-            self.step_mode = "tensor"
-            self.notice = f"CUDA graphs need a CUDA device; training on {self.device.type} without one."
+        self.step_mode, self.notice = graph_notice(resolve_step_mode(step_mode, self.device), self.device)
         self._graphed = (
             GraphedStep(self._device_step, [m._generator for m in self.members], self.device)
             if self.step_mode == "graph"

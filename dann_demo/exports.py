@@ -13,9 +13,9 @@ import plotly.graph_objects as go
 import torch
 
 from dann_demo.config import RunConfig
-from dann_demo.data import load_pair
+from dann_demo.datasets import load_pair
 from dann_demo.models import DANN, build_model
-from dann_demo.train import RunResult
+from dann_demo.results import RunResult
 
 
 def history_csv(result: RunResult) -> bytes:

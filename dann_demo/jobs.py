@@ -21,18 +21,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
-from dann_demo.config import RunConfig
-from dann_demo.train import (
-    FeatureSnapshot,
-    Gallery,
-    InputPlane,
-    ProgressRecord,
-    RunResult,
-    Trainer,
-    TrainingDiverged,
-    exploding_loss_note,
-)
-from dann_demo.userdata import DataFileError
+from dann_demo.config import ConfigError, RunConfig
+from dann_demo.datasets import DataFileError
+from dann_demo.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult
+from dann_demo.train import Trainer, TrainingDiverged, exploding_loss_note
 
 log = logging.getLogger(__name__)
 
@@ -445,7 +437,7 @@ class JobManager:
     @staticmethod
     def _fail(job: Job, error: Exception) -> None:
         # The message first: a page that sees FAILED must also see why.
-        if isinstance(error, (TrainingDiverged, DataFileError)):
+        if isinstance(error, (TrainingDiverged, DataFileError, ConfigError)):
             job.error = str(error)
         else:
             log.exception("job %s failed", job.id)

@@ -13,9 +13,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dann_demo.data import UNLABELLED, DomainPair
+from dann_demo.datasets import UNLABELLED, DomainPair
+from dann_demo.results import InputPlane
 from dann_demo.schedules import paper_lambda, paper_lr
-from dann_demo.train import InputPlane
 
 SOURCE_COLOUR, TARGET_COLOUR = "#0072B2", "#E69F00"
 DOMAIN_STYLE = {

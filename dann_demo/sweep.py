@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from dann_demo.config import ConfigError, RunConfig
+from dann_demo.config import RUN_SPECS, ConfigError, RunConfig
 from dann_demo.ensemble import MAX_MEMBERS, EnsembleTrainer, ensemble_pays
 from dann_demo.train import RunResult, Trainer, TrainingDiverged
 
@@ -21,7 +21,7 @@ PAPER = "paper"
 REFERENCE_MODES = ("source_only", "target_oracle")
 NO_LAMBDA = "none"  # the lambda column of the reference runs
 ENSEMBLE_CHOICES = ("auto", "on", "off")
-LAMBDA_RANGE = (0.0, 10.0)  # what RunConfig allows for lambda_value
+LAMBDA_RANGE = (RUN_SPECS["lambda_value"].lo, RUN_SPECS["lambda_value"].hi)  # what RunConfig allows
 
 
 def parse_lambdas(text: str) -> list[float | str]:

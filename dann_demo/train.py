@@ -1,43 +1,45 @@
-"""Step-wise DANN training that emits progress records; the UI and the CLI subscribe to them.
+"""Step-wise DANN training (Ganin & Lempitsky 2015) that emits progress records; the UI and the CLI subscribe.
 
-Data sits on the device and batches are sampled as index tensors there (no DataLoader in the
-loop). Each step: half the batch from the source, half from the target; the label loss on the
-labelled half, the domain loss on both, one SGD step. The GRL turns the domain classifier's
-gradient around on its way into the feature extractor.
+One step of DANN, as `Trainer.train_step` and `Trainer.dann_step` take it:
 
-Step modes (see `STEP_MODES`): "plain" sets lr and lambda from Python numbers before each step;
-"tensor" keeps them (and the loss window's slot) in device tensors updated in place, so a step
-neither reads from nor copies to the host; "graph" records that step once in a CUDA graph and
-replays it (about 6x faster on an H100 for the paper's MNIST net, DESIGN.md).
+1. set lambda_p in the gradient reversal layer (GRL) and lr_p in the optimiser, p = step / steps;
+2. sample b labelled source and b unlabelled target examples (index tensors on the device: the data
+   sits there, no DataLoader in the loop);
+3. one forward pass of both halves: feature extractor, label classifier, and (behind the GRL) the
+   domain classifier;
+4. the label loss on the labelled half, the domain loss on both halves (source = 0, target = 1);
+5. backward through their sum: the GRL multiplies the domain gradient by -lambda on its way into the
+   feature extractor, which so learns features the domain classifier cannot tell apart;
+6. one SGD step with momentum.
+
+The rest of this file is bookkeeping (records, snapshots, pictures). How a step can run faster without
+changing what it computes (device tensors, a CUDA graph, channels-last memory) is in fast_step.py.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
 from dann_demo.config import RunConfig
-from dann_demo.data import DomainPair, load_pair
+from dann_demo.datasets import DomainPair, load_pair
+from dann_demo.devices import device_label, resolve_device
+from dann_demo.fast_step import GraphedStep, graph_notice, prefers_channels_last, resolve_step_mode, run_device_step
 from dann_demo.metrics import accuracy, domain_accuracy, proxy_a_distance
 from dann_demo.models import DANN, build_model
+from dann_demo.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult, history_frame
 from dann_demo.schedules import lambda_at, lr_at
 
 EVAL_POINTS_PER_DOMAIN = 500  # held-out points per domain for accuracies, snapshots and PAD
 PLANE_RESOLUTION = 60  # grid points per axis of the input-plane pictures
-STEP_MODES = ("auto", "plain", "tensor", "graph")  # "auto": graph on CUDA, plain elsewhere
-GRAPH_WARMUP_STEPS = 3  # eager steps on a side stream before capture (lazy cuDNN/cuBLAS set-up)
 
-# CUDA allows one graph capture at a time per process; background jobs may try at once.
-_capture_lock = threading.Lock()
+__all__ = ["RunResult", "Trainer", "TrainingDiverged", "history_frame", "train", "resolve_device", "device_label"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -49,179 +51,6 @@ class TrainingDiverged(RuntimeError):
             f"non-finite loss at step {step}: training diverged (lr={config.lr:g}, "
             f"lambda={config.lambda_value:g}). Try a smaller learning rate or lambda."
         )
-
-
-@dataclass
-class ProgressRecord:
-    """One point of the curves. Losses are means over the steps since the last record;
-    accuracies are measured on held-out data at `step`."""
-
-    step: int
-    p: float
-    lambda_: float
-    lr: float
-    label_loss: float
-    domain_loss: float
-    domain_acc: float
-    source_acc: float
-    target_acc: float
-    seconds: float
-
-
-@dataclass
-class FeatureSnapshot:
-    """The feature extractor's output on the fixed evaluation subset at one step."""
-
-    step: int
-    features: np.ndarray  # (n, F) float32
-    domain: np.ndarray  # (n,) 0 = source, 1 = target
-    label: np.ndarray  # (n,) true class
-    predicted: np.ndarray  # (n,) the label classifier's class
-    domain_prob: np.ndarray  # (n,) the domain classifier's P(target)
-
-
-@dataclass
-class InputPlane:
-    """The two classifiers over a grid of the 2-D input plane (JMLR Figure 2's panels)."""
-
-    xs: np.ndarray  # (R,) grid x coordinates
-    ys: np.ndarray  # (R,) grid y coordinates
-    class_prob: np.ndarray  # (R, R) P(class 1) of the label classifier; with more classes, the predicted class
-    domain_prob: np.ndarray  # (R, R) P(target) of the domain classifier
-
-
-@dataclass
-class Gallery:
-    """A few held-out images of each domain with the label classifier's guesses."""
-
-    images: np.ndarray  # (n, H, W, 3) float in [0, 1], rescaled per image for display
-    label: np.ndarray
-    predicted: np.ndarray
-    domain: np.ndarray
-
-
-@dataclass
-class RunResult:
-    """A finished (or stopped) run: plain data, safe to cache, save and compare."""
-
-    config: RunConfig
-    history: list[ProgressRecord]
-    metrics: dict[str, float | str | bool]
-    snapshots: dict[int, FeatureSnapshot] = field(default_factory=dict)
-    state_dict: dict[str, torch.Tensor] = field(default_factory=dict)
-    lambda_changes: list[tuple[int, float]] = field(default_factory=list)
-    input_plane: InputPlane | None = None  # 2-D data sets only
-    gallery: Gallery | None = None  # image data sets only
-
-    def history_frame(self) -> pd.DataFrame:
-        return history_frame(self.history)
-
-    def to_json_dict(self) -> dict:
-        return {
-            "config": self.config.to_dict(),
-            "metrics": self.metrics,
-            "history": [asdict(r) for r in self.history],
-            "lambda_changes": self.lambda_changes,
-        }
-
-
-def history_frame(history: list[ProgressRecord]) -> pd.DataFrame:
-    columns = list(ProgressRecord.__dataclass_fields__)
-    return pd.DataFrame([asdict(r) for r in history], columns=columns).rename(columns={"lambda_": "lambda"})
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks cuda, then mps, then cpu."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(name)
-
-
-def resolve_step_mode(step_mode: str, device: torch.device) -> str:
-    """`auto` picks a CUDA graph on CUDA and the plain step elsewhere: on 2 CPU cores the tensor step
-    was 1-2% slower on moons (1020 against 1036 steps/s) and no faster on digits (README, "Fast paths")."""
-    if step_mode not in STEP_MODES:
-        raise ValueError(f"step_mode={step_mode!r} is not allowed: one of {', '.join(STEP_MODES)}")
-    if step_mode == "auto":
-        return "graph" if device.type == "cuda" else "plain"
-    return step_mode
-
-
-def prefers_channels_last(device: torch.device, input_shape: tuple[int, ...]) -> bool:
-    """Images on the CPU train faster in channels-last memory: oneDNN's convolutions then skip a
-    layout conversion per call. Measured on 2 cores, one thread, paper MNIST net: 16x16 batch
-    32+32 10.8 -> 8.5 ms a step, 28x28 batch 64+64 126 -> 96 ms. Not measured on GPUs: left as is."""
-    return device.type == "cpu" and len(input_shape) == 3
-
-
-class GraphedStep:
-    """Runs `step` (one training step: device work only, on tensors that stay put) as a CUDA graph.
-
-    The first GRAPH_WARMUP_STEPS calls run eagerly on a side stream (they are real steps), the next
-    one captures the step and replays it, and every later call replays it. The `generators` that
-    `step` samples from are registered with the graph, so replay i draws what eager step i would.
-    If capture fails, `failed` is set, `notice` says why, and the step runs eagerly from then on.
-    """
-
-    def __init__(self, step: Callable[[], object], generators: list[torch.Generator], device: torch.device):
-        self.step, self.generators, self.device = step, generators, device
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.calls = 0
-        self.failed = False
-        self.notice: str | None = None
-
-    def __call__(self) -> None:
-        if self.graph is not None:
-            self.graph.replay()
-        elif self.failed:
-            self.step()
-        elif self.calls < GRAPH_WARMUP_STEPS:
-            current = torch.cuda.current_stream(self.device)
-            side = torch.cuda.Stream(self.device)
-            side.wait_stream(current)
-            with torch.cuda.stream(side):
-                self.step()
-            current.wait_stream(side)
-        else:
-            states = [g.get_state() for g in self.generators]
-            try:
-                self.graph = self._capture()
-            except Exception as e:  # noqa: BLE001 - any capture failure means: train eagerly instead
-                for g, state in zip(self.generators, states, strict=True):
-                    g.set_state(state)
-                self.failed = True
-                self.notice = (
-                    f"Could not capture the training step in a CUDA graph ({type(e).__name__}: {e}); "
-                    "training without one: slower, same results."
-                )
-                self.step()
-            else:
-                self.graph.replay()  # capture records the step without running it
-        self.calls += 1
-
-    def _capture(self) -> torch.cuda.CUDAGraph:
-        graph = torch.cuda.CUDAGraph()
-        for g in self.generators:
-            graph.register_generator_state(g)
-        entry_stream = torch.cuda.current_stream(self.device)
-        try:
-            # thread_local: another job's thread may allocate memory while this one captures.
-            with _capture_lock, torch.cuda.graph(graph, capture_error_mode="thread_local"):
-                self.step()
-        except Exception:
-            torch.cuda.set_stream(entry_stream)  # a failing capture_end skips torch.cuda.graph's own restore
-            raise
-        return graph
-
-
-def device_label(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return device.type
 
 
 class Trainer:
@@ -242,11 +71,8 @@ class Trainer:
         self.config = config
         self.pair = pair if pair is not None else load_pair(config)
         self.device = device if device is not None else resolve_device(config.device)
-        self.step_mode = resolve_step_mode(step_mode, self.device)
-        self.notice: str | None = None  # something the user should know, e.g. a graph that fell back
-        if self.step_mode == "graph" and self.device.type != "cuda":
-            self.step_mode = "tensor"
-            self.notice = f"CUDA graphs need a CUDA device; training on {self.device.type} without one."
+        # Something the user should know, e.g. a CUDA graph asked for without CUDA, or one that fell back.
+        self.step_mode, self.notice = graph_notice(resolve_step_mode(step_mode, self.device), self.device)
         if channels_last is None:
             channels_last = prefers_channels_last(self.device, self.pair.input_shape)
         self._memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -300,6 +126,61 @@ class Trainer:
             GraphedStep(self._device_step, [self._generator], self.device) if self.step_mode == "graph" else None
         )
 
+    # --- the DANN step ---
+    def train_step(self) -> None:
+        """Step 1 (lambda_p into the GRL, lr_p into the optimiser), then the DANN step."""
+        c = self.config
+        p = self.progress
+        self.model.grl.set_lambda(lambda_at(c, p, self._lambda_override))
+        if self.step_mode == "plain":
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr_at(c, p)
+            label_loss, domain_loss = self.dann_step()
+            slot = (self.step - self._window_start) % c.log_every
+            self._window[slot] = torch.stack([label_loss, domain_loss])
+        else:
+            # fill_ with a Python number is a kernel argument: no copy to the device, no sync.
+            self._lr.fill_(lr_at(c, p))
+            run_device_step(self)
+        self.step += 1
+
+    def dann_step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One SGD step on a batch sampled on the device (steps 2-6 above; lambda and lr are set).
+        Returns (label loss, domain loss), detached."""
+        b = self.config.batch_size
+        g = self._generator
+        i_src = torch.randint(len(self._source_x), (b,), device=self.device, generator=g)
+        i_tgt = torch.randint(len(self._target_x), (b,), device=self.device, generator=g)
+        _, class_logits, domain_logits = self.model(torch.cat([self._source_x[i_src], self._target_x[i_tgt]]))
+        if self._oracle:
+            label_loss = F.cross_entropy(class_logits[b:], self._labelled_y[i_tgt])
+        else:
+            label_loss = F.cross_entropy(class_logits[:b], self._labelled_y[i_src])
+        domain_loss = F.binary_cross_entropy_with_logits(domain_logits, self._domain_labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        (label_loss + domain_loss).backward()
+        self.optimizer.step()
+        return label_loss.detach(), domain_loss.detach()
+
+    # --- knobs that may change while the run goes on ---
+    def set_lambda(self, value: float) -> None:
+        """Use `value` as lambda (constant) or as the schedule's ceiling from the next step on."""
+        value = float(value)
+        if value != self.current_lambda_value:
+            self.lambda_changes.append((self.step, value))
+        self._lambda_override = value
+
+    @property
+    def current_lambda_value(self) -> float:
+        return self.config.lambda_value if self._lambda_override is None else self._lambda_override
+
+    @property
+    def progress(self) -> float:
+        return self.step / self.config.steps
+
+    def lambda_now(self) -> float:
+        return lambda_at(self.config, self.progress, self._lambda_override)
+
     def clone(self) -> Trainer:
         """An independent copy of this run at its current step: same weights, optimiser state,
         sampling generator and history. Training both copies on gives what training this one
@@ -326,62 +207,10 @@ class Trainer:
         other._window_start = self._window_start
         return other
 
-    # --- knobs that may change while the run goes on ---
-    def set_lambda(self, value: float) -> None:
-        """Use `value` as lambda (constant) or as the schedule's ceiling from the next step on."""
-        value = float(value)
-        if value != self.current_lambda_value:
-            self.lambda_changes.append((self.step, value))
-        self._lambda_override = value
-
-    @property
-    def current_lambda_value(self) -> float:
-        return self.config.lambda_value if self._lambda_override is None else self._lambda_override
-
-    @property
-    def progress(self) -> float:
-        return self.step / self.config.steps
-
-    def lambda_now(self) -> float:
-        return lambda_at(self.config, self.progress, self._lambda_override)
-
-    # --- training ---
-    def train_step(self) -> None:
-        c = self.config
-        p = self.progress
-        self.model.grl.set_lambda(lambda_at(c, p, self._lambda_override))
-        if self.step_mode == "plain":
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr_at(c, p)
-            label_loss, domain_loss = self._update()
-            slot = (self.step - self._window_start) % c.log_every
-            self._window[slot] = torch.stack([label_loss, domain_loss])
-        else:
-            # fill_ with a Python number is a kernel argument: no copy to the device, no sync.
-            self._lr.fill_(lr_at(c, p))
-            run_device_step(self)
-        self.step += 1
-
-    def _update(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """One SGD step on a batch sampled on the device. Returns (label loss, domain loss), detached."""
-        b = self.config.batch_size
-        g = self._generator
-        i_src = torch.randint(len(self._source_x), (b,), device=self.device, generator=g)
-        i_tgt = torch.randint(len(self._target_x), (b,), device=self.device, generator=g)
-        _, class_logits, domain_logits = self.model(torch.cat([self._source_x[i_src], self._target_x[i_tgt]]))
-        if self._oracle:
-            label_loss = F.cross_entropy(class_logits[b:], self._labelled_y[i_tgt])
-        else:
-            label_loss = F.cross_entropy(class_logits[:b], self._labelled_y[i_src])
-        domain_loss = F.binary_cross_entropy_with_logits(domain_logits, self._domain_labels)
-        self.optimizer.zero_grad(set_to_none=True)
-        (label_loss + domain_loss).backward()
-        self.optimizer.step()
-        return label_loss.detach(), domain_loss.detach()
-
+    # --- bookkeeping ---
     def _device_step(self) -> None:
         """The step of the fast paths: the losses go to the window row that a device counter names."""
-        label_loss, domain_loss = self._update()
+        label_loss, domain_loss = self.dann_step()
         self._window.index_copy_(0, self._slot, torch.stack([label_loss, domain_loss]).unsqueeze(0))
         self._slot.add_(1).remainder_(self.config.log_every)
 
@@ -548,17 +377,6 @@ class Trainer:
             plane,
             gallery,
         )
-
-
-def run_device_step(owner) -> None:
-    """One fast-path step of a Trainer or an EnsembleTrainer: replay its captured CUDA graph, or run
-    the step eagerly. A failed capture turns the owner back to the eager tensor path, with a notice."""
-    if owner._graphed is not None:
-        owner._graphed()
-        if owner._graphed.failed:
-            owner.step_mode, owner.notice, owner._graphed = "tensor", owner._graphed.notice, None
-    else:
-        owner._device_step()
 
 
 def exploding_loss_note(history: list[ProgressRecord]) -> str | None:

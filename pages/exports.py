@@ -9,9 +9,10 @@ import streamlit as st
 
 from dann_demo import exports
 from dann_demo.config import ConfigError, RunConfig
+from dann_demo.datasets import data_kind
 from dann_demo.links import HIDE_PARAM, LINK_FIELDS, query_from_config
-from dann_demo.train import RunResult
-from pages.shared import apply_values
+from dann_demo.results import RunResult
+from pages.linking import apply_values
 
 
 def run_downloads(result: RunResult, figures: dict) -> None:
@@ -101,7 +102,7 @@ def share_box(prefix: str, config: RunConfig) -> None:
             key=f"{prefix}_hide_choice",
             help="The link fixes them at their current values; students see only the rest.",
         )
-        query = query_from_config(config)
+        query = query_from_config(config, data_kind(config))
         if hide:
             query[HIDE_PARAM] = ",".join(hide)
         base = st.context.url or ""

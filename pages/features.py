@@ -6,26 +6,17 @@ import streamlit as st
 
 from dann_demo import exports, plots
 from dann_demo.compare import comparison_configs, comparison_table, feature_map_async, lambda_setting
-from dann_demo.data import load_pair
-from dann_demo.embed import METHODS, ProjectionSettings
+from dann_demo.config import Spec, specs
+from dann_demo.datasets import load_pair
+from dann_demo.embed import ProjectionSettings
 from dann_demo.jobs import FAILED, Job
-from dann_demo.links import Param
-from dann_demo.train import history_frame
-from pages.shared import (
-    MODE_LABELS,
-    job_manager,
-    link_notes,
-    mode_title,
-    percent,
-    read_link,
-    require_navigation,
-    run_settings,
-    session_id,
-    write_link,
-)
+from dann_demo.results import history_frame
+from pages.linking import link_notes, read_link, write_link
+from pages.server import job_manager, require_navigation, session_id
+from pages.settings import METHOD_LABELS, MODE_LABELS, draw_widget, mode_title, run_settings
+from pages.summary import percent
 
 FIGURES: dict = {}  # this run of the script's figures, for the HTML download
-METHOD_LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 TSNE_NOTE = (
     "**How to read these maps.** Each point is one held-out example's feature vector (the feature extractor's "
     "output), squeezed to 2-D. Look at **how well source (circles) and target (triangles) mix**. In t-SNE and "
@@ -35,16 +26,18 @@ TSNE_NOTE = (
     "layout and are rotated and scaled onto it."
 )
 
-# The page's own settings, in the URL beside the run settings (widget keys maps_<name>).
+# The page's own settings, in the URL beside the run settings (widget keys maps_<name>): (Spec, default).
+# The projection's come from ProjectionSettings' own Specs, with the page's narrower ranges.
+_PROJECTION = specs(ProjectionSettings)
 PAGE_PARAMS = {
-    "oracle": Param("bool", default=False),
-    "method": Param("choice", METHODS, "pca"),
-    "perplexity": Param("float", (5.0, 100.0), 30.0),
-    "n_neighbors": Param("int", (2, 100), 15),
-    "min_dist": Param("float", (0.0, 1.0), 0.1),
-    "points": Param("int", (50, 500), 300),
-    "colour": Param("choice", ("domain", "class"), "domain"),
-    "errors": Param("bool", default=False),
+    "oracle": (Spec("bool", label="Also train the target oracle (upper bound)"), False),
+    "method": (_PROJECTION["method"], "pca"),
+    "perplexity": (Spec("float", 5.0, 100.0, label="Perplexity", step=1.0, widget="slider"), 30.0),
+    "n_neighbors": (Spec("int", 2, 100, label="n_neighbors", widget="slider"), 15),
+    "min_dist": (_PROJECTION["min_dist"], 0.1),
+    "points": (Spec("int", 50, 500, label="Points per domain", step=50, widget="slider"), 300),
+    "colour": (Spec("choice", choices=("domain", "class"), label="Colour by", widget="radio"), "domain"),
+    "errors": (Spec("bool", label="Mark misclassified target points"), False),
 }
 
 require_navigation()
@@ -53,31 +46,36 @@ st.caption("The paper's most telling picture: features of source and target befo
 manager = job_manager()
 me = session_id()
 read_link("maps", PAGE_PARAMS)
-for name, param in PAGE_PARAMS.items():
-    st.session_state.setdefault(f"maps_{name}", param.default)
+for name, (_, default) in PAGE_PARAMS.items():
+    st.session_state.setdefault(f"maps_{name}", default)
+
+
+def page_widget(name: str):
+    return draw_widget(name, PAGE_PARAMS[name][0], f"maps_{name}")
+
 
 with st.sidebar:
     st.header("Runs to compare")
     base, error = run_settings("maps", choose_mode=False)
-    include_oracle = st.checkbox("Also train the target oracle (upper bound)", key="maps_oracle")
+    include_oracle = page_widget("oracle")
     st.header("Projection")
-    method = st.radio("Method", METHODS, format_func=METHOD_LABELS.get, horizontal=True, key="maps_method")
+    method = page_widget("method")
     perplexity, n_neighbors, min_dist = 30.0, 15, 0.1
     if method == "tsne":
-        perplexity = st.slider("Perplexity", 5.0, 100.0, step=1.0, key="maps_perplexity")
+        perplexity = page_widget("perplexity")
     if method == "umap":
-        n_neighbors = st.slider("n_neighbors", 2, 100, key="maps_n_neighbors")
-        min_dist = st.slider("min_dist", 0.0, 1.0, step=0.01, key="maps_min_dist")
-    per_domain = st.slider("Points per domain", 50, 500, step=50, key="maps_points")
-    colour_by = st.radio("Colour by", ["domain", "class"], horizontal=True, key="maps_colour")
-    mark_errors = st.toggle("Mark misclassified target points", key="maps_errors")
+        n_neighbors = page_widget("n_neighbors")
+        min_dist = page_widget("min_dist")
+    per_domain = page_widget("points")
+    colour_by = page_widget("colour")
+    mark_errors = page_widget("errors")
 if base is not None:
     page_values = {name: st.session_state[f"maps_{name}"] for name in PAGE_PARAMS}
     write_link(
         "maps",
         base,
         exclude=("mode",),
-        extra={name: PAGE_PARAMS[name].format(v) for name, v in page_values.items() if v != PAGE_PARAMS[name].default},
+        extra={name: PAGE_PARAMS[name][0].format(v) for name, v in page_values.items() if v != PAGE_PARAMS[name][1]},
     )
 link_notes("maps")
 

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dann_demo import plots
-from pages.shared import require_navigation
+from pages.server import require_navigation
 
 ARCHITECTURE = Path(__file__).resolve().parents[1] / "assets" / "architecture.svg"
 

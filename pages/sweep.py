@@ -7,7 +7,8 @@ from dann_demo import plots
 from dann_demo.config import LIMITS, ConfigError, RunConfig
 from dann_demo.jobs import FAILED, QUEUED, STOPPED, SweepJob
 from dann_demo.sweep import PAPER, parse_lambdas, parse_seeds, summarise_sweep, sweep_configs
-from pages.shared import DATASET_LABELS, job_manager, require_navigation
+from pages.server import job_manager, require_navigation
+from pages.settings import DATASET_LABELS
 
 # Caps that keep a classroom machine usable: at most this many values and seeds per sweep.
 MAX_LAMBDAS, MAX_SEEDS, MAX_STEPS = 10, 5, 20_000

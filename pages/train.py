@@ -4,22 +4,15 @@ import numpy as np
 import streamlit as st
 
 from dann_demo import plots
-from dann_demo.data import UNLABELLED, load_pair
+from dann_demo.datasets import UNLABELLED, load_pair
 from dann_demo.jobs import FAILED, QUEUED, RUNNING, STOPPED, Job
 from dann_demo.presets import PRESETS
 from dann_demo.train import history_frame
 from pages.exports import load_config_box, run_downloads, share_box
-from pages.shared import (
-    apply_preset,
-    job_manager,
-    link_notes,
-    read_link,
-    require_navigation,
-    run_settings,
-    session_id,
-    summary,
-    write_link,
-)
+from pages.linking import apply_preset, link_notes, read_link, write_link
+from pages.server import job_manager, require_navigation, session_id
+from pages.settings import run_settings
+from pages.summary import summary
 
 # How often the page redraws a running job. Drawing holds the GIL that the training thread needs:
 # image runs are slow and change slowly, so they are redrawn half as often.
@@ -69,7 +62,7 @@ with st.expander("Lesson presets", icon=":material/school:", expanded=False):
             key=f"preset_{preset.id}",
             on_click=apply_preset,
             args=("train", preset),
-            use_container_width=True,
+            width="stretch",
         )
 lesson = PRESETS.get(st.session_state.get("train_lesson", ""))
 if lesson is not None:

@@ -10,20 +10,16 @@ Needs the MNIST files (python -m dann_demo fetch-mnist). Usage:
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from dann_demo.mnist import photo_source_label
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from dann_demo import RunConfig, Trainer  # noqa: E402
-from dann_demo.bench import machine  # noqa: E402
-from dann_demo.data import load_pair  # noqa: E402
-from dann_demo.mnist import photo_source_label  # noqa: E402
+from dann_demo import RunConfig, Trainer
+from dann_demo.bench import machine
+from dann_demo.datasets import load_pair
 
 PAPER = {"source_only": 0.5225, "dann": 0.7666, "target_oracle": 0.9596}
 

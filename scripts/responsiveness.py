@@ -15,7 +15,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # pages/ is the app's, not part of the installed package
 
 
 def main() -> None:
@@ -23,7 +23,7 @@ def main() -> None:
     at.run()
     at.sidebar.selectbox[0].select("digits").run()
     at.button[0].click().run()
-    from pages.shared import job_manager
+    from pages.server import job_manager
 
     job = job_manager().get(at.session_state["train_job"])
     while job.step < 100:

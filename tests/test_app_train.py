@@ -28,7 +28,7 @@ def _wait_for(at: AppTest, predicate, seconds: float = 90) -> None:
 
 
 def _job(at: AppTest):
-    from pages.shared import job_manager
+    from pages.server import job_manager
 
     return job_manager().get(at.session_state["train_job"])
 
@@ -234,7 +234,7 @@ def uploads_dir(tmp_path, monkeypatch):
 
 
 def test_uploaded_npz_table_trains_with_input_plane(uploads_dir):
-    from dann_demo.userdata import example_npz
+    from dann_demo.datasets.files import example_npz
 
     at = _app()
     _choose_dataset(at, "file")

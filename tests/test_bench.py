@@ -2,7 +2,7 @@
 
 import math
 
-from dann_demo.bench import mnist_sized_pair, step_speed, sweep_speed, textbook_step
+from dann_demo.bench import mnist_sized_pair, step_speed, textbook_step
 from dann_demo.config import RunConfig
 
 
@@ -20,9 +20,22 @@ def test_textbook_loop_and_library_step_run_on_the_paper_mnist_net():
     assert all(len(r) == 2 and min(r) > 0 and math.isfinite(max(r)) for r in figures["rounds_steps_per_s"].values())
 
 
-def test_sweep_timing_runs(capsys):
-    report = {}
-    figures = sweep_speed(report, "moons", steps=20)
-    assert report["sweep"]["moons"] is figures and figures["k"] == 8 and figures["one_run_s"] > 0
-    assert figures["auto_trains"] in ("together", "one after another")
-    assert "K=8 lambda sweep, 20 steps each" in capsys.readouterr().out
+def test_the_whole_bench_command_runs_and_writes_every_key(tmp_path, capsys):
+    """`bench --quick` goes through every measurement (each shrunk) for every built-in data set."""
+    import json
+
+    from dann_demo.__main__ import main
+    from dann_demo.datasets import BENCH_DATASETS
+
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert {"machine", "speed", "step", "sweep", "projections", "quality"} <= set(report) and report["quick"]
+    assert set(report["speed"]) == set(BENCH_DATASETS) == set(report["sweep"])
+    for figures in report["speed"].values():
+        assert {"wall_s", "first_record_s", "train_s", "steps_per_s", "target_acc"} <= set(figures)
+    for figures in report["sweep"].values():
+        assert {"together_s", "one_after_another_s", "one_run_s", "together_vs_one_run"} <= set(figures)
+    assert {"library_steps_per_s", "textbook_steps_per_s", "ratio"} <= set(report["step"])
+    assert {"pca_1_threads_s", "tsne_1_threads_s", "umap_1_threads_s"} <= set(report["projections"])
+    assert f"wrote {out}" in capsys.readouterr().out

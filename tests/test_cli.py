@@ -49,8 +49,8 @@ def test_train_prints_summary_and_writes_json(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
-        (["train", "--mode", "adversarial"], "invalid choice"),
-        (["train", "--lr", "fast"], "invalid float value"),
+        (["train", "--mode", "adversarial"], "mode='adversarial' is not allowed: one of source_only, dann"),
+        (["train", "--lr", "fast"], "lr='fast' is not allowed: a number from 1e-06 to 10"),
         (["train", "--lr", "-1"], "lr=-1.0 is not allowed"),
         (["train", "--steps", "0"], "steps=0 is not allowed: a whole number from 1"),
         (["train", "--seeds", "a-b"], "--seeds"),

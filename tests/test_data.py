@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 from dann_demo import RunConfig
-from dann_demo.data import DIGITS_IMAGE_SIZE, digits, load_pair, moons, rotate
+from dann_demo.datasets import load_pair
+from dann_demo.datasets.digits import DIGITS_IMAGE_SIZE, digits
+from dann_demo.datasets.moons import moons, rotate
 
 
 def _check_pair(pair, n_classes):
@@ -68,7 +70,7 @@ def test_moons_cached(rotation):
 
 
 def test_blobs_target_is_the_source_scaled_and_shifted():
-    from dann_demo.data import BLOB_CENTRES, blobs
+    from dann_demo.datasets.blobs import BLOB_CENTRES, blobs
 
     pair = blobs(n_samples=4000, shift=2.0, angle=90.0, scale=1.5, seed=0)
     _check_pair(pair, 3)
@@ -87,7 +89,7 @@ def test_blobs_target_is_the_source_scaled_and_shifted():
 
 
 def test_blobs_without_shift_or_scale_is_one_distribution_and_cached():
-    from dann_demo.data import blobs
+    from dann_demo.datasets.blobs import blobs
 
     pair = blobs(n_samples=3000, shift=0.0, angle=0.0, scale=1.0, seed=1)
     np.testing.assert_allclose(pair.source_x.mean(0), pair.target_x.mean(0), atol=0.06)

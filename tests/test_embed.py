@@ -15,7 +15,7 @@ from dann_demo.embed import (
     subsample_by_domain,
     warm_up_umap,
 )
-from dann_demo.train import FeatureSnapshot
+from dann_demo.results import FeatureSnapshot
 
 
 def blobs(n_per_domain: int = 100, dims: int = 16, shift: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ import torch
 
 from dann_demo import exports, plots
 from dann_demo.config import RunConfig
-from dann_demo.data import load_pair
+from dann_demo.datasets import load_pair
 from dann_demo.train import history_frame, train
 
 

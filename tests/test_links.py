@@ -2,8 +2,8 @@
 
 import pytest
 
-from dann_demo.config import RunConfig
-from dann_demo.links import Param, config_values_from_query, hidden_from_query, params_from_query, query_from_config
+from dann_demo.config import RunConfig, Spec
+from dann_demo.links import config_values_from_query, hidden_from_query, params_from_query, query_from_config
 from dann_demo.presets import PRESETS
 
 
@@ -37,10 +37,14 @@ def test_bad_values_are_left_out_with_a_note(params, expected):
 def test_hidden_controls_and_page_params():
     hidden, notes = hidden_from_query({"hide": "mode, dataset,zzz"}, ("mode", "dataset"))
     assert hidden == {"mode", "dataset"} and "hide='zzz'" in notes[0]
-    specs = {"points": Param("int", (50, 500)), "errors": Param("bool"), "method": Param("choice", ("pca", "tsne"))}
+    specs = {
+        "points": (Spec("int", 50, 500), 300),
+        "errors": (Spec("bool"), False),
+        "method": (Spec("choice", choices=("pca", "tsne")), "pca"),
+    }
     values, notes = params_from_query({"points": "5000", "errors": "true", "method": "tsne"}, specs)
-    assert values == {"errors": True, "method": "tsne"} and "points='5000'" in notes[0]
-    assert specs["errors"].format(True) == "true"
+    assert values == {"errors": True, "method": "tsne"} and "points=5000 is not allowed" in notes[0]
+    assert specs["errors"][0].format(True) == "true"
 
 
 def test_every_preset_is_a_valid_config():
@@ -61,7 +65,8 @@ def test_links_for_own_data_carry_settings_but_never_the_file(tmp_path):
     query = query_from_config(config)
     assert query == {"dataset": "file", "steps": "500"}
     values, notes = config_values_from_query({**query, "data_file": "/etc/passwd"})
-    assert values == {"dataset": "file", "steps": 500} and "unknown setting 'data_file'" in notes[0]
+    assert values == {"dataset": "file", "steps": 500}
+    assert "links carry no data files" in notes[0] and "data_file ignored: links carry no file paths" in notes[1]
 
 
 def test_links_keep_more_than_six_digits():

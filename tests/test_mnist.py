@@ -16,9 +16,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dann_demo import RunConfig, mnist
+from dann_demo import RunConfig
 from dann_demo.__main__ import main
-from dann_demo.data import load_pair
+from dann_demo.datasets import load_pair, mnist
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

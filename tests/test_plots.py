@@ -26,7 +26,7 @@ def test_every_training_figure_builds_with_reference_lines():
 
 
 def test_input_plane_figure_and_gallery():
-    from dann_demo.data import load_pair
+    from dann_demo.datasets import load_pair
 
     config = RunConfig.for_dataset("moons", steps=50, n_samples=100)
     result = train(config)
@@ -57,7 +57,7 @@ def test_paper_schedules_figure_plots_lambda_and_lr_against_p():
 
 
 def test_input_plane_with_three_classes_shows_class_regions_and_borders():
-    from dann_demo.data import load_pair
+    from dann_demo.datasets import load_pair
 
     config = RunConfig.for_dataset("blobs", steps=200, n_samples=200)
     result = train(config)
@@ -75,7 +75,7 @@ def test_input_plane_with_three_classes_shows_class_regions_and_borders():
 def test_unlabelled_target_points_are_grey_and_never_marked_wrong():
     import numpy as np
 
-    from dann_demo.data import UNLABELLED
+    from dann_demo.datasets import UNLABELLED
 
     xy = np.random.RandomState(0).randn(6, 2)
     domain = np.array([0, 0, 0, 1, 1, 1])

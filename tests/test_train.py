@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dann_demo import RunConfig, Trainer, TrainingDiverged, train
-from dann_demo.data import moons
+from dann_demo.datasets.moons import moons
 from dann_demo.models import build_model
 from dann_demo.train import history_frame
 
@@ -202,7 +202,7 @@ def test_a_step_that_cannot_be_captured_falls_back_to_eager():
 
     script = """
 import torch
-from dann_demo.train import GraphedStep
+from dann_demo.fast_step import GraphedStep
 x = torch.zeros(1, device="cuda")
 def step():
     x.add_(1).item()  # .item() waits for the GPU: not allowed while capturing

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from dann_demo import ConfigError, RunConfig, Trainer
-from dann_demo import userdata as ud
-from dann_demo.data import UNLABELLED, load_pair
-from dann_demo.userdata import DataFileError
+from dann_demo.datasets import UNLABELLED, DataFileError, load_pair
+from dann_demo.datasets import files as ud
 
 
 def _table(n=40, d=3, seed=0, shift=0.0):

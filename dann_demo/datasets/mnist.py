@@ -30,11 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from dann_demo.data import DomainPair, background_photos, blend_over_photos
+from dann_demo.datasets.pair import DATA_DIR_VARIABLE, DomainPair, resolve_data_dir
+from dann_demo.datasets.photos import background_photos, blend_over_photos, channel_statistics, standardise
 
 log = logging.getLogger(__name__)
 
-ENV_VAR = "DANN_DATA_DIR"
+ENV_VAR = DATA_DIR_VARIABLE
 MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://yann.lecun.com/exdb/mnist/")
 # role -> (standard file name, MD5 of the uncompressed file). Checking the uncompressed payload
 # verifies a .gz and a plain file alike.
@@ -58,15 +59,6 @@ _build_lock = threading.Lock()  # concurrent jobs build (and write) one MNIST-M,
 
 class MnistError(RuntimeError):
     """A problem with the MNIST files or their download, in words a user can act on."""
-
-
-def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The data directory: `data_dir` if given, else $DANN_DATA_DIR, else ~/.cache/dann_playground."""
-    if data_dir:
-        return Path(data_dir).expanduser()
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR]).expanduser()
-    return Path.home() / ".cache" / "dann_playground"
 
 
 def _spellings(name: str) -> list[str]:
@@ -368,33 +360,6 @@ def mnist_m(
 # --- the domain pair ---
 
 
-def _channel_stats(arrays: list[np.ndarray], chunk: int = 5000) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std in [0, 1] units of uint8 (N, C, H, W) arrays, from histograms
-    (exact, and without a float copy of 60,000 images)."""
-    counts = np.zeros((3, 256), np.int64)
-    for a in arrays:
-        for start in range(0, len(a), chunk):
-            block = a[start : start + chunk]
-            for c in range(3):
-                counts[c] += np.bincount(block[:, c % block.shape[1]].ravel(), minlength=256)
-    levels = np.arange(256) / 255.0
-    mean = (counts * levels).sum(1) / counts.sum(1)
-    std = np.sqrt((counts * (levels - mean[:, None]) ** 2).sum(1) / counts.sum(1))
-    return mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32)
-
-
-def _normalise(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """uint8 (N, C, H, W), C = 1 (grey) or 3 -> float32 (N, 3, H, W), per channel (x - mean) / std."""
-    n, _, h, w = images.shape
-    out = np.empty((n, 3, h, w), np.float32)
-    for c in range(3):  # in place, channel by channel: no float64 or full-size temporaries
-        channel = out[:, c]
-        channel[...] = images[:, c % images.shape[1]]
-        channel *= 1.0 / (255.0 * std[c])
-        channel -= mean[c] / std[c]
-    return out
-
-
 @functools.lru_cache(maxsize=2)
 def _pair(data_dir: str, n_train: int, stamp: tuple) -> DomainPair:
     """`stamp` (the files' names and modification times, the photo source) is part of the cache key:
@@ -423,16 +388,16 @@ def _pair(data_dir: str, n_train: int, stamp: tuple) -> DomainPair:
     # As in MNIST-M, the target's training digits are the source's own digits on photo crops.
     train_x, train_y, train_m = train_x[:n_train, None], train_y[:n_train], train_m[:n_train]
     # The paper subtracts the mean; we also divide by the std, with statistics of training data only.
-    mean, std = _channel_stats([train_x, train_m])
+    mean, std = channel_statistics([train_x, train_m])
     return DomainPair(
         "mnist",
-        _normalise(train_x, mean, std),
+        standardise(train_x, mean, std),
         train_y,
-        _normalise(train_m, mean, std),
+        standardise(train_m, mean, std),
         train_y.copy(),
-        _normalise(test_x[:, None], mean, std),
+        standardise(test_x[:, None], mean, std),
         test_y,
-        _normalise(test_m, mean, std),
+        standardise(test_m, mean, std),
         test_y.copy(),
         n_classes=10,
         note=note,

@@ -13,19 +13,24 @@ import hashlib
 import io
 import os
 import re
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from dann_demo.config import RunConfig
-from dann_demo.data import UNLABELLED, DomainPair
+from dann_demo.datasets.pair import UNLABELLED, DomainPair, resolve_data_dir
+from dann_demo.datasets.photos import blend_over_photos, channel_statistics, standardise
 
-# Limits, so that one upload cannot take a shared classroom server down (README, "Your own data").
+if TYPE_CHECKING:
+    from dann_demo.config import RunConfig
+
+# Limits, so that one upload cannot take a shared classroom server down (docs/defaults.md, "Your own data").
 MAX_FILE_MB = 100  # each file, as uploaded
 MAX_UNPACKED_MB = 400  # a .npz's arrays together, once decompressed (a small zip can hold a huge array)
 MAX_ROWS = 20_000  # rows (examples) of each array or .csv file
@@ -33,6 +38,8 @@ MAX_FEATURES = 1_000  # columns of a table
 MAX_IMAGE_SIDE = 256  # pixels of an image's height and width
 MAX_VALUES = 50_000_000  # numbers in one array (rows x features, or rows x height x width x channels)
 MAX_CLASSES = 100  # labels are whole numbers 0 .. 99
+UPLOAD_MAX_AGE_DAYS = 7  # uploads older than this are deleted when the next one is saved
+UPLOAD_MAX_TOTAL_MB = 1000  # and the oldest go first while all uploads together take more than this
 MIN_ROWS = 10  # examples of each domain, so that both keep some for training and some for testing
 IMAGE_SIZE = 28  # the paper's MNIST network takes 28 x 28 images
 TEST_FRACTION = 0.25  # held out for testing when the file has no separate test data
@@ -530,14 +537,14 @@ def build_pair(d: Domains, seed: int, name: str = "file") -> DomainPair:
         # Grey and colour mixed across the domains: all become 3-channel (grey repeated).
         channels = max(_channels(x) for x in xs)
         xs = [_as_images(x, channels) for x in xs]
-        pool = np.concatenate(xs[:2])  # normalised with the training data's per-channel statistics only
-        mean, std = pool.mean(axis=(0, 2, 3), keepdims=True), pool.std(axis=(0, 2, 3), keepdims=True)
+        mean, std = channel_statistics(xs[:2])  # the training data's per-channel statistics only
+        xs = [standardise(x, mean, std) for x in xs]
     else:
         # Standardised with the source training data's statistics: the target's shift stays visible.
         xs = [x.astype(np.float64) for x in xs]
         mean, std = xs[0].mean(axis=0), xs[0].std(axis=0)
-    std = np.where(std > 1e-8, std, 1.0)  # a constant column or channel is left unscaled
-    xs = [((x - mean) / std).astype(np.float32) for x in xs]
+        std = np.where(std > 1e-8, std, 1.0)  # a constant column is left unscaled
+        xs = [((x - mean) / std).astype(np.float32) for x in xs]
     n_classes = int(d.source_y.max()) + 1
     return DomainPair(
         name,
@@ -558,6 +565,25 @@ def read_files(data_file: str | Path, target_file: str | Path = "", label_column
     if Path(data_file).suffix.lower() == ".csv":
         return read_csv_pair(data_file, target_file, label_column)
     return read_npz(data_file)
+
+
+def data_kind(data_file: str | Path) -> str:
+    """ "images" or "table": what a data file holds, read from its header alone (a .npz's source_x
+    shape; a .csv is always a table), so the right defaults apply before the file is loaded."""
+    path = Path(data_file)
+    if path.suffix.lower() != ".npz" or not path.is_file():
+        return "table"  # (a missing file is reported by the config's own check)
+    _check_size(path)
+    try:
+        with zipfile.ZipFile(path) as z, z.open("source_x.npy") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            )
+            shape = read_header(f)[0]
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile):
+        return "table"  # the full read reports what is wrong with the file
+    return "images" if len(shape) >= 3 else "table"
 
 
 @functools.lru_cache(maxsize=4)
@@ -597,9 +623,34 @@ def load_file_pair(config: RunConfig) -> DomainPair:
 
 
 def upload_dir() -> Path:
-    """Where uploaded files are kept: $DANN_DATA_DIR/uploads, else ~/.cache/dann_playground/uploads."""
-    base = os.environ.get("DANN_DATA_DIR") or Path.home() / ".cache" / "dann_playground"
-    return Path(base) / "uploads"
+    """Where uploaded files are kept: the data folder's uploads/ ($DANN_DATA_DIR, else ~/.cache/dann_playground)."""
+    return resolve_data_dir() / "uploads"
+
+
+def prune_uploads(keep: Path | None = None, now: float | None = None) -> list[Path]:
+    """Delete uploads older than UPLOAD_MAX_AGE_DAYS, then the oldest until all together take at most
+    UPLOAD_MAX_TOTAL_MB; `keep` (the upload just saved) is never deleted. Returns the folders deleted."""
+    root = upload_dir()
+    if not root.is_dir():
+        return []
+    now = time.time() if now is None else now
+    folders = []
+    for folder in root.iterdir():
+        files = [f for f in folder.iterdir() if f.is_file()] if folder.is_dir() else []
+        if files:
+            folders.append((max(f.stat().st_mtime for f in files), sum(f.stat().st_size for f in files), folder))
+    folders.sort()  # oldest first
+    total = sum(size for _, size, _ in folders)
+    deleted = []
+    for mtime, size, folder in folders:
+        too_old = now - mtime > UPLOAD_MAX_AGE_DAYS * 86400
+        if (too_old or total > UPLOAD_MAX_TOTAL_MB * 2**20) and (keep is None or keep.parent != folder):
+            for f in folder.iterdir():
+                f.unlink(missing_ok=True)
+            folder.rmdir()
+            total -= size
+            deleted.append(folder)
+    return deleted
 
 
 def save_upload(name: str, data: bytes) -> Path:
@@ -621,6 +672,9 @@ def save_upload(name: str, data: bytes) -> Path:
         tmp = folder / f".{safe}.{os.getpid()}.tmp"
         tmp.write_bytes(data)
         os.replace(tmp, path)  # atomic: a concurrent reader sees the whole file or none
+    else:
+        os.utime(path)  # uploaded again: it counts as new for pruning
+    prune_uploads(keep=path)
     return path
 
 
@@ -629,15 +683,12 @@ def example_npz(kind: str = "table") -> bytes:
     (scikit-learn digits: grey 8 x 8 uint8 as the source, colour 16 x 16 uint8 on photo crops as the target)."""
     buffer = io.BytesIO()
     if kind == "table":
-        from dann_demo.data import blobs
+        from dann_demo.datasets.blobs import blobs
 
-        c = RunConfig.for_dataset("blobs")  # the blobs data set's default shift, direction and spread
-        p = blobs(c.n_samples, c.blob_shift, c.blob_angle, c.blob_scale, seed=0)
+        p = blobs(seed=0)  # the blobs data set's default size, shift, direction and spread
         np.savez_compressed(buffer, source_x=p.source_x, source_y=p.source_y, target_x=p.target_x, target_y=p.target_y)
         return buffer.getvalue()
     from sklearn.datasets import load_digits
-
-    from dann_demo.data import blend_over_photos
 
     x, y = load_digits(return_X_y=True)
     grey = x.reshape(-1, 8, 8) / 16.0

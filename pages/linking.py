@@ -1,0 +1,118 @@
+"""Streamlit glue for links: the settings in the URL (a shared link, a preset, a classroom link) into
+the widgets, and the widgets back into the URL. Parsing and checking live in dann_demo/links.py."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dann_demo.config import RUN_SPECS, RunConfig, dataset_defaults
+from dann_demo.links import (
+    HIDE_PARAM,
+    LINK_FIELDS,
+    PRESET_PARAM,
+    ROOM_PARAM,
+    config_values_from_query,
+    hidden_from_query,
+    params_from_query,
+    query_from_config,
+)
+from dann_demo.presets import PRESETS, Preset
+
+FILE_KINDS = ("table", "images")  # own data: each kind keeps its own defaults and edits
+
+
+def widget_key(prefix: str, scope: str, name: str) -> str:
+    """Widget keys carry the data set's name (for own data, "file-table" or "file-images"), so each keeps
+    its own defaults and edits."""
+    return f"{prefix}_dataset" if name == "dataset" else f"{prefix}_{scope}_{name}"
+
+
+def scopes(dataset: str) -> list[tuple[str, str | None]]:
+    """(widget-key scope, kind) pairs of a data set: own data has one per kind of file."""
+    if dataset == "file":
+        return [(f"file-{kind}", kind) for kind in FILE_KINDS]
+    return [(dataset, None)]
+
+
+def apply_values(prefix: str, values: dict) -> None:
+    """Set the settings widgets to a whole setup (from a link, a preset or a loaded config): the
+    named RunConfig fields take the given values, every other field its data set's default."""
+    dataset = values.get("dataset", "moons")
+    st.session_state[widget_key(prefix, dataset, "dataset")] = dataset
+    for scope, kind in scopes(dataset):
+        defaults = dataset_defaults(dataset, kind)
+        for name in LINK_FIELDS:
+            if name == "dataset":
+                continue
+            key = widget_key(prefix, scope, name)
+            value = values.get(name, defaults[name])
+            # The widget's type: 3 from a link or a JSON file is 3.0 for a float slider.
+            st.session_state[key] = float(value) if RUN_SPECS[name].kind == "float" else value
+
+
+def apply_preset(prefix: str, preset: Preset) -> None:
+    """A lesson preset's whole setup, and its lesson shown above the Train button."""
+    apply_values(prefix, {"dataset": preset.dataset, **preset.values})
+    st.session_state[f"{prefix}_lesson"] = preset.id
+
+
+def read_link(prefix: str, page_params: dict | None = None) -> None:
+    """Once per session and page: take the settings in the URL (a shared link or a preset link).
+    `page_params` ({name: (Spec, default)}) are the page's own settings (widget keys `{prefix}_{name}`).
+    Values that are not allowed are left out and listed by link_notes()."""
+    params = st.query_params.to_dict()
+    preset_id = params.get(PRESET_PARAM)
+    if preset_id is None:
+        st.session_state.pop(f"{prefix}_preset_applied", None)
+    if st.session_state.get(f"{prefix}_link_read"):
+        # Later in a session only a preset link (How it works -> Train) changes the settings, once.
+        if preset_id is None or preset_id == st.session_state.get(f"{prefix}_preset_applied"):
+            return
+        params = {PRESET_PARAM: preset_id}
+    st.session_state[f"{prefix}_link_read"] = True
+    page_params = page_params or {}
+    extra = tuple(page_params)
+    page_values, notes = params_from_query(params, page_params)
+    for name, value in page_values.items():
+        st.session_state[f"{prefix}_{name}"] = value
+    if PRESET_PARAM in params:
+        preset = PRESETS.get(params[PRESET_PARAM])
+        if preset is None:
+            notes.append(f"preset={params[PRESET_PARAM]!r} ignored: one of {', '.join(PRESETS)} is allowed")
+        else:
+            apply_preset(prefix, preset)
+            st.session_state[f"{prefix}_preset_applied"] = preset.id
+    elif set(params) - {HIDE_PARAM, ROOM_PARAM, *extra}:
+        values, config_notes = config_values_from_query(params, extra)
+        notes += config_notes
+        apply_values(prefix, values)
+    hidden, hide_notes = hidden_from_query(params, LINK_FIELDS)
+    st.session_state[f"{prefix}_hidden"] = hidden
+    st.session_state[f"{prefix}_link_notes"] = notes + hide_notes
+
+
+def link_notes(prefix: str) -> None:
+    """Tell the user which values of the link they opened were left out, and why."""
+    notes = st.session_state.get(f"{prefix}_link_notes")
+    if notes:
+        st.warning(
+            "Some settings in the link were not used:\n\n" + "\n".join(f"- {n}" for n in notes),
+            icon=":material/link_off:",
+        )
+
+
+def write_link(prefix: str, config: RunConfig, exclude: tuple[str, ...] = (), extra: dict | None = None) -> None:
+    """Keep the URL in step with the settings, so the address bar is always a shareable link.
+    `extra`: the page's own settings, already formatted (Spec.format)."""
+    from dann_demo.datasets import data_kind
+
+    query = {k: v for k, v in query_from_config(config, data_kind(config)).items() if k not in exclude}
+    hidden = st.session_state.get(f"{prefix}_hidden") or set()
+    if hidden:
+        query[HIDE_PARAM] = ",".join(sorted(hidden))
+    room = st.query_params.get(ROOM_PARAM)
+    if room:
+        query[ROOM_PARAM] = room
+    query.update(extra or {})
+    if st.query_params.to_dict() != query:
+        st.query_params.from_dict(query)
