@@ -143,10 +143,14 @@ def draw_maps(finished: list[Job], step: int) -> None:
             st.plotly_chart(fig, key=f"map_{job.id}", config=plots.CHART_CONFIG)
             frame = history_frame(r.history)
             row = frame.iloc[(frame["step"] - step).abs().argmin()]
-            a, b, c = st.columns(3)
-            a.metric("Target acc.", percent(row["target_acc"]))
-            b.metric("Domain acc.", f"{row['domain_acc']:.1%}", help="50% = the domain classifier is guessing")
-            c.metric("PAD", f"{fmap.pad:.2f}", help="Proxy A-distance of these features: 0 mixed, 2 separable")
+            # One line of text that wraps, not three metrics side by side: those were cut ("69.…") in a
+            # third of a 1024-1400 px window.
+            st.markdown(
+                f"Target acc. **{percent(row['target_acc'])}** · Domain acc. **{row['domain_acc']:.1%}** · "
+                f"PAD **{fmap.pad:.2f}**",
+                help="Domain acc.: the trained domain classifier (50% = guessing). PAD: proxy A-distance of these "
+                "features (0 mixed, 2 separable).",
+            )
 
 
 def draw_comparison(finished: list[Job]) -> None:

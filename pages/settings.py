@@ -235,4 +235,5 @@ def run_settings(prefix: str = "train", choose_mode: bool = True) -> tuple[RunCo
                 load_pair(config)
     except (ConfigError, DataFileError) as e:
         return None, str(e)
+    st.session_state[f"{prefix}_config"] = config  # what the settings say now (the Class page, tests)
     return config, None

@@ -40,3 +40,30 @@ def quick_moons():
     from dann_demo import RunConfig
 
     return RunConfig.for_dataset("moons", steps=300, log_every=50, n_samples=200)
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    """One real server for every browser test (starting one costs seconds). Its data folder holds small
+    MNIST files, so an MNIST link can train."""
+    from tests.browser import start_app
+    from tests.test_mnist import write_mnist
+
+    data = tmp_path_factory.mktemp("browser-data")
+    write_mnist(data)
+    proc, url = start_app({"DANN_DATA_DIR": str(data)})
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -1,82 +1,23 @@
-"""The real app in headless Chromium: start `streamlit run`, press Train on moons, see the summary."""
+"""The real app in headless Chromium: a run on moons, a digits link, no outside request from any page,
+and numbers that read whole at projector sizes."""
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
+import re
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[1]
+from tests.browser import needs_chromium
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is missing (make test installs it)"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start: " + proc.stdout.read().decode()[-2000:])
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield b
-        b.close()
+pytestmark = needs_chromium
+PAGES = {"Train live": "/", "Feature maps": "/features", "Lambda sweep": "/sweep", "How it works": "/how_it_works"}
+LOOPBACK = re.compile(r"^(https?|wss?)://(127\.0\.0\.1|localhost)(:\d+)?/")
 
 
 def test_press_train_on_moons_and_see_the_summary(app_url, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(app_url)
-    page.get_by_role("button", name="Train").first.wait_for(timeout=30_000)
+    page.goto(app_url + "/?steps=600&seed=21")
+    page.get_by_role("button", name="Train", exact=True).wait_for(timeout=30_000)
     assert page.get_by_text("Data set").count() >= 1
-    page.get_by_role("button", name="Train").first.click()
+    page.get_by_role("button", name="Train", exact=True).click()
     # Curves appear while training, then the summary stays.
     page.get_by_text("Domain loss").first.wait_for(timeout=30_000)
     page.get_by_text("Summary").first.wait_for(timeout=90_000)
@@ -85,4 +26,82 @@ def test_press_train_on_moons_and_see_the_summary(app_url, browser):
     for label in ("Source accuracy", "Target accuracy", "Domain accuracy", "Proxy A-distance"):
         assert label in body
     assert "Traceback" not in body and "Error" not in body
+    page.close()
+
+
+def test_a_digits_link_opens_digits_and_trains_digits(app_url, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(app_url + "/?dataset=digits&steps=150&seed=3")
+    box = page.get_by_label("Data set", exact=True)
+    box.wait_for(timeout=30_000)
+    page.wait_for_function("() => document.querySelector('input[aria-label=\"Data set\"]').value.length > 0")
+    assert box.input_value() == "digits → digits-M (images)"
+    seed = page.get_by_label("Seed", exact=True)
+    assert seed.input_value() == "3"
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text("Summary").first.wait_for(timeout=120_000)
+    assert page.get_by_text("Held-out samples at step 150").count() == 1  # the image gallery of a digits run
+    assert "dataset=digits" in page.url and "seed=3" in page.url
+    page.close()
+
+
+@pytest.mark.parametrize("title", PAGES)
+def test_no_page_asks_an_outside_host_for_anything(app_url, browser, title):
+    """Every non-loopback request is blocked and counted; a failed request or a console error fails too.
+    (Streamlit's relative _stcore/health probe under a page's own path, answered 404, is expected.)"""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    outside, failed, errors = [], [], []
+    context.route(re.compile(r".*"), lambda route: route.continue_() if LOOPBACK.match(route.request.url)
+                  or route.request.url.startswith(("data:", "blob:")) else (outside.append(route.request.url),
+                                                                          route.abort()))  # fmt: skip
+    page = context.new_page()
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    missing = []  # 404s
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(app_url + PAGES[title])
+    page.get_by_role("heading", name=title).first.wait_for(timeout=30_000)
+    page.wait_for_timeout(3000)  # late requests: icons, fonts, the tab icon
+    health_probe = re.compile(r"/[a-z_]+/_stcore/(health|host-config)$")
+    probes = [u for u in missing if health_probe.search(u)]
+    assert [u for u in missing if u not in probes] == []
+    not_found = [e for e in errors if "404 (Not Found)" in e]
+    assert len(not_found) <= len(probes)  # a 404 console line names no URL: one per expected probe
+    errors = [e for e in errors if e not in not_found]
+    assert outside == [], outside
+    assert [u for u in failed if not health_probe.search(u)] == []
+    assert errors == [], errors
+    context.close()
+
+
+def cut_numbers(page) -> list[str]:
+    """Metric values (and the figures under the maps) that do not fit their box: their text is clipped."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid="stMetricValue"], [data-testid="stMetricValue"] *')]
+            .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"""
+    )
+
+
+@pytest.mark.parametrize("width", [1024, 1280])
+def test_numbers_read_whole_at_projector_widths(app_url, browser, width):
+    page = browser.new_page(viewport={"width": width, "height": 800})
+    page.goto(app_url + "/?steps=300&seed=22")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text("Summary").first.wait_for(timeout=90_000)
+    page.locator('[data-testid="stMetric"]').nth(5).wait_for(timeout=30_000)
+    assert page.locator('[data-testid="stMetric"]').count() == 6
+    assert cut_numbers(page) == []
+    page.goto(app_url + "/features?steps=200&seed=22")
+    page.get_by_role("button", name="Train and compare").click()
+    page.get_by_text("PAD").first.wait_for(timeout=120_000)
+    lines = page.locator("p", has_text="Target acc.")
+    lines.first.wait_for(timeout=60_000)
+    assert lines.count() == 3
+    for i in range(3):  # each line wraps in its column rather than being cut
+        box = lines.nth(i).evaluate("e => [e.scrollWidth, e.clientWidth]")
+        assert box[0] <= box[1] + 1, lines.nth(i).inner_text()
+    for path in ("/sweep", "/how_it_works"):
+        page.goto(app_url + path)
+        page.get_by_role("heading").first.wait_for(timeout=30_000)
+        assert cut_numbers(page) == []
     page.close()
