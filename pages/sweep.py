@@ -5,6 +5,7 @@ import streamlit as st
 
 from dann_demo import plots
 from dann_demo.config import LIMITS, ConfigError, RunConfig
+from dann_demo.datasets import BENCH_DATASETS
 from dann_demo.jobs import FAILED, QUEUED, STOPPED, SweepJob
 from dann_demo.sweep import PAPER, parse_lambdas, parse_seeds, summarise_sweep, sweep_configs
 from pages.server import job_manager, require_navigation
@@ -37,7 +38,14 @@ manager = job_manager()
 
 with st.sidebar:
     st.header("Sweep settings")
-    dataset = st.selectbox("Data set", list(DATASET_LABELS), format_func=DATASET_LABELS.get, key="sweep_dataset")
+    dataset = st.selectbox(
+        "Data set",
+        list(BENCH_DATASETS),
+        format_func=DATASET_LABELS.get,
+        key="sweep_dataset",
+        help="The data sets that ship with the app. For your own data or MNIST, sweep from the command line: "
+        "`dann-playground sweep --data-file my.npz` or `--dataset mnist`.",
+    )
     lambdas_text = st.text_input(
         "Lambdas",
         "0,0.03,0.1,0.3,1,3",

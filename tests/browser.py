@@ -58,6 +58,4 @@ def start_app(env: dict[str, str] | None = None, timeout: float = 90) -> tuple[s
 def wait_for_app(page, timeout_ms: int = 60_000) -> None:
     """Until the page's script has run: the sidebar's navigation is drawn and nothing is running."""
     page.get_by_text("How it works").first.wait_for(timeout=timeout_ms)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms
-    )
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)

@@ -2,6 +2,7 @@
 
 import time
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -101,6 +102,21 @@ def test_image_dataset_shows_gallery(dataset):
     _button(at, "Train").click().run()
     _wait_for(at, lambda a: any(m.label == "Target accuracy" for m in a.metric), seconds=120)
     assert not at.exception
+    # The gallery: 8 held-out images of each domain, captioned true -> predicted.
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert sum(c.startswith("source: ") for c in captions) == 8 and sum(c.startswith("target: ") for c in captions) == 8
+    gallery = _job(at).gallery
+    assert gallery.images.shape == (16, 16, 16, 3) and gallery.images.min() >= 0 and gallery.images.max() <= 1
+    source, target = gallery.images[gallery.domain == 0], gallery.images[gallery.domain == 1]
+
+    # Source digits are grey (standardised per channel, so the channels are linear in one another);
+    # target digits sit on colour photo crops.
+    def channel_agreement(images):
+        return min(np.corrcoef(images[i].reshape(-1, 3).T)[0, 2] for i in range(len(images)))
+
+    assert channel_agreement(source) > 0.999 and channel_agreement(target) < 0.99
+    for img, label, predicted in zip(captions[:8], gallery.label[:8], gallery.predicted[:8], strict=True):
+        assert img.startswith(f"source: {label} → {predicted}")
 
 
 def test_a_shared_link_sets_the_controls_and_bad_values_are_noted():

@@ -21,7 +21,9 @@ def test_feature_map_is_cached_and_table_has_the_figures():
     step = nearest_snapshot(results[1], 90)
     assert step == 80  # snapshots at 0, 10, 20, 40, 80, 140, 200
     first = feature_map(results[1], step, settings)
-    assert first.xy.shape == (100, 2) and 0 <= first.pad <= 2
+    snap = results[1].snapshots[step]
+    assert first.xy.shape == (100, 2)
+    assert first.pad == proxy_a_distance(snap.features[snap.domain == 0], snap.features[snap.domain == 1], base.seed)
     before = len(default_cache)
     assert feature_map(results[1], step, settings) is first
     assert len(default_cache) == before

@@ -100,8 +100,9 @@ def test_sweep_trains_together_or_one_by_one_with_the_same_numbers():
         assert a.config == b.config
         for k in b.state_dict:
             torch.testing.assert_close(a.state_dict[k], b.state_dict[k], rtol=1e-4, atol=1e-5)
-    # lambda 0 would be source only; here the references sit beside the DANN runs in the table.
-    assert tables["on"]["target_acc"].between(0, 1).all()
+    # The table's figures are the runs' own, in the runs' order, whichever way they trained.
+    assert list(tables["on"]["target_acc"]) == [r.metrics["target_acc"] for r in seen["on"]]
+    assert list(tables["off"]["target_acc"]) == [r.metrics["target_acc"] for r in seen["off"]]
 
 
 def test_sweep_progress_and_stop():
