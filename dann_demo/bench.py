@@ -216,7 +216,9 @@ def textbook_step(config: RunConfig, pair: DomainPair) -> Callable[[], None]:
         xs, ys, xt = xs.to(device), ys.to(device), xt.to(device)
         _, class_logits, domain_logits = model(torch.cat([xs, xt]))
         label_loss = F.cross_entropy(class_logits[:b], ys)
-        domain_loss = F.binary_cross_entropy_with_logits(domain_logits, domain_labels)
+        domain_loss = F.binary_cross_entropy_with_logits(
+            domain_logits[:b], domain_labels[:b]
+        ) + F.binary_cross_entropy_with_logits(domain_logits[b:], domain_labels[b:])
         optimizer.zero_grad()
         (label_loss + domain_loss).backward()
         optimizer.step()

@@ -27,7 +27,7 @@ from dann_demo.grl import scale_gradient
 from dann_demo.models import GRL_SIGN
 from dann_demo.results import RunResult
 from dann_demo.schedules import lambda_at, lr_at
-from dann_demo.train import Trainer, TrainingDiverged
+from dann_demo.train import Trainer, TrainingDiverged, paper_domain_loss
 
 # What may differ between the members of one ensemble; everything else is shared.
 MEMBER_FIELDS = ("seed", "mode", "lambda_schedule", "lambda_value", "gamma")
@@ -210,11 +210,12 @@ class EnsembleTrainer:
             labelled = torch.where(oracle.unsqueeze(2), class_logits[:, b:], labelled)
             labels = torch.where(oracle, self._target_y[self._rows, i_tgt], labels)
         label_loss = F.cross_entropy(labelled.flatten(0, 1), labels.flatten(), reduction="none").view(k, b).mean(1)
-        domain_loss = F.binary_cross_entropy_with_logits(domain_logits, self._domain_labels, reduction="none").mean(1)
+        domain_loss = paper_domain_loss(domain_logits, self._domain_labels, b)
         self.optimizer.zero_grad(set_to_none=True)
         (label_loss + domain_loss).sum().backward()
         self.optimizer.step()
-        self._window.index_copy_(0, self._slot, torch.stack([label_loss, domain_loss], 1).detach().unsqueeze(0))
+        losses = torch.stack([label_loss, domain_loss / 2], 1).detach()  # per example, as Trainer records
+        self._window.index_copy_(0, self._slot, losses.unsqueeze(0))
         self._slot.add_(1).remainder_(self.config.log_every)
         self._step_index.add_(1)
 

@@ -53,6 +53,15 @@ class TrainingDiverged(RuntimeError):
         )
 
 
+def paper_domain_loss(domain_logits: torch.Tensor, domain_labels: torch.Tensor, b: int) -> torch.Tensor:
+    """The paper's domain loss: the mean binary cross-entropy over the b source examples plus the mean
+    over the b target examples (JMLR 2016, the objective E). Logits and labels are (..., 2b), source first;
+    the result has the leading shape. Its half, the mean per example, is what the curves show: ln 2
+    when the domain classifier is guessing."""
+    bce = F.binary_cross_entropy_with_logits(domain_logits, domain_labels, reduction="none")
+    return bce[..., :b].mean(-1) + bce[..., b:].mean(-1)
+
+
 class Trainer:
     """Trains one DANN step by step. Call `run()`, or `train_step()` yourself.
 
@@ -156,11 +165,11 @@ class Trainer:
             label_loss = F.cross_entropy(class_logits[b:], self._labelled_y[i_tgt])
         else:
             label_loss = F.cross_entropy(class_logits[:b], self._labelled_y[i_src])
-        domain_loss = F.binary_cross_entropy_with_logits(domain_logits, self._domain_labels)
+        domain_loss = paper_domain_loss(domain_logits, self._domain_labels, b)
         self.optimizer.zero_grad(set_to_none=True)
         (label_loss + domain_loss).backward()
         self.optimizer.step()
-        return label_loss.detach(), domain_loss.detach()
+        return label_loss.detach(), domain_loss.detach() / 2  # recorded per example: ln 2 when guessing
 
     # --- knobs that may change while the run goes on ---
     def set_lambda(self, value: float) -> None:

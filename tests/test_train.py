@@ -223,3 +223,54 @@ assert x.item() == 6, x.item()
 
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_domain_loss_is_the_papers_source_mean_plus_target_mean():
+    """One DANN step, computed by hand on a small batch: label loss + (source mean + target mean) of
+    the domain classifier's cross-entropy, one SGD step; the Trainer's weights after its first step
+    must be those."""
+    import copy
+    import math
+
+    config = RunConfig.for_dataset("moons", steps=10, batch_size=4, n_samples=40, lambda_schedule="constant")
+    trainer = Trainer(config)
+    model = copy.deepcopy(trainer.model)
+    g = torch.Generator().manual_seed(config.seed)  # the draws the Trainer's first step makes
+    i_src = torch.randint(len(trainer.pair.source_x), (4,), generator=g)
+    i_tgt = torch.randint(len(trainer.pair.target_x), (4,), generator=g)
+    x = torch.cat([torch.as_tensor(trainer.pair.source_x[i_src]), torch.as_tensor(trainer.pair.target_x[i_tgt])])
+    model.grl.set_lambda(config.lambda_value)
+    _, class_logits, domain_logits = model(x)
+    label_loss = torch.nn.functional.cross_entropy(class_logits[:4], torch.as_tensor(trainer.pair.source_y[i_src]))
+    q = torch.sigmoid(domain_logits)  # P(target)
+    source_mean = -torch.log(1 - q[:4]).mean()
+    target_mean = -torch.log(q[4:]).mean()
+    (label_loss + source_mean + target_mean).backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            p -= config.lr * p.grad  # the first SGD step: the momentum buffer is the gradient itself
+    trainer.train_step()
+    for (name, mine), theirs in zip(model.named_parameters(), trainer.model.parameters(), strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6, msg=name)
+    # The curve shows the mean per example: half the objective's domain term.
+    recorded = trainer._window[0, 1].item()
+    assert math.isclose(recorded, (source_mean + target_mean).item() / 2, rel_tol=1e-5)
+
+
+def test_lambda_zero_trains_exactly_what_source_only_trains(quick_moons):
+    zero = train(quick_moons.replace(mode="dann", lambda_schedule="constant", lambda_value=0.0))
+    source_only = train(quick_moons.replace(mode="source_only"))
+    for k, v in source_only.state_dict.items():
+        if k != "grl.lambda_":
+            assert torch.equal(zero.state_dict[k], v), k
+    assert zero.metrics["target_acc"] == source_only.metrics["target_acc"]
+
+
+def test_the_optimiser_learning_rate_follows_lr_p(quick_moons):
+    """Read from the optimiser itself: lr_p = 0.1 / (1 + p)^0.75 (moons: mu0 0.1, alpha 1), by hand."""
+    trainer = Trainer(quick_moons.replace(steps=4))
+    seen = []
+    for _ in range(4):
+        trainer.train_step()
+        seen.append(trainer.optimizer.param_groups[0]["lr"])
+    assert seen == pytest.approx([0.1, 0.0845897, 0.0737788, 0.0657236], abs=1e-7)
