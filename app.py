@@ -1,5 +1,6 @@
 """DANN Playground: entry point. Page config, navigation over pages/, and the shared sidebar."""
 
+import logging
 from pathlib import Path
 
 import streamlit as st
@@ -18,6 +19,14 @@ pages = [
     st.Page("pages/how_it_works.py", title="How it works", icon=":material/school:"),
 ]
 page = st.navigation(pages)
+
+# The job manager's batches and failures in the server's log (the load test reads the batches there).
+library_log = logging.getLogger("dann_demo")
+if not library_log.handlers:
+    library_log.setLevel(logging.INFO)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    library_log.addHandler(handler)
 
 with st.sidebar:
     st.caption(device_caption())

@@ -1,8 +1,15 @@
-"""Background training jobs: submit, watch, steer lambda, stop; a cap on concurrent runs and a
-result cache shared by every session of the process.
+"""Background training jobs: submit, watch, steer lambda, stop; a cap on concurrent workers, a result
+cache shared by every session of the process, and class batching.
 
-The page's script thread never trains: a worker thread runs the Trainer and appends progress to
+The page's script thread never trains: a worker thread runs the training and appends progress to
 the Job, and the page reads the Job on each redraw. A rerun (any widget) never touches the job.
+
+Class batching works like an inference server's dynamic batcher: runs wait in one queue; when a
+worker is free it takes the oldest, waits a short window (BATCH_WINDOW_S) for company, and takes
+every queued run that can train with it (the same `ensemble.group_key`: data set and its size,
+network, steps, optimiser) into one EnsembleTrainer, up to MAX_BATCH. Each member stays its own run:
+its own live lambda, Stop, cancel on leaving, records, result, cache entry. Runs that do not pay
+to batch (images on the CPU) and runs resumed from a copy train alone, as does a lone run.
 """
 
 from __future__ import annotations
@@ -13,16 +20,18 @@ import os
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 import torch
 
 from dann_demo.config import ConfigError, RunConfig
 from dann_demo.datasets import DataFileError
+from dann_demo.ensemble import EnsembleTrainer, ensemble_pays, group_key
 from dann_demo.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult
 from dann_demo.train import Trainer, TrainingDiverged, exploding_loss_note
 
@@ -30,9 +39,12 @@ log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, FINISHED, STOPPED, FAILED = "queued", "running", "finished", "stopped", "failed"
 DONE = (FINISHED, STOPPED, FAILED)
-MAX_JOBS = 64  # jobs remembered for the pages; older finished ones are dropped (results stay cached)
+MAX_JOBS = 256  # jobs remembered for the pages; older finished ones are dropped (results stay cached)
 LEAVE_GRACE_SECONDS = 10.0  # a watcher disconnected this long has left (a page reload reconnects sooner)
-PICTURE_SECONDS = 0.25  # how often a running job refreshes its input-plane or gallery picture
+PICTURE_SECONDS = 0.25  # how often a lone running job refreshes its input-plane or gallery picture
+BATCH_PICTURE_SECONDS = 1.0  # the same for each member of a batch (K pictures cost K times one)
+MAX_BATCH = int(os.environ.get("DANN_MAX_BATCH", "32"))  # members of one batch (docs/benchmarks.md)
+BATCH_WINDOW_S = float(os.environ.get("DANN_BATCH_WINDOW", "0.2"))  # how long a run waits for company
 
 
 @dataclass
@@ -51,11 +63,16 @@ class Job:
     notice: str | None = None  # something the user should know that is not an error
     from_cache: bool = False
     submitted_at: float = field(default_factory=time.time)
+    batch_size: int = 1  # how many runs trained together with this one (1: alone)
     watchers: dict[str, float] = field(default_factory=dict)  # session id -> when it last looked
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
-    _trainer: Trainer | None = field(default=None, repr=False)
-    _lambda: float | None = field(default=None, repr=False)
+    _trainer: Trainer | None = field(default=None, repr=False)  # training it alone
+    _member: tuple[EnsembleTrainer, int] | None = field(default=None, repr=False)  # training it in a batch
+    _resume: Trainer | None = field(default=None, repr=False)  # a copy to continue (a forked run)
+    _lambda: float | None = field(default=None, repr=False)  # the lambda a session set
+    _pending_lambda: float | None = field(default=None, repr=False)  # for a batch member: at its next step
     _forks: list[Job] = field(default_factory=list, repr=False)  # copies asked for, made between steps
+    _memo: tuple[Any, Any] | None = field(default=None, repr=False)
 
     @property
     def done(self) -> bool:
@@ -78,13 +95,18 @@ class Job:
         """(step, lambda) where the user moved lambda during the run."""
         if self.result is not None:
             return self.result.lambda_changes
+        if self._member is not None:
+            ensemble, i = self._member
+            return list(ensemble.members[i].lambda_changes)
         trainer = self._trainer
         return list(trainer.lambda_changes) if trainer is not None else []
 
     def set_lambda(self, value: float) -> None:
         """Steer a running job: the new lambda applies from its next step on."""
         self._lambda = float(value)
-        if self._trainer is not None:
+        if self._member is not None:
+            self._pending_lambda = float(value)  # the batch applies it between two steps
+        elif self._trainer is not None:
             self._trainer.set_lambda(value)
 
     def stop(self) -> None:
@@ -103,6 +125,16 @@ class Job:
         """An identical, untouched run still under way: a new request for its config can join it."""
         return self.status in (QUEUED, RUNNING) and not self.steered and not self._stop.is_set()
 
+    def memo(self, key: Any, build: Callable[[], Any]) -> Any:
+        """build(), kept until `key` changes: a job's figures are built once per new record and shared
+        by every session that watches it (say key = the number of records)."""
+        memo = self._memo
+        if memo is not None and memo[0] == key:
+            return memo[1]
+        value = build()
+        self._memo = (key, value)
+        return value
+
 
 @dataclass
 class SweepJob:
@@ -117,8 +149,10 @@ class SweepJob:
     fraction: float = 0.0  # of all the sweep's training steps
     runs: pd.DataFrame | None = None  # sweep.run_sweep's table, when finished
     error: str | None = None
+    notice: str | None = None
     from_cache: bool = False
     submitted_at: float = field(default_factory=time.time)
+    watchers: dict[str, float] = field(default_factory=dict)  # session id -> when it last looked
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
@@ -132,6 +166,9 @@ class SweepJob:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def watch(self, session: str) -> None:
+        self.watchers[session] = time.time()
 
 
 class ResultCache:
@@ -163,28 +200,49 @@ class ResultCache:
 def threads_per_job(max_concurrent: int) -> int:
     """Share the CPU cores among the concurrent jobs. On 2 cores, small models run faster on one
     thread each: measured on moons, 2 threads took 6.6 s against 3.4 s for 1 while another
-    process was busy (README, "Speed")."""
+    process was busy (docs/benchmarks.md)."""
     return max(1, (os.cpu_count() or 1) // max_concurrent)
 
 
+def batches(config: RunConfig) -> bool:
+    """Whether a run of `config` may train in a batch: where training runs together was measured to pay
+    (ensemble_pays: the MLPs on the CPU, everything on CUDA; on 2 CPU cores grouped convolutions ran
+    slower than one model after another)."""
+    try:
+        return ensemble_pays(config)
+    except ConfigError:  # a device this machine lacks: the run itself reports it
+        return False
+
+
 class JobManager:
-    """Runs jobs on a bounded pool of worker threads; identical configs share one training.
+    """Runs jobs on a bounded pool of worker threads, batching the runs that can train together;
+    identical configs share one training.
 
     Sets torch's intra-op thread count for the process (threads_per_job): one manager per process.
     """
 
     def __init__(
-        self, max_concurrent: int = 2, cache_entries: int = 32, session_alive: Callable[[str], bool] | None = None
+        self,
+        max_concurrent: int = 2,
+        cache_entries: int = 32,
+        session_alive: Callable[[str], bool] | None = None,
+        max_batch: int = MAX_BATCH,
+        batch_window: float = BATCH_WINDOW_S,
     ):
         """`session_alive(id)` tells whether a watching session is still connected; with it, a run
         whose watchers have all left is stopped (cancel on leaving). Without it, runs always finish."""
         torch.set_num_threads(threads_per_job(max_concurrent))
         self.max_concurrent = max_concurrent
+        self.max_batch = max(1, max_batch)
+        self.batch_window = batch_window
         self.session_alive = session_alive
         self.cache = ResultCache(cache_entries)
         self.sweep_cache = ResultCache(cache_entries)  # finished sweeps' tables, by SweepJob.key
+        self.batch_log: deque[dict] = deque(maxlen=500)  # the batches trained: size, data set, seconds
         self._pool = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="dann-job")
         self._jobs: dict[str, Job | SweepJob] = {}
+        self._queue: list[Job | SweepJob] = []  # waiting for a worker, oldest first
+        self._busy = 0  # workers training now
         self._lock = threading.Lock()
         # At interpreter exit the pool's threads are joined: stop the runs first, or a long run
         # would keep a finished test session or a stopped server alive until it ends. (The hook
@@ -197,6 +255,7 @@ class JobManager:
         for job in jobs:
             job.stop()
 
+    # --- submitting ---
     def submit(self, config: RunConfig, use_cache: bool = True, watcher: str | None = None) -> Job:
         """Start (or reuse) a run of `config` for session `watcher`. A cached result comes back as a
         finished job; an identical untouched run under way is shared (30 students pressing Train on
@@ -225,9 +284,35 @@ class JobManager:
                 return shared
         job = Job(config)
         self._register(job, watcher)
-        self._pool.submit(self._work, job)
+        self._enqueue(job)
         return job
 
+    def submit_sweep(
+        self,
+        base: RunConfig,
+        lambdas: list[float | str],
+        seeds: list[int],
+        references: bool = True,
+        use_cache: bool = True,
+        watcher: str | None = None,
+    ) -> SweepJob:
+        """Start (or reuse) a lambda sweep; it takes one worker like a run (same concurrency cap), and
+        stops when every session watching it has left."""
+        job = SweepJob(base, list(lambdas), list(seeds), references)
+        if use_cache and (cached := self.sweep_cache.get(job.key)) is not None:
+            job.status, job.runs, job.fraction, job.from_cache = FINISHED, cached, 1.0, True
+            self._register(job, watcher)
+            return job
+        self._register(job, watcher)
+        self._enqueue(job)
+        return job
+
+    def _enqueue(self, job: Job | SweepJob) -> None:
+        with self._lock:
+            self._queue.append(job)
+        self._pool.submit(self._turn)
+
+    # --- steering ---
     def set_lambda(self, job: Job, value: float, watcher: str | None = None) -> Job:
         """Steer `job` for `watcher`; returns the job that now carries the watcher's run.
 
@@ -248,7 +333,7 @@ class JobManager:
         job.watchers.pop(watcher, None)
         self._register(fork, watcher)
         with self._lock:
-            started = job._trainer is not None
+            started = job._trainer is not None or job._member is not None
             if started:
                 job._forks.append(fork)  # the worker copies its trainer at the next step
         if not started:  # still queued: nothing to copy
@@ -260,25 +345,26 @@ class JobManager:
         step 0 with its own lambda."""
         fork.history.clear()
         fork.snapshots.clear()
-        self._pool.submit(self._work, fork)
+        self._enqueue(fork)
 
-    def stop(self, job: Job, watcher: str | None = None) -> None:
+    def stop(self, job: Job | SweepJob, watcher: str | None = None) -> None:
         """Stop `job` for `watcher`: a run other sessions still watch goes on for them."""
         job.watchers.pop(watcher, None)
         if watcher is None or not job.watchers:
             job.stop()
 
-    def _make_forks(self, job: Job, trainer: Trainer) -> None:
+    def _hand_out_forks(self, job: Job, copy: Callable[[], Trainer]) -> None:
         """Called by the worker between steps: hand each requested copy its own trainer."""
         with self._lock:
             forks, job._forks = job._forks, []
         for fork in forks:
-            clone = trainer.clone()
+            clone = copy()
             clone.set_lambda(fork._lambda)
             fork.history, fork.snapshots = list(clone.history), dict(clone.snapshots)
-            self._pool.submit(self._work, fork, clone)
+            fork._resume = clone
+            self._enqueue(fork)
 
-    def abandoned(self, job: Job) -> bool:
+    def abandoned(self, job: Job | SweepJob) -> bool:
         """Every session that watched `job` has disconnected (for LEAVE_GRACE_SECONDS)."""
         if self.session_alive is None or not job.watchers:
             return False
@@ -288,53 +374,7 @@ class JobManager:
                 job.watchers[session] = now
         return all(now - seen > LEAVE_GRACE_SECONDS for seen in job.watchers.values())
 
-    def submit_sweep(
-        self,
-        base: RunConfig,
-        lambdas: list[float | str],
-        seeds: list[int],
-        references: bool = True,
-        use_cache: bool = True,
-    ) -> SweepJob:
-        """Start (or reuse) a lambda sweep; it takes one worker like a run (same concurrency cap)."""
-        job = SweepJob(base, list(lambdas), list(seeds), references)
-        if use_cache and (cached := self.sweep_cache.get(job.key)) is not None:
-            job.status, job.runs, job.fraction, job.from_cache = FINISHED, cached, 1.0, True
-            self._register(job)
-            return job
-        self._register(job)
-        self._pool.submit(self._work_sweep, job)
-        return job
-
-    def _work_sweep(self, job: SweepJob) -> None:
-        from dann_demo.sweep import run_sweep
-
-        if job._stop.is_set():
-            job.status = STOPPED
-            return
-        job.status = RUNNING
-        try:
-            runs = run_sweep(
-                job.base,
-                job.lambdas,
-                job.seeds,
-                references=job.references,
-                on_progress=lambda f: setattr(job, "fraction", f),
-                should_stop=job._stop.is_set,
-            )
-        except Exception as e:  # noqa: BLE001 - reported to the user, never a traceback
-            log.exception("sweep %s failed", job.id)
-            job.error = f"The sweep failed: {type(e).__name__}: {e}"
-            job.status = FAILED
-            return
-        finally:
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        job.runs = runs
-        job.status = STOPPED if job._stop.is_set() else FINISHED
-        if job.status == FINISHED:
-            self.sweep_cache.put(job.key, runs)
-
+    # --- what the pages ask ---
     def _register(self, job: Job | SweepJob, watcher: str | None = None) -> None:
         """Remember a job; past MAX_JOBS, the oldest finished ones are forgotten (their results
         stay in the result cache), so a long class does not grow memory without bound."""
@@ -352,25 +392,83 @@ class JobManager:
         return self._jobs.get(job_id) if job_id else None
 
     def queue_position(self, job: Job | SweepJob) -> int:
-        """How many queued jobs were submitted before this one (0 = next to start)."""
+        """How many queued jobs are ahead of this one (0 = next to start)."""
         with self._lock:
-            queued = [j for j in self._jobs.values() if j.status == QUEUED]
-        return sum(1 for j in queued if j.submitted_at < job.submitted_at)
+            return self._queue.index(job) if job in self._queue else 0
+
+    def idle(self) -> bool:
+        """Nothing queued and no worker training."""
+        with self._lock:
+            return not self._queue and self._busy == 0
+
+    def running_count(self) -> int:
+        """Runs training now (each member of a batch counts)."""
+        with self._lock:
+            return sum(1 for j in self._jobs.values() if j.status == RUNNING)
 
     def idle_cores(self) -> int:
-        """CPU cores no running job is using (at least 1): what a projection may take."""
+        """CPU cores no worker is using (at least 1): what a projection may take."""
         with self._lock:
-            running = sum(1 for j in self._jobs.values() if j.status == RUNNING)
-        return max(1, (os.cpu_count() or 1) - running * threads_per_job(self.max_concurrent))
+            busy = self._busy
+        return max(1, (os.cpu_count() or 1) - busy * threads_per_job(self.max_concurrent))
 
-    def _work(self, job: Job, trainer: Trainer | None = None) -> None:
+    # --- the workers ---
+    def _turn(self) -> None:
+        """One worker's turn: take the next job (and its company) from the queue and train it."""
+        with self._lock:
+            first = self._queue[0] if self._queue else None
+        if first is None:
+            return  # another turn took this job into its batch
+        if isinstance(first, Job) and first._resume is None and batches(first.config):
+            # Triton's max queue delay: a run waits a moment for others that can train with it.
+            time.sleep(max(0.0, first.submitted_at + self.batch_window - time.time()))
+        with self._lock:
+            batch = self._take_batch()
+            if batch:
+                self._busy += 1
+        if not batch:
+            return
+        try:
+            if isinstance(batch[0], SweepJob):
+                self._work_sweep(batch[0])
+            elif len(batch) == 1:
+                self._work(batch[0])
+            else:
+                self._work_batch(batch)
+        finally:
+            with self._lock:
+                self._busy -= 1
+
+    def _take_batch(self) -> list[Job | SweepJob]:
+        """The oldest queued job and, when it can batch, every queued run that can train with it (up to
+        max_batch). Called with the lock held."""
+        if not self._queue:
+            return []
+        first = self._queue.pop(0)
+        if not isinstance(first, Job) or first._resume is not None or not batches(first.config):
+            return [first]
+        key = group_key(first.config)
+        company = [j for j in self._queue if isinstance(j, Job) and j._resume is None and group_key(j.config) == key][
+            : self.max_batch - 1
+        ]
+        for j in company:
+            self._queue.remove(j)
+        return [first, *company]
+
+    def _not_started(self, job: Job) -> bool:
+        """A queued run that was stopped, or whose every watcher left, does not start."""
         if job._stop.is_set() or self.abandoned(job):
-            job.status = STOPPED
             job.notice = "Not started: nobody is watching this run any more."
+            job.status = STOPPED
+            return True
+        return False
+
+    def _work(self, job: Job) -> None:
+        if self._not_started(job):
             return
         job.status = RUNNING
         try:
-            self._train(job, job.config, trainer)
+            self._train(job, job.config, job._resume)
         except torch.OutOfMemoryError:
             # A full GPU should not end the lesson: run the same config on the CPU instead.
             job.notice = "The GPU ran out of memory, so this run continued on the CPU."
@@ -385,7 +483,7 @@ class JobManager:
             self._fail(job, e)
         finally:
             with self._lock:
-                job._trainer = None
+                job._trainer, job._resume = None, None
                 orphans, job._forks = job._forks, []
             for fork in orphans:  # asked for as the run ended
                 self._start_from_step_zero(fork)
@@ -406,10 +504,7 @@ class JobManager:
             now = time.perf_counter()
             if now - last_picture[0] >= PICTURE_SECONDS or record.step == config.steps:
                 last_picture[0] = now
-                if trainer.has_input_plane:
-                    job.input_plane = trainer.input_plane()
-                elif trainer.pair.is_image:
-                    job.gallery = trainer.gallery()
+                self._refresh_pictures(job, trainer)
             if trainer.notice and not job.notice:  # e.g. a CUDA graph that could not be captured
                 job.notice = trainer.notice
             # Pictures first, then the record: a page that sees the record also sees its pictures.
@@ -417,15 +512,27 @@ class JobManager:
 
         def should_stop() -> bool:
             if job._forks:
-                self._make_forks(job, trainer)
+                self._hand_out_forks(job, trainer.clone)
             if trainer.step % 64 == 0 and self.abandoned(job):
                 job.notice = "Stopped: every session watching this run has left."
                 job.stop()
             return job._stop.is_set()
 
         result = trainer.run(
-            on_progress=on_progress, on_snapshot=lambda s: job.snapshots.__setitem__(s.step, s), should_stop=should_stop
+            on_progress=on_progress,
+            on_snapshot=lambda s: job.snapshots.__setitem__(s.step, s),
+            should_stop=should_stop,
         )
+        self._finish(job, result)
+
+    @staticmethod
+    def _refresh_pictures(job: Job, trainer: Trainer) -> None:
+        if trainer.has_input_plane:
+            job.input_plane = trainer.input_plane()
+        elif trainer.pair.is_image:
+            job.gallery = trainer.gallery()
+
+    def _finish(self, job: Job, result: RunResult) -> None:
         # The job's pictures become the final ones, so pages read the job alone.
         job.input_plane, job.gallery, job.result = result.input_plane, result.gallery, result
         job.notice = job.notice or exploding_loss_note(result.history)
@@ -433,6 +540,130 @@ class JobManager:
         # Only an untouched, complete run is the result of its config; a steered one is not.
         if job.status == FINISHED and not result.lambda_changes:
             self.cache.put(job.config.stable_hash(), result)
+
+    def _work_batch(self, jobs: list[Job]) -> None:
+        """Train `jobs` as one EnsembleTrainer; each member reports to its own job."""
+        jobs = [j for j in jobs if not self._not_started(j)]
+        if len(jobs) < 2:
+            for job in jobs:
+                self._work(job)
+            return
+        try:
+            ensemble = EnsembleTrainer([j.config for j in jobs])
+        except Exception as e:  # noqa: BLE001 - the grouped model cannot take these: train them one by one
+            log.warning("batch of %d could not be built (%s); training them one by one", len(jobs), e)
+            for job in jobs:
+                self._work(job)
+            return
+        started = time.perf_counter()
+        for i, job in enumerate(jobs):
+            job.status, job.batch_size, job._member = RUNNING, len(jobs), (ensemble, i)
+            if job._lambda is not None:
+                ensemble.set_member_lambda(i, job._lambda)
+        log.info("batch of %d %s runs started", len(jobs), jobs[0].config.dataset)
+        last_picture = [0.0] * len(jobs)
+        steps = jobs[0].config.steps
+
+        def on_record(i: int, record: ProgressRecord) -> None:
+            job, now = jobs[i], time.perf_counter()
+            if now - last_picture[i] >= BATCH_PICTURE_SECONDS or record.step == steps:
+                last_picture[i] = now
+                self._refresh_pictures(job, ensemble.members[i])  # synced by its record
+            job.history.append(record)
+
+        def between_steps(e: EnsembleTrainer) -> None:
+            for i, error in e.failed.items():  # a member whose loss went non-finite ends now, alone
+                if not jobs[i].done:
+                    self._fail(jobs[i], error)
+            check_leaving = e.step % 64 == 0
+            for i in e.active:
+                job = jobs[i]
+                if job._pending_lambda is not None:
+                    value, job._pending_lambda = job._pending_lambda, None
+                    e.set_member_lambda(i, value)
+                if job._forks:
+                    self._hand_out_forks(job, lambda i=i: e.member_trainer(i))
+                if check_leaving and self.abandoned(job):
+                    job.notice = "Stopped: every session watching this run has left."
+                    job.stop()
+                if job._stop.is_set():
+                    self._finish(job, e.stop_member(i))
+
+        try:
+            outcomes = ensemble.run(
+                on_record=on_record,
+                on_snapshot=lambda i, snap: jobs[i].snapshots.__setitem__(snap.step, snap),
+                between_steps=between_steps,
+            )
+        except Exception as e:  # noqa: BLE001 - one batch's failure must not end 30 students' runs
+            log.exception("batch of %d failed; training its runs one by one", len(jobs))
+            for job in jobs:
+                if not job.done:
+                    job._member, job.batch_size = None, 1
+                    job.history.clear()
+                    job.snapshots.clear()
+                    job.notice = f"Trained alone: the batch it was in failed ({type(e).__name__})."
+                    self._work(job)
+            return
+        finally:
+            for job in jobs:
+                with self._lock:
+                    job._member = None
+                    orphans, job._forks = job._forks, []
+                for fork in orphans:
+                    self._start_from_step_zero(fork)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if job.done:
+                continue
+            if isinstance(outcome, TrainingDiverged):
+                self._fail(job, outcome)
+            else:
+                self._finish(job, outcome)
+        seconds = round(time.perf_counter() - started, 2)
+        self.batch_log.append({"size": len(jobs), "dataset": jobs[0].config.dataset, "seconds": seconds})
+        log.info("batch of %d %s runs done in %.1f s", len(jobs), jobs[0].config.dataset, seconds)
+
+    def _work_sweep(self, job: SweepJob) -> None:
+        from dann_demo.sweep import run_sweep
+
+        if job._stop.is_set() or self.abandoned(job):
+            job.status = STOPPED
+            return
+        job.status = RUNNING
+        last_check = [time.monotonic()]
+
+        def should_stop() -> bool:
+            # Cancel on leaving, as for runs: checked every 2 s, not every step.
+            if time.monotonic() - last_check[0] > 2.0:
+                last_check[0] = time.monotonic()
+                if self.abandoned(job):
+                    job.notice = "Stopped: every session watching this sweep has left."
+                    job.stop()
+            return job._stop.is_set()
+
+        try:
+            runs = run_sweep(
+                job.base,
+                job.lambdas,
+                job.seeds,
+                references=job.references,
+                on_progress=lambda f: setattr(job, "fraction", f),
+                should_stop=should_stop,
+            )
+        except Exception as e:  # noqa: BLE001 - reported to the user, never a traceback
+            log.exception("sweep %s failed", job.id)
+            job.error = f"The sweep failed: {type(e).__name__}: {e}"
+            job.status = FAILED
+            return
+        finally:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        job.runs = runs
+        job.status = STOPPED if job._stop.is_set() else FINISHED
+        if job.status == FINISHED:
+            self.sweep_cache.put(job.key, runs)
 
     @staticmethod
     def _fail(job: Job, error: Exception) -> None:

@@ -8,7 +8,7 @@ from dann_demo.config import LIMITS, ConfigError, RunConfig
 from dann_demo.datasets import BENCH_DATASETS
 from dann_demo.jobs import FAILED, QUEUED, STOPPED, SweepJob
 from dann_demo.sweep import PAPER, parse_lambdas, parse_seeds, summarise_sweep, sweep_configs
-from pages.server import job_manager, require_navigation
+from pages.server import job_manager, require_navigation, session_id
 from pages.settings import DATASET_LABELS
 
 # Caps that keep a classroom machine usable: at most this many values and seeds per sweep.
@@ -95,7 +95,7 @@ buttons = st.columns([1, 1, 4])
 if buttons[0].button("Run sweep", type="primary", icon=":material/play_arrow:", disabled=base is None):
     if isinstance(job, SweepJob) and not job.done:
         job.stop()
-    job = manager.submit_sweep(base, lambdas, seeds, references=True)
+    job = manager.submit_sweep(base, lambdas, seeds, references=True, watcher=session_id())
     st.session_state["sweep_job"] = job.id
 if buttons[1].button("Stop", icon=":material/stop:", disabled=job is None or job.done) and job is not None:
     job.stop()
@@ -113,6 +113,7 @@ def progress_view() -> None:
     current = manager.get(st.session_state.get("sweep_job"))
     if current is None:
         return
+    current.watch(session_id())  # a sweep whose every watcher has left is stopped
     if current.status == QUEUED:
         st.info(
             f"Waiting for a free trainer: {manager.queue_position(current)} run(s) ahead of this sweep.",

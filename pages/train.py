@@ -18,6 +18,15 @@ from pages.summary import summary
 # image runs are slow and change slowly, so they are redrawn half as often.
 QUEUED_REDRAW_SECONDS = 3.0
 REDRAW_SECONDS = {"moons": 0.5, "blobs": 0.5, "digits": 1.0, "mnist": 1.0}  # others (own data, maybe images): 1.0
+# With a class training, every session redraws less often: at 8 runs under way twice the time, at most 3 s.
+RUNS_PER_SLOWDOWN, SLOWEST_REDRAW_SECONDS = 8, 3.0
+
+
+def redraw_seconds(job: Job) -> float:
+    """How often the page redraws a running job: quickly for one user, less often for a class."""
+    base = REDRAW_SECONDS.get(job.config.dataset, 1.0)
+    return min(SLOWEST_REDRAW_SECONDS, base * (1 + manager.running_count() / RUNS_PER_SLOWDOWN))
+
 
 CAPTIONS = {
     "label_loss": "The label classifier's loss on the labelled half of each batch. It should fall in every mode.",
@@ -108,6 +117,11 @@ def draw(job: Job) -> dict:
             f":material/group: {len(job.watchers) - 1} other session(s) pressed Train with the same "
             "settings: you all watch one training. Moving λ gives you your own copy."
         )
+    if job.batch_size > 1 and not job.done:
+        st.caption(
+            f":material/groups: Training together with {job.batch_size - 1} other run(s) of the class in one "
+            "batch: each is still its own run (its own λ, Stop and result)."
+        )
     if job.status == QUEUED:
         st.info(
             f"Waiting for a free trainer: {manager.queue_position(job)} run(s) ahead of yours.",
@@ -148,7 +162,13 @@ def draw(job: Job) -> dict:
 
 
 def figures(job: Job) -> dict:
-    """The run's figures by name (drawn on the page, and downloadable as HTML)."""
+    """The run's figures by name (drawn on the page, and downloadable as HTML): built once per new
+    record and shared by every session that watches the job."""
+    key = (len(job.history), len(job.lambda_changes), id(job.input_plane), id(job.gallery), job.done)
+    return job.memo(key, lambda: build_figures(job))
+
+
+def build_figures(job: Job) -> dict:
     history = list(job.history)
     if not history:
         return {}
@@ -190,7 +210,7 @@ else:
     # A queued run only needs its place in the queue: polling slowly leaves the CPU to training (with
     # 30 sessions waiting, their redraws took more time than the runs; scripts/loadtest.py).
     queued_view = job.status == QUEUED
-    every = QUEUED_REDRAW_SECONDS if queued_view else REDRAW_SECONDS.get(job.config.dataset, 1.0)
+    every = QUEUED_REDRAW_SECONDS if queued_view else redraw_seconds(job)
     st.fragment(run_every=every)(live_view)()
 if config is not None:
     share_box("train", config)

@@ -4,6 +4,7 @@ and numbers that read whole at projector sizes."""
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser import needs_chromium
 
@@ -34,10 +35,8 @@ def test_a_digits_link_opens_digits_and_trains_digits(app_url, browser):
     page.goto(app_url + "/?dataset=digits&steps=150&seed=3")
     box = page.get_by_label("Data set", exact=True)
     box.wait_for(timeout=30_000)
-    page.wait_for_function("() => document.querySelector('input[aria-label=\"Data set\"]').value.length > 0")
-    assert box.input_value() == "digits → digits-M (images)"
-    seed = page.get_by_label("Seed", exact=True)
-    assert seed.input_value() == "3"
+    expect(box).to_have_value("digits → digits-M (images)", timeout=30_000)
+    expect(page.get_by_label("Seed", exact=True)).to_have_value("3", timeout=30_000)
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("Summary").first.wait_for(timeout=120_000)
     assert page.get_by_text("Held-out samples at step 150").count() == 1  # the image gallery of a digits run

@@ -8,13 +8,13 @@ from collections.abc import Sequence
 import numpy as np
 
 
-@functools.lru_cache(maxsize=2)
-def background_photos(crop_size: int = 16) -> tuple[np.ndarray, ...]:
+@functools.lru_cache(maxsize=4)
+def background_photos(crop_size: int = 16, crops_per_side: int = 10) -> tuple[np.ndarray, ...]:
     """Varied colour photos that ship inside scikit-learn and scikit-image (no download).
 
     Two photos are not enough: crops from only scikit-learn's pair made DANN hurt (docs/design.md).
-    Each is scaled so that its shorter side is ten crops long: a crop then holds texture and edges
-    rather than a flat patch of colour.
+    Each is scaled so that its shorter side is `crops_per_side` crops long: a crop then holds texture
+    and edges rather than a flat patch of colour.
     """
     import skimage.data
     from skimage.transform import rescale
@@ -26,7 +26,7 @@ def background_photos(crop_size: int = 16) -> tuple[np.ndarray, ...]:
     out = []
     for p in photos:
         p = p[..., :3].astype(np.float32) / 255.0
-        scale = 10 * crop_size / min(p.shape[:2])
+        scale = crops_per_side * crop_size / min(p.shape[:2])
         out.append(rescale(p, scale, channel_axis=2, anti_aliasing=True).astype(np.float32))
     return tuple(out)
 
