@@ -16,6 +16,7 @@ pages = [
     st.Page("pages/train.py", title="Train live", icon=":material/play_circle:", default=True),
     st.Page("pages/features.py", title="Feature maps", icon=":material/scatter_plot:"),
     st.Page("pages/sweep.py", title="Lambda sweep", icon=":material/tune:"),
+    st.Page("pages/classroom.py", title="Class", icon=":material/groups:"),
     st.Page("pages/how_it_works.py", title="How it works", icon=":material/school:"),
 ]
 page = st.navigation(pages)

@@ -33,6 +33,7 @@ from dann_demo.config import ConfigError, RunConfig
 from dann_demo.datasets import DataFileError
 from dann_demo.ensemble import EnsembleTrainer, ensemble_pays, group_key
 from dann_demo.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult
+from dann_demo.rooms import Rooms
 from dann_demo.train import Trainer, TrainingDiverged, exploding_loss_note
 
 log = logging.getLogger(__name__)
@@ -239,6 +240,7 @@ class JobManager:
         self.cache = ResultCache(cache_entries)
         self.sweep_cache = ResultCache(cache_entries)  # finished sweeps' tables, by SweepJob.key
         self.batch_log: deque[dict] = deque(maxlen=500)  # the batches trained: size, data set, seconds
+        self.rooms = Rooms()  # a class's runs as one experiment (rooms.py)
         self._pool = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="dann-job")
         self._jobs: dict[str, Job | SweepJob] = {}
         self._queue: list[Job | SweepJob] = []  # waiting for a worker, oldest first
@@ -332,6 +334,7 @@ class JobManager:
         fork._lambda = float(value)
         job.watchers.pop(watcher, None)
         self._register(fork, watcher)
+        self.rooms.replace_job(job, fork, watcher)  # the watcher's entry in a room follows its run
         with self._lock:
             started = job._trainer is not None or job._member is not None
             if started:

@@ -496,3 +496,58 @@ def sweep_domain_figure(summary: pd.DataFrame) -> go.Figure:
         y=0.5, line={"dash": "dot", "color": "#999"}, annotation_text="50%: chance", annotation_position="top left"
     )
     return fig
+
+
+# --- a room's runs (the Class page) ---
+ROOM_MODE_STYLE = {
+    "dann": ("DANN", SWEEP_COLOUR),
+    "no_reversal": ("no reversal", "#CC79A7"),
+}
+ROOM_REFERENCES = {"source_only": ("source only", "dash"), "target_oracle": ("target oracle", "dot")}
+
+
+def room_figure(frame: pd.DataFrame, metric: str, title: str, y_title: str) -> go.Figure:
+    """Every run of a room: `metric` against lambda (log axis; lambda 0 a decade left of the smallest
+    lambda, as on the Lambda sweep page), coloured by mode; the paper schedule a diamond at its ceiling;
+    a running run an open marker at its latest record. Source only and the target oracle are the
+    horizontal lines of their mean."""
+    fig = go.Figure()
+    placed = frame[frame["mode"].isin(ROOM_MODE_STYLE.keys()) & frame[metric].notna()]
+    positive = placed.loc[placed["lambda_at"] > 0, "lambda_at"]
+    zero_at = float(positive.min()) / 10 if len(positive) else 0.01
+    for mode, (name, colour) in ROOM_MODE_STYLE.items():
+        runs = placed[placed["mode"] == mode]
+        if runs.empty:
+            continue
+        x = runs["lambda_at"].where(runs["lambda_at"] > 0, zero_at)
+        symbols = [
+            ("diamond" if s == "paper" else "circle") + ("" if state in ("finished", "stopped") else "-open")
+            for s, state in zip(runs["schedule"], runs["state"], strict=True)
+        ]
+        text = [f"{nick}: λ {lam}, {state}" for nick, lam, state in zip(runs["nickname"], runs["lambda"], runs["state"],
+                                                                          strict=True)]  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=runs[metric], mode="markers", name=name, text=text,
+                marker={"size": 13, "color": colour, "symbol": symbols, "line": {"width": 2, "color": colour}},
+                hovertemplate="%{text}: %{y:.3f}<extra></extra>",
+            )
+        )  # fmt: skip
+    for mode, (name, dash) in ROOM_REFERENCES.items():
+        values = frame.loc[(frame["mode"] == mode) & frame[metric].notna(), metric]
+        if len(values):
+            fig.add_hline(
+                y=float(values.mean()),
+                line={"dash": dash, "color": "#333", "width": 2},
+                annotation_text=f"{name}: {values.mean():.2f} ({len(values)} run{'s' * (len(values) > 1)})",
+                annotation_position="bottom left" if mode == "target_oracle" else "bottom right",
+            )
+    ticks = sorted({zero_at, *[float(v) for v in positive]}) if len(placed) else [0.01, 0.1, 1, 10]
+    fig.update_xaxes(
+        type="log",
+        title="λ (log scale; λ = 0 at the left edge; ◆ the paper schedule at its ceiling)",
+        tickvals=ticks,
+        ticktext=["0" if t == zero_at else f"{t:g}" for t in ticks],
+    )
+    fig.update_yaxes(title=y_title, tickformat=".0%", range=[0, 1.05])
+    return _layout(fig, title, height=420, hovermode="closest")

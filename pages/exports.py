@@ -10,7 +10,7 @@ import streamlit as st
 from dann_demo import exports
 from dann_demo.config import ConfigError, RunConfig
 from dann_demo.datasets import data_kind
-from dann_demo.links import HIDE_PARAM, LINK_FIELDS, query_from_config
+from dann_demo.links import HIDE_PARAM, LINK_FIELDS, ROOM_PARAM, query_from_config
 from dann_demo.results import RunResult
 from pages.linking import apply_values
 
@@ -105,6 +105,8 @@ def share_box(prefix: str, config: RunConfig) -> None:
         query = query_from_config(config, data_kind(config))
         if hide:
             query[HIDE_PARAM] = ",".join(hide)
+        if st.query_params.get(ROOM_PARAM):  # a room's link stays in the room
+            query[ROOM_PARAM] = st.query_params[ROOM_PARAM]
         base = st.context.url or ""
         st.code(f"{base}?{urlencode(query)}", language=None)
         st.caption(

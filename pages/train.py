@@ -7,9 +7,10 @@ from dann_demo import plots
 from dann_demo.datasets import UNLABELLED, load_pair
 from dann_demo.jobs import FAILED, QUEUED, RUNNING, STOPPED, Job
 from dann_demo.presets import PRESETS
+from dann_demo.rooms import MAX_NICKNAME
 from dann_demo.train import history_frame
 from pages.exports import load_config_box, run_downloads, share_box
-from pages.linking import apply_preset, link_notes, read_link, write_link
+from pages.linking import apply_preset, link_notes, read_link, room_of_this_session, write_link
 from pages.server import job_manager, require_navigation, session_id
 from pages.settings import run_settings
 from pages.summary import summary
@@ -54,7 +55,18 @@ me = session_id()
 read_link("train")
 
 
+room = room_of_this_session("train")
 with st.sidebar:
+    if room is not None:
+        st.success(
+            f"You are in room **{room.code}**: your runs appear on the teacher's Class page.", icon=":material/groups:"
+        )
+        st.text_input(
+            "Your nickname (optional)",
+            key="train_nickname",
+            max_chars=MAX_NICKNAME,
+            help="Shown to the class beside your runs; plain text.",
+        )
     st.header("Run settings")
     config, error = run_settings("train")
     with st.expander("Load a saved config", icon=":material/upload_file:"):
@@ -85,6 +97,8 @@ if buttons[0].button("Train", type="primary", icon=":material/play_arrow:", disa
         manager.stop(job, me)
     job = manager.submit(config, watcher=me)
     st.session_state["train_job"] = job.id
+    if room is not None:
+        manager.rooms.add_run(room.code, me, st.session_state.get("train_nickname", ""), job)
     st.session_state["train_sent_lambda"] = config.lambda_value
 if buttons[1].button("Stop", icon=":material/stop:", disabled=job is None or job.done) and job is not None:
     manager.stop(job, me)

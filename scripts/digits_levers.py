@@ -31,12 +31,15 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "ceiling1.5": ({"lambda_value": 1.5}, {}),
     "ceiling2": ({"lambda_value": 2.0}, {}),
     "lr0.02": ({"lr": 0.02}, {}),
-    "lr0.05": ({"lr": 0.05}, {}),
     "gamma5": ({"gamma": 5.0}, {}),
     "batch64": ({"batch_size": 64}, {}),
-    "size20": ({}, {"size": 20}),
-    "crops5": ({}, {"crops_per_side": 5}),
-    "crops20": ({}, {"crops_per_side": 20}),
+    "size20": ({"lambda_value": 1.5}, {"size": 20}),
+    "size24": ({"lambda_value": 1.5}, {"size": 24}),
+    "crops5": ({"lambda_value": 1.5}, {"crops_per_side": 5}),
+    "crops20": ({"lambda_value": 1.5}, {"crops_per_side": 20}),
+    "crops3": ({"lambda_value": 1.5}, {"crops_per_side": 3}),
+    "nodecay": ({"lambda_value": 1.5, "lr_alpha": 0.0}, {}),
+    "steps2000": ({"lambda_value": 1.5, "steps": 2000}, {}),
 }
 
 

@@ -2,21 +2,25 @@
 
 Starts the server on a free port, then opens N sessions at once, each in its own browser context
 (its own cookies and websocket, like a student's browser) of one headless Debian Chromium. Each
-session opens Train live, sets its own seed (moons, the default data set), presses Train and waits
-for the summary's "Target accuracy". A session fails if an exception, an error box or a lost
-connection shows, or if no result comes within --timeout. Prints the number of sessions, how many
-finished and failed, the wall time, the median and 95th-percentile time from Train to result, and
-the server process's peak memory (VmHWM from /proc: no extra dependency).
+student opens Train live from a link with their own setup, as a teacher's lesson would have it:
+different seeds, constant lambdas from 0 to 3 or the paper schedule, a few in source only or no
+reversal, a few with the target rotated by 60 degrees, two students on the very same settings (one
+shared run). A few move the lambda slider while their run trains, and a few close their tab early
+(their runs must be cancelled, and they count apart, not as failures). Every other session waits for
+the summary's "Target accuracy". A session fails on an exception, an error box, a lost connection,
+or no result within --timeout.
+
+Prints the sessions finished, failed and left early, the wall time, the median and 95th-percentile
+time from Train to result, the runs' own training time, the page-open time, the batches the server
+trained (their sizes, read from its log), the server's peak memory and its CPU seconds per run.
 
     .venv/bin/python scripts/loadtest.py                 # 30 sessions
     .venv/bin/python scripts/loadtest.py --sessions 5 --timeout 120
 
-The server runs with DANN_WARM_UP=0 (no UMAP compilation thread: it would take a core for 10+ s and
-the Train page never draws UMAP) and with the job manager's defaults (DANN_MAX_JOBS, 2 unless set):
-at most that many runs train at once, the rest wait in the queue. Every session uses a different
-seed, so no result comes from the cache (a session that gets one is counted and reported).
-Exit code 0 when every session finished without error, 1 otherwise, 2 when the server or the
-browser cannot start.
+The server runs with DANN_WARM_UP=0 (no UMAP compilation thread: the Train page never draws UMAP)
+and the job manager's defaults (DANN_MAX_JOBS workers, 2 unless set; batches of up to DANN_MAX_BATCH).
+Exit code 0 when every session that stayed finished without error, 1 otherwise, 2 when the server
+or the browser cannot start.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import argparse
 import asyncio
 import math
 import os
+import re
 import resource
 import socket
 import statistics
@@ -32,8 +37,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -61,12 +67,39 @@ FAILURE = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 class Session:
     index: int
     seed: int
+    settings: dict = field(default_factory=dict)  # the link's settings beside the seed
+    moves_lambda: bool = False  # moves the lambda slider while the run trains
+    leaves_early: bool = False  # closes the tab a moment after pressing Train
     ok: bool = False
+    left: bool = False
     error: str = ""
     open_seconds: float = math.nan  # page load until the Train button shows
     result_seconds: float = math.nan  # Train pressed until the summary shows
     train_seconds: float = math.nan  # the run's own training time (the summary's "Time")
     from_cache: bool = False
+
+
+LAMBDAS = ("0", "0.1", "0.3", "1", "3")
+
+
+def class_of(n: int, first_seed: int) -> list[Session]:
+    """N students with the mix of a lesson (see the module docstring); deterministic, so runs compare."""
+    sessions = []
+    for i in range(n):
+        settings: dict = {}
+        if i % 5 == 1:
+            settings["mode"] = "source_only"
+        elif i % 5 == 3:
+            settings["mode"] = "no_reversal"
+        elif i % 3 == 0:
+            settings.update(lambda_schedule="constant", lambda_value=LAMBDAS[(i // 3) % len(LAMBDAS)])
+        if i % 7 == 4:
+            settings["rotation"] = "60"
+        seed = first_seed + i
+        sessions.append(Session(i, seed, settings, moves_lambda=i % 10 == 6, leaves_early=i % 10 == 8))
+    if n >= 3:  # two students press Train on the very same settings: one shared run
+        sessions[2].seed, sessions[2].settings = sessions[0].seed, dict(sessions[0].settings)
+    return sessions
 
 
 def free_port() -> int:
@@ -154,17 +187,31 @@ async def set_number(page, label: str, value: int, timeout: float) -> None:
 async def run_session(browser, url: str, session: Session, timeout: float, steps: int | None) -> Session:
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
+    query = {"seed": session.seed, **session.settings, **({"steps": steps} if steps else {})}
     try:
         t0 = time.perf_counter()
-        await page.goto(url, timeout=timeout * 1000)
+        await page.goto(f"{url}?{urllib.parse.urlencode(query)}", timeout=timeout * 1000)
         train = page.get_by_role("button", name="Train", exact=True)
         await train.wait_for(timeout=timeout * 1000)
+        # The link's settings are in the widgets once the seed box shows the link's seed.
+        await page.wait_for_function(
+            "seed => [...document.querySelectorAll('input')].some(i => i.ariaLabel === 'Seed' && i.value === seed)",
+            arg=str(session.seed),
+            timeout=timeout * 1000,
+        )
         session.open_seconds = time.perf_counter() - t0
-        await set_number(page, "Seed", session.seed, timeout)
-        if steps is not None:
-            await set_number(page, "Steps", steps, timeout)
         t1 = time.perf_counter()
         await train.click()
+        if session.leaves_early:
+            await page.wait_for_timeout(1500)
+            session.left = True
+            return session
+        if session.moves_lambda:
+            await page.get_by_text("steps/s").first.wait_for(timeout=timeout * 1000)  # it is training
+            thumb = page.get_by_role("slider", name=re.compile("^λ"))
+            await thumb.focus()
+            for _ in range(4):
+                await thumb.press("ArrowRight")  # four steps of 0.05
         result = page.locator('[data-testid="stMetric"]').filter(has_text="Target accuracy")
         failure = page.locator(FAILURE).or_(page.get_by_text("Connection error"))
         await result.or_(failure).first.wait_for(timeout=timeout * 1000)
@@ -183,6 +230,11 @@ async def run_session(browser, url: str, session: Session, timeout: float, steps
     finally:
         await context.close()
     return session
+
+
+def batches_in(log_text: str) -> list[int]:
+    """The sizes of the batches the server trained, from its log ("batch of N moons runs started")."""
+    return [int(n) for n in re.findall(r"batch of (\d+) \w+ runs started", log_text)]
 
 
 async def run_class(
@@ -250,7 +302,7 @@ def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[f
     except RuntimeError as e:
         print(e, file=sys.stderr)
         return 2
-    sessions = [Session(i, args.first_seed + i) for i in range(args.sessions)]
+    sessions = class_of(args.sessions, args.first_seed)
     try:
         t0 = time.perf_counter()
         sessions = asyncio.run(
@@ -269,13 +321,20 @@ def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[f
     load_after = os.getloadavg()
 
     finished = [s for s in sessions if s.ok]
-    failed = [s for s in sessions if not s.ok]
+    left = [s for s in sessions if s.left]
+    failed = [s for s in sessions if not s.ok and not s.left]
     times = [s.result_seconds for s in finished]
+    sizes = batches_in(tail(log, 10**7))
     print(
         f"sessions: {len(sessions)} (moons, {args.steps or 'default'} steps, seeds {sessions[0].seed}-"
-        f"{sessions[-1].seed}, {args.browsers} Chromium, DANN_MAX_JOBS={os.environ.get('DANN_MAX_JOBS', '2')})"
+        f"{sessions[-1].seed}; modes, lambdas and rotations mixed, two on the same settings, "
+        f"{sum(s.moves_lambda for s in sessions)} move lambda, {len(left)} close their tab early; "
+        f"{args.browsers} Chromium, DANN_MAX_JOBS={os.environ.get('DANN_MAX_JOBS', '2')})"
     )
-    print(f"finished: {len(finished)}, failed: {len(failed)}, from the cache: {sum(s.from_cache for s in finished)}")
+    print(
+        f"finished: {len(finished)}, failed: {len(failed)}, left early: {len(left)}, "
+        f"from the cache: {sum(s.from_cache for s in finished)}"
+    )
     print(f"wall time: {wall:.1f} s (all sessions opened at once until the last result)")
     if times:
         print(
@@ -288,12 +347,16 @@ def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[f
             f"the browser"
         )
         print(f"page open to Train button: median {statistics.median(s.open_seconds for s in finished):.1f} s")
+    print(
+        f"batches trained: {len(sizes)}, sizes {sizes} ({sum(sizes)} runs in batches; the others trained alone "
+        f"or were shared)"
+    )
     # Chromium and Playwright's driver are reaped children by now: what they used besides the server.
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     harness = children.ru_utime + children.ru_stime - server_cpu
     print(
-        f"server peak memory (VmHWM): {peak_kb / 1024:.0f} MiB; CPU time: server {server_cpu:.0f} s, "
-        f"browser and driver {harness:.0f} s"
+        f"server peak memory (VmHWM): {peak_kb / 1024:.0f} MiB; CPU time: server {server_cpu:.0f} s "
+        f"({server_cpu / len(sessions):.2f} s per student's run), browser and driver {harness:.0f} s"
     )
     print(f"machine: {os.cpu_count()} cores; load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
     for s in failed:

@@ -104,3 +104,35 @@ def test_numbers_read_whole_at_projector_widths(app_url, browser, width):
         page.get_by_role("heading").first.wait_for(timeout=30_000)
         assert cut_numbers(page) == []
     page.close()
+
+
+def test_a_room_link_in_two_pages_and_the_class_page_in_a_third(app_url, browser):
+    teacher = browser.new_page(viewport={"width": 1280, "height": 1000})
+    teacher.goto(app_url + "/classroom")
+    teacher.get_by_role("button", name="Open a new room").click()
+    teacher.wait_for_url(re.compile(r"room=\w{8}"), timeout=30_000)
+    code = re.search(r"room=(\w{8})", teacher.url).group(1)
+    students = []
+    for nickname, lam in (("Ada", "0.3"), ("Grace", "2")):
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{app_url}/?room={code}&steps=400&lambda_schedule=constant&lambda_value={lam}&seed=7")
+        page.get_by_label("Your nickname (optional)", exact=True).fill(nickname)
+        page.get_by_label("Your nickname (optional)", exact=True).press("Enter")
+        expect(page.get_by_label("Your nickname (optional)", exact=True)).to_have_value(nickname)
+        page.wait_for_timeout(500)
+        page.get_by_role("button", name="Train", exact=True).click()
+        students.append(page)
+    for page in students:
+        page.get_by_text("Summary").first.wait_for(timeout=120_000)
+    # The Class page redraws by itself every few seconds: both runs, finished, in its table and charts.
+    table = teacher.locator('[data-testid="stDataFrame"]')
+    table.wait_for(timeout=30_000)
+    expect(teacher.get_by_text("2 run(s), 0 training now")).to_be_visible(timeout=30_000)
+    assert teacher.locator(".js-plotly-plot").count() >= 2
+    csv = teacher.get_by_role("button", name="Download the room (CSV)")
+    with teacher.expect_download() as download:
+        csv.click()
+    text = open(download.value.path()).read()
+    assert "Ada" in text and "Grace" in text and text.count("finished") == 2
+    for page in (teacher, *students):
+        page.close()

@@ -22,7 +22,8 @@ def test_loadtest_script_runs_two_sessions_to_their_results():
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=400)
     out = run.stdout + run.stderr
     assert run.returncode == 0, out
-    assert "finished: 2, failed: 0, from the cache: 0" in out
+    assert "finished: 2, failed: 0, left early: 0, from the cache: 0" in out
+    assert re.search(r"batches trained: \d+, sizes \[", out) and "s per student's run" in out
     assert re.search(r"95th percentile \d+\.\d s", out)
     peak = re.search(r"server peak memory \(VmHWM\): (\d+) MiB", out)
     assert peak and int(peak.group(1)) > 100, out  # a Python process with torch loaded is well past 100 MiB

@@ -1,0 +1,121 @@
+"""Class: a room's runs as one experiment, live, for the projector. It reads what the job manager
+records and trains nothing itself."""
+
+from urllib.parse import urlencode, urlsplit
+
+import streamlit as st
+
+from dann_demo import plots
+from dann_demo.links import ROOM_PARAM
+from dann_demo.results import history_frame
+from dann_demo.rooms import MAX_AGE_HOURS, MAX_RUNS_PER_ROOM, room_frame
+from pages.server import job_manager, require_navigation
+
+REDRAW_SECONDS = 2.0
+TABLE_COLUMNS = ["run", "nickname", "mode", "lambda", "rotation", "seed", "state", "step", "source_acc", "target_acc",
+                 "domain_acc", "pad"]  # fmt: skip
+PERCENT = {name: st.column_config.NumberColumn(format="percent") for name in ("source_acc", "target_acc", "domain_acc")}
+
+require_navigation()
+st.title("Class")
+manager = job_manager()
+
+
+def open_room(code: str) -> None:
+    st.query_params[ROOM_PARAM] = code
+
+
+with st.sidebar:
+    st.header("Room")
+    if st.button("Open a new room", icon=":material/add_circle:", type="primary"):
+        open_room(manager.rooms.create().code)
+    typed = st.text_input("Room code", key="class_code_input", max_chars=20, help="The code of a room opened before.")
+    if st.button("Open this room", icon=":material/meeting_room:", disabled=not typed.strip()):
+        open_room(typed.strip().lower())
+    st.caption(
+        f"A room keeps its runs in this server's memory for {MAX_AGE_HOURS:g} hours (at most {MAX_RUNS_PER_ROOM} "
+        "runs); nothing is written to disk unless you download the table. Only its code opens it."
+    )
+
+code = st.query_params.get(ROOM_PARAM, "")
+room = manager.rooms.get(code)
+if code and room is None:
+    st.warning(
+        f"Room {code!r} was not found: the code may be mistyped, or the room has ended (rooms last "
+        f"{MAX_AGE_HOURS:g} hours, and a restarted server forgets them). Open a new room on the left.",
+        icon=":material/link_off:",
+    )
+if room is None:
+    st.info(
+        "**Run a lesson as one experiment.** Open a new room on the left and give the class its link. Every run a "
+        "student starts from that link appears here, live: target accuracy against λ for the whole class, with "
+        "source only and the target oracle as reference lines, and a table of every run.",
+        icon=":material/groups:",
+    )
+    st.stop()
+
+parts = urlsplit(st.context.url or "")
+root = f"{parts.scheme}://{parts.netloc}/" if parts.netloc else "/"
+st.subheader(f"Room {room.code}")
+st.markdown("**The students' link** (Train live in this room):")
+st.code(f"{root}?{urlencode({ROOM_PARAM: room.code})}", language=None)
+st.caption(
+    "Add a lesson to it: `&preset=lambda_too_large`, or `&hide=dataset,mode` to fix controls (the share box under "
+    "Train live builds such links and keeps the room). Two students on the same settings share one run: both appear."
+)
+
+
+@st.fragment(run_every=REDRAW_SECONDS)
+def class_view() -> None:
+    """The room's runs, redrawn every few seconds from what the job manager records."""
+    entries = manager.rooms.entries(room.code)
+    if not entries:
+        st.info("No runs in this room yet: they appear here as students press Train.", icon=":material/hourglass:")
+        return
+    frame = room_frame(entries)
+    running = int((frame["state"] == "running").sum())
+    st.caption(
+        f"{len(frame)} run(s), {running} training now. Filled markers: finished; open markers: the latest record "
+        "of a run still training."
+    )
+    left, right = st.columns(2)
+    left.plotly_chart(
+        plots.room_figure(frame, "target_acc", "The class: target accuracy against λ", "target accuracy"),
+        key="class_target",
+        config=plots.CHART_CONFIG,
+    )
+    right.plotly_chart(
+        plots.room_figure(frame, "domain_acc", "The class: domain classifier accuracy against λ", "domain accuracy"),
+        key="class_domain",
+        config=plots.CHART_CONFIG,
+    )
+    event = st.dataframe(
+        frame[TABLE_COLUMNS],
+        hide_index=True,
+        column_config=PERCENT,
+        on_select="rerun",
+        selection_mode="single-row",
+        key="class_table",
+    )
+    st.download_button(
+        "Download the room (CSV)",
+        frame.drop(columns=["job"]).to_csv(index=False),
+        f"dann_room_{room.code}.csv",
+        "text/csv",
+        icon=":material/download:",
+    )
+    rows = event.selection.rows if event is not None else []
+    if rows:
+        entry = entries[rows[0]]
+        job = entry.job
+        st.subheader(f"Run {rows[0] + 1}: {entry.nickname or '(no name)'}, {job.config.mode}")
+        if job.history:
+            history = history_frame(list(job.history))
+            a, b = st.columns(2)
+            a.plotly_chart(plots.accuracy_figure(history, job.lambda_changes), key="class_run_accuracy")
+            b.plotly_chart(plots.domain_loss_figure(history, job.lambda_changes), key="class_run_domain_loss")
+    else:
+        st.caption("Click a row of the table to see that run's curves.")
+
+
+class_view()

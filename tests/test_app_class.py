@@ -1,0 +1,101 @@
+"""AppTest: rooms and the Class page. Three students in one room with different lambdas, one outside it,
+and codes that open nothing."""
+
+import json
+import time
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+
+def _page(page: str, query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page(page)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _values(array) -> list:
+    """A Plotly array from a chart's JSON: a list, or (Plotly 6 and later) base64-packed numbers."""
+    if isinstance(array, dict):
+        import base64
+
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
+
+
+def _student(code: str | None, nickname: str, **settings) -> AppTest:
+    query = {"steps": "200", "n_samples": "150", **settings, **({"room": code} if code else {})}
+    at = _page("pages/train.py", query)
+    if code:
+        at.sidebar.text_input(key="train_nickname").set_value(nickname)
+        at.run()
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert not at.exception
+    return at
+
+
+def test_three_students_in_a_room_appear_on_the_class_page_and_an_outsider_does_not():
+    from pages.server import job_manager
+
+    teacher = _page("pages/classroom.py")
+    next(b for b in teacher.sidebar.button if b.label == "Open a new room").click().run()
+    code = teacher.query_params["room"]
+    assert len(code) == 8 and any(code in s.value for s in teacher.subheader)
+    students = [
+        _student(code, f"ada<b>{i}</b>", seed=str(60 + i), lambda_schedule="constant", lambda_value=lam)
+        for i, lam in enumerate(("0.1", "1", "3"))
+    ]
+    assert all(any("room" in s.value for s in st.sidebar.success) for st in students)
+    outsider = _student(None, "", seed="70", lambda_schedule="constant", lambda_value="0.3")
+    jobs = [job_manager().get(a.session_state["train_job"]) for a in (*students, outsider)]
+    deadline = time.time() + 120
+    while not all(j.done for j in jobs) and time.time() < deadline:
+        time.sleep(0.2)
+    assert all(j.done for j in jobs)
+    teacher.run()
+    assert not teacher.exception
+    table = teacher.dataframe[0].value
+    assert list(table["lambda"]) == ["0.1", "1", "3"] and list(table["state"]) == ["finished"] * 3
+    assert list(table["nickname"]) == ["ada<b>0</b>", "ada<b>1</b>", "ada<b>2</b>"]  # kept as plain text
+    assert list(table["target_acc"]) == [j.result.metrics["target_acc"] for j in jobs[:3]]
+    assert 70 not in list(table["seed"])  # the outsider's run is not the room's
+    charts = [json.loads(c.proto.spec) for c in teacher.get("plotly_chart")]
+    points = [x for trace in charts[0]["data"] for x in _values(trace.get("x", []))]
+    assert sorted(points) == [0.1, 1.0, 3.0]  # target accuracy against lambda: three points
+    assert any(d.label == "Download the room (CSV)" for d in teacher.get("download_button"))
+
+
+def test_codes_that_open_no_room_get_a_clear_note():
+    student = _page("pages/train.py", {"room": "nosuchroom"})
+    assert any("room='nosuchroom' ignored: no such room" in w.value for w in student.warning)
+    assert not student.sidebar.success  # not in a room: the run is the student's own
+    teacher = _page("pages/classroom.py", {"room": "nosuchroom"})
+    assert any("Room 'nosuchroom' was not found" in w.value for w in teacher.warning)
+    assert not teacher.dataframe
+
+
+def test_rooms_are_bounded_and_cannot_be_listed(monkeypatch):
+    from dann_demo import rooms
+    from dann_demo.jobs import Job
+
+    monkeypatch.setattr(rooms, "MAX_ROOMS", 3)
+    monkeypatch.setattr(rooms, "MAX_RUNS_PER_ROOM", 2)
+    registry = rooms.Rooms()
+    made = [registry.create() for _ in range(4)]
+    assert len(registry) == 3 and registry.get(made[0].code) is None  # the oldest gave way
+    assert registry.get(made[3].code.upper()) is made[3]  # codes are read in either case
+    jobs = [Job(__import__("dann_demo").RunConfig()) for _ in range(3)]
+    for i, job in enumerate(jobs):
+        registry.add_run(made[3].code, f"s{i}", "x" * 100 + "\x07", job)
+    entries = registry.entries(made[3].code)
+    assert [e.job for e in entries] == jobs[1:] and entries[0].nickname == "x" * rooms.MAX_NICKNAME
+    made[3].created_at -= rooms.MAX_AGE_HOURS * 3600 + 1
+    assert registry.get(made[3].code) is None  # ended
+    assert set(rooms.CODE_ALPHABET).isdisjoint("01ilo") and len(made[1].code) == rooms.CODE_LENGTH
