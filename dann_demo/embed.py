@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 import numpy as np
 
 from dann_demo.config import RUN_SPECS, Spec, setting, validate_fields
-from dann_demo.results import FeatureSnapshot
 
 METHODS = ("pca", "tsne", "umap")
 MAX_INPUT_DIMS = 50  # t-SNE and UMAP see at most this many PCA components
@@ -117,64 +116,31 @@ def project(
     return _umap(x, settings, init)
 
 
-def project_snapshot(
-    snapshots: dict[int, FeatureSnapshot],
-    step: int,
-    settings: ProjectionSettings,
-    final_map: Callable[[], np.ndarray] | None = None,
-    threads: int = 1,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The map of one snapshot of a run, comparable with the run's other steps: (indices, map).
+def next_map(features: np.ndarray, previous: np.ndarray, settings: ProjectionSettings, threads: int = 1) -> np.ndarray:
+    """The map of the next training step of a run, carried on from `previous` (the map of the same
+    points at the step before), so that the picture neither jumps, flips nor spins between steps:
 
-    Every step shows the same subsample (`indices` into the snapshots' evaluation subset) and the
-    axes do not jump between steps:
-    - PCA: one PCA is fitted on the final snapshot and every snapshot is drawn on its axes, so a
-      point's movement between steps is a movement of its features. (If the final features are
-      constant, the latest snapshot whose features vary gives the axes.)
-    - t-SNE / UMAP: the final snapshot is projected once (`final_map`, a cached callable, lets the
-      caller share that work); an earlier step starts from the final layout and is then
-      Procrustes-aligned to it (rotation or reflection, one scale factor, a shift - none of which
-      means anything in a t-SNE/UMAP map), so the picture neither flips nor spins between steps.
-      Starting from the final layout, not chaining step to step, lets the user jump to any step
-      at the cost of one projection.
+    - PCA: fitted on these features (the map shows this network's own two main directions), then
+      turned (rotated or reflected) and shifted onto the previous map, without scaling: distances
+      stay the features' own, so a spreading or shrinking cloud is seen as such.
+    - t-SNE: started from the previous map with no early exaggeration (the layout is already
+      organised; exaggeration would tear it up), then rotated, scaled and shifted onto it.
+    - UMAP: started from the previous map, then rotated, scaled and shifted onto it.
+
+    (Rotation, reflection, one scale factor and a shift mean nothing in a t-SNE or UMAP map.)
     """
-    steps = sorted(snapshots)
-    final = snapshots[steps[-1]]
-    for s in steps:
-        if len(snapshots[s].features) != len(final.domain) or not np.array_equal(snapshots[s].domain, final.domain):
-            raise ValueError(f"snapshot at step {s} is not of the same evaluation points as step {steps[-1]}")
-    idx = subsample_by_domain(final.domain, settings.points_per_domain, settings.seed)
-
-    def features(s: int) -> np.ndarray:
-        return np.asarray(snapshots[s].features, np.float32)[idx]
-
+    x = np.asarray(features, dtype=np.float32)
+    if _is_constant(x) or len(x) < MIN_POINTS:
+        return project(x, settings, threads=threads)
     if settings.method == "pca":
-        varying = [s for s in steps if not _is_constant(features(s))]
-        if not varying:
-            return idx, np.zeros((len(idx), 2), np.float32)
-        return idx, _fit_pca(features(varying[-1]), settings.seed)(features(step))
-    reference = final_map() if final_map is not None else project(features(steps[-1]), settings, threads=threads)
-    if step == steps[-1]:
-        return idx, reference
-    return idx, _procrustes_align(project(features(step), settings, init=reference, threads=threads), reference)
-
-
-def project_snapshots(
-    snapshots: dict[int, FeatureSnapshot], settings: ProjectionSettings
-) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """Maps of every snapshot of one run (see project_snapshot): (indices, {step: map})."""
-    steps = sorted(snapshots)
-    if not steps:
-        return np.empty(0, np.int64), {}
-    final: list[np.ndarray] = []
-
-    def final_map() -> np.ndarray:
-        if not final:
-            final.append(project_snapshot(snapshots, steps[-1], settings)[1])
-        return final[0]
-
-    maps = {s: project_snapshot(snapshots, s, settings, final_map) for s in steps}
-    return maps[steps[-1]][0], {s: m for s, (_, m) in maps.items()}
+        return align(_fit_pca(x, settings.seed)(x), previous, scale=False)
+    reduced = _reduce_dims(x, settings.seed)
+    if settings.method == "tsne":
+        # 350 iterations: from an organised start the map settles sooner (250 is sklearn's least).
+        xy = _tsne(reduced, settings, previous, threads, early_exaggeration=1.0, max_iter=350, continue_from=True)
+    else:
+        xy = _umap(reduced, settings, previous, continue_from=True)
+    return align(xy, previous, scale=True)
 
 
 def _is_constant(x: np.ndarray) -> bool:
@@ -222,7 +188,18 @@ def _usable_init(init: np.ndarray | None) -> np.ndarray | None:
     return init
 
 
-def _tsne(x: np.ndarray, settings: ProjectionSettings, init: np.ndarray | None, threads: int = 1) -> np.ndarray:
+def _tsne(
+    x: np.ndarray,
+    settings: ProjectionSettings,
+    init: np.ndarray | None,
+    threads: int = 1,
+    early_exaggeration: float = 12.0,
+    max_iter: int = 500,
+    continue_from: bool = False,
+) -> np.ndarray:
+    """t-SNE of x. `continue_from`: `init` is a finished map of nearly the same points (the step before):
+    start from it at its own scale, with no exaggeration and the step size of the settled phase, so
+    the map moves only as far as the features did."""
     from sklearn.manifold import TSNE
     from threadpoolctl import threadpool_limits
 
@@ -230,7 +207,11 @@ def _tsne(x: np.ndarray, settings: ProjectionSettings, init: np.ndarray | None, 
     perplexity = min(float(settings.perplexity), (n - 1) / 3)
     start: str | np.ndarray = "pca"
     init = _usable_init(init)
-    if init is not None:
+    learning_rate: str | float = "auto"
+    if init is not None and continue_from:
+        start = init - init.mean(axis=0)
+        learning_rate = max(n / 12 / 4, 50)  # what "auto" gives with the default exaggeration of 12
+    elif init is not None:
         # The scale scikit-learn gives its own PCA init (std 1e-4): the layout's shape guides the
         # optimisation, while early exaggeration works as it does from scratch.
         start = (init - init.mean(axis=0)) / init[:, 0].std() * 1e-4
@@ -241,11 +222,12 @@ def _tsne(x: np.ndarray, settings: ProjectionSettings, init: np.ndarray | None, 
     # mixing, which is what the page asks the reader to look at, does not change visibly.
     tsne = TSNE(
         n_components=2,
+        early_exaggeration=early_exaggeration,
         perplexity=perplexity,
         init=start,
-        learning_rate="auto",
+        learning_rate=learning_rate,
         random_state=settings.seed,
-        max_iter=500,
+        max_iter=max_iter,
         angle=0.8,
     )
     # By default one OpenMP thread: on a 2-core machine that is also training, scikit-learn's threads
@@ -256,7 +238,11 @@ def _tsne(x: np.ndarray, settings: ProjectionSettings, init: np.ndarray | None, 
         return tsne.fit_transform(x).astype(np.float32)
 
 
-def _umap(x: np.ndarray, settings: ProjectionSettings, init: np.ndarray | None) -> np.ndarray:
+def _umap(
+    x: np.ndarray, settings: ProjectionSettings, init: np.ndarray | None, continue_from: bool = False
+) -> np.ndarray:
+    """UMAP of x. `continue_from`: `init` is the map of nearly the same points at the step before: fewer
+    epochs at a smaller step, so the layout moves only as far as the features did."""
     import umap
     from sklearn.metrics import pairwise_distances
 
@@ -272,21 +258,24 @@ def _umap(x: np.ndarray, settings: ProjectionSettings, init: np.ndarray | None) 
         init="spectral" if init is None else init.astype(np.float32),
         random_state=settings.seed,  # deterministic, at the price of running on one thread
         n_jobs=1,  # what random_state implies anyway; saying it avoids umap's warning
+        **({"n_epochs": 100, "learning_rate": 0.2} if continue_from and init is not None else {}),
     )
     return reducer.fit_transform(distances).astype(np.float32)
 
 
-def _procrustes_align(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """`points` rotated (or reflected), scaled and shifted to lie as close as possible to `reference`."""
+def align(points: np.ndarray, reference: np.ndarray, scale: bool = True) -> np.ndarray:
+    """`points` rotated (or reflected), shifted and (with `scale`) scaled to lie as close as possible to
+    `reference`, the same points in another map (orthogonal Procrustes)."""
     from scipy.linalg import orthogonal_procrustes
 
     a = points.astype(np.float64) - points.mean(axis=0)
     b = reference.astype(np.float64) - reference.mean(axis=0)
     norm_a = float((a**2).sum())
     if norm_a == 0 or not (b**2).sum():
-        return points
+        return (a + reference.mean(axis=0)).astype(np.float32)
     rotation, singular_sum = orthogonal_procrustes(a, b)
-    return (singular_sum / norm_a * a @ rotation + reference.mean(axis=0)).astype(np.float32)
+    factor = singular_sum / norm_a if scale else 1.0
+    return (factor * a @ rotation + reference.mean(axis=0)).astype(np.float32)
 
 
 @dataclass

@@ -25,13 +25,13 @@ def mlp_feature_extractor(n_inputs: int, hidden_units: int) -> nn.Module:
     return nn.Sequential(nn.Linear(n_inputs, hidden_units), nn.Tanh(), nn.Linear(hidden_units, hidden_units), nn.Tanh())
 
 
-def mnist_feature_extractor(channels: int = 3) -> nn.Module:
+def mnist_feature_extractor(channels: int = 3, second_kernel: int = 5) -> nn.Module:
     """The paper's MNIST extractor: conv5x5 32, ReLU, maxpool 2, conv5x5 48, ReLU, maxpool 2."""
     return nn.Sequential(
         nn.Conv2d(channels, 32, 5),
         nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Conv2d(32, 48, 5),
+        nn.Conv2d(32, 48, second_kernel),
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Flatten(),

@@ -31,7 +31,7 @@ from dann_demo.config import RunConfig
 from dann_demo.datasets import DomainPair, load_pair
 from dann_demo.devices import device_label, resolve_device
 from dann_demo.fast_step import GraphedStep, graph_notice, prefers_channels_last, resolve_step_mode, run_device_step
-from dann_demo.metrics import accuracy, domain_accuracy, proxy_a_distance
+from dann_demo.metrics import accuracy, domain_accuracy, domain_probe_accuracy, proxy_a_distance
 from dann_demo.models import DANN, build_model
 from dann_demo.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult, history_frame
 from dann_demo.schedules import lambda_at, lr_at
@@ -355,7 +355,11 @@ class Trainer:
     def final_metrics(self, stopped: bool = False) -> dict[str, float | str | bool]:
         last = self.history[-1]
         snap = self.snapshots.get(self.step) or self.snapshot()
-        pad = proxy_a_distance(snap.features[snap.domain == 0], snap.features[snap.domain == 1], self.config.seed)
+        source, target = snap.features[snap.domain == 0], snap.features[snap.domain == 1]
+        pad = proxy_a_distance(source, target, self.config.seed)
+        # A fresh probe beside the trained domain classifier: the adversary may be beaten while the
+        # features still show the domain (metrics.domain_probe_accuracy).
+        probe = domain_probe_accuracy(source, target, self.config.seed)
         return {
             "source_acc": last.source_acc,
             "target_acc": last.target_acc,
@@ -363,6 +367,7 @@ class Trainer:
             "label_loss": last.label_loss,
             "domain_loss": last.domain_loss,
             "pad": pad,
+            "probe_acc": probe,
             "steps": self.step,
             "seconds": round(self._seconds, 3),
             "steps_per_second": round(self.step / self._seconds, 1) if self._seconds else 0.0,

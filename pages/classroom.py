@@ -1,6 +1,8 @@
 """Class: a room's runs as one experiment, live, for the projector. It reads what the job manager
 records and trains nothing itself."""
 
+import logging
+import time
 from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
@@ -12,6 +14,7 @@ from dann_demo.rooms import MAX_AGE_HOURS, MAX_RUNS_PER_ROOM, room_frame
 from pages.server import job_manager, require_navigation
 
 REDRAW_SECONDS = 2.0
+log = logging.getLogger("dann_demo.class_page")  # the server log: how long each redraw took (load test)
 TABLE_COLUMNS = ["run", "nickname", "mode", "lambda", "rotation", "seed", "state", "step", "source_acc", "target_acc",
                  "domain_acc", "pad"]  # fmt: skip
 PERCENT = {name: st.column_config.NumberColumn(format="percent") for name in ("source_acc", "target_acc", "domain_acc")}
@@ -68,6 +71,7 @@ st.caption(
 @st.fragment(run_every=REDRAW_SECONDS)
 def class_view() -> None:
     """The room's runs, redrawn every few seconds from what the job manager records."""
+    started = time.perf_counter()
     entries = manager.rooms.entries(room.code)
     if not entries:
         st.info("No runs in this room yet: they appear here as students press Train.", icon=":material/hourglass:")
@@ -116,6 +120,7 @@ def class_view() -> None:
             b.plotly_chart(plots.domain_loss_figure(history, job.lambda_changes), key="class_run_domain_loss")
     else:
         st.caption("Click a row of the table to see that run's curves.")
+    log.info("class page redrawn: %d runs in %.3f s", len(frame), time.perf_counter() - started)
 
 
 class_view()

@@ -1,16 +1,21 @@
 """Feature maps: source against target features, source-only against DANN against no reversal."""
 
-from concurrent.futures import Future, wait
-
 import streamlit as st
 
 from dann_demo import exports, plots
-from dann_demo.compare import comparison_configs, comparison_table, feature_map_async, lambda_setting
+from dann_demo.compare import (
+    comparison_configs,
+    comparison_table,
+    lambda_setting,
+    map_chain,
+    mixing_curve,
+    project_in_background,
+    ready_steps,
+)
 from dann_demo.config import Spec, specs
 from dann_demo.datasets import load_pair
 from dann_demo.embed import ProjectionSettings
 from dann_demo.jobs import FAILED, Job
-from dann_demo.results import history_frame
 from pages.linking import link_notes, read_link, write_link
 from pages.server import job_manager, require_navigation, session_id
 from pages.settings import METHOD_LABELS, MODE_LABELS, draw_widget, mode_title, run_settings
@@ -21,9 +26,11 @@ TSNE_NOTE = (
     "**How to read these maps.** Each point is one held-out example's feature vector (the feature extractor's "
     "output), squeezed to 2-D. Look at **how well source (circles) and target (triangles) mix**. In t-SNE and "
     "UMAP the sizes of clusters and the distances between them mean little (Wattenberg et al., *How to Use "
-    "t-SNE Effectively*, Distill 2016); PCA keeps distances but shows only two directions. Across training "
-    "steps the view is kept steady: PCA uses the final step's axes; t-SNE and UMAP start from the final "
-    "layout and are rotated and scaled onto it."
+    "t-SNE Effectively*, Distill 2016); PCA keeps distances but shows only two directions. **The axes**: at "
+    "step 0 the compared runs have the same weights, so the same features, and one projection draws them all "
+    "(the panels are identical). Each later step is projected from that run's own features, started from the "
+    "step before and turned (rotated or mirrored, and for t-SNE and UMAP scaled) onto it, so the picture does "
+    "not jump; the axes themselves carry no meaning, and positions in two panels are not comparable."
 )
 
 # The page's own settings, in the URL beside the run settings (widget keys maps_<name>): (Spec, default).
@@ -106,63 +113,82 @@ def training_progress() -> None:
         st.rerun()
 
 
-def draw_maps(finished: list[Job], step: int) -> None:
-    futures: dict[str, Future] = st.session_state.setdefault("maps_futures", {})
-    keys = {}
-    for job in finished:
-        key = f"{job.result.config.stable_hash()}:{step}:{settings.key()}"
-        if key not in futures:
-            futures[key] = feature_map_async(job.result, step, settings, manager.idle_cores)
-        keys[job.id] = key
-    wait([futures[k] for k in keys.values()], timeout=0.3)  # cached maps come back at once
-    pending = [k for k in keys.values() if not futures[k].done()]
-    if pending:
-        with st.spinner(f"Computing {METHOD_LABELS[method]} of {2 * per_domain} points per run…"):
-            wait([futures[k] for k in pending])
+def map_runs(finished: list[Job], chains, steps: list[int]) -> list[plots.MapRun]:
+    runs = []
+    for job, chain in zip(finished, chains, strict=True):
+        snaps, i = job.result.snapshots, chain.index
+        final = snaps[steps[-1]]
+        runs.append(
+            plots.MapRun(
+                title=mode_title(job.config.mode),
+                domain=final.domain[i],
+                label=final.label[i],
+                predicted={s: snaps[s].predicted[i] for s in steps},
+                maps={s: chain.maps[s] for s in steps},
+            )
+        )
+    return runs
+
+
+@st.fragment(run_every=0.5)
+def maps_view(finished: list[Job]) -> None:
+    """The maps of every step that is projected (the background fills the rest, and this redraws
+    until all are in); Play and the step slider run in the browser."""
+    chains = [map_chain(job.result, settings) for job in finished]
+    alive = manager.session_alive or (lambda s: True)
+    project_in_background(chains, manager.idle_cores, wanted=lambda: alive(me), owner=me)
+    steps = ready_steps(chains)
+    total = len(finished[0].result.snapshots)
+    if not steps:
+        st.info(f"Projecting the first snapshot with {METHOD_LABELS[method]}…", icon=":material/hourglass:")
+        return
+    if len(steps) < total:
+        st.caption(
+            f":material/hourglass: {METHOD_LABELS[method]} maps of {len(steps)} of {total} snapshots are ready; "
+            "the rest are being projected in the background and join the slider as they come."
+        )
+    fig = plots.feature_maps_figure(map_runs(finished, chains, steps), steps, colour_by, mark_errors)
+    FIGURES[f"maps_{method}"] = fig
+    st.plotly_chart(fig, key="maps_animation", config=plots.CHART_CONFIG)
+    if len(steps) == total:
+        st.rerun(scope="app")  # all there: draw them once more outside the timer, which stops
+
+
+def draw_maps(finished: list[Job]) -> None:
+    chains = [map_chain(job.result, settings) for job in finished]
+    if all(c.complete for c in chains):
+        steps = ready_steps(chains)
+        fig = plots.feature_maps_figure(map_runs(finished, chains, steps), steps, colour_by, mark_errors)
+        FIGURES[f"maps_{method}"] = fig
+        st.plotly_chart(fig, key="maps_animation", config=plots.CHART_CONFIG)
+    else:
+        maps_view(finished)
+    st.caption(
+        "Press **Play** to watch training, or drag the step slider: with DANN the two clouds merge, without "
+        "the reversal they stay apart. Each map is one network's own features at that step."
+    )
+    names = {mode_title(j.config.mode): mixing_curve(j.result) for j in finished}
+    fig = plots.mixing_figure(names)
+    FIGURES["mixing"] = fig
+    st.plotly_chart(fig, key="maps_mixing", config=plots.CHART_CONFIG)
+    st.caption(
+        "The number beside the picture: a fresh k-nearest-neighbour classifier, trained after the fact on half of "
+        "each snapshot's held-out features, tells source from target on the other half. 50% means the features "
+        "no longer show the domain; unlike the trained domain classifier, this probe was never fought against."
+    )
     columns = st.columns(len(finished))
     for col, job in zip(columns, finished, strict=True):
-        r = job.result
-        with col:
-            future = futures[keys[job.id]]
-            if future.exception() is not None:
-                st.error(f"Could not draw this map: {future.exception()}")
-                continue
-            fmap = future.result()
-            snap = r.snapshots[step]
-            i = fmap.index
-            fig = plots.feature_map_figure(
-                fmap.xy,
-                snap.domain[i],
-                snap.label[i],
-                snap.predicted[i],
-                mode_title(r.config.mode),
-                colour_by,
-                mark_errors,
-            )
-            FIGURES[f"map_{r.config.mode}_step{step}"] = fig
-            st.plotly_chart(fig, key=f"map_{job.id}", config=plots.CHART_CONFIG)
-            frame = history_frame(r.history)
-            row = frame.iloc[(frame["step"] - step).abs().argmin()]
-            # One line of text that wraps, not three metrics side by side: those were cut ("69.…") in a
-            # third of a 1024-1400 px window.
-            st.markdown(
-                f"Target acc. **{percent(row['target_acc'])}** · Domain acc. **{row['domain_acc']:.1%}** · "
-                f"PAD **{fmap.pad:.2f}**",
-                help="Domain acc.: the trained domain classifier (50% = guessing). PAD: proxy A-distance of these "
-                "features (0 mixed, 2 separable).",
-            )
+        m = job.result.metrics
+        col.markdown(
+            f"**{mode_title(job.config.mode)}**: target acc. **{percent(m['target_acc'])}** · domain classifier "
+            f"**{m['domain_acc']:.1%}** · fresh probe **{m['probe_acc']:.1%}** · PAD **{m['pad']:.2f}**",
+            help="Final step. Domain classifier: the trained adversary (50% = guessing). Fresh probe: a new "
+            "classifier on the features (50% = mixed). PAD: proxy A-distance (0 mixed, 2 separable).",
+        )
 
 
 def draw_comparison(finished: list[Job]) -> None:
-    steps = sorted(finished[0].result.snapshots)
-    step = st.select_slider(
-        "Training step of the feature snapshot",
-        steps,
-        value=steps[-1],
-        key="maps_step",
-        help="Slide back through training: with DANN the domains merge, without they stay apart.",
-    )
-    draw_maps(finished, step)
+    draw_maps(finished)
     st.info(TSNE_NOTE, icon=":material/lightbulb:")
     pair = load_pair(finished[0].config)
     if pair.input_shape == (2,):

@@ -208,7 +208,7 @@ async def run_session(browser, url: str, session: Session, timeout: float, steps
             return session
         if session.moves_lambda:
             await page.get_by_text("steps/s").first.wait_for(timeout=timeout * 1000)  # it is training
-            thumb = page.get_by_role("slider", name=re.compile("^λ"))
+            thumb = page.locator('input[type="range"][aria-label^="λ"]')
             await thumb.focus()
             for _ in range(4):
                 await thumb.press("ArrowRight")  # four steps of 0.05
@@ -237,20 +237,49 @@ def batches_in(log_text: str) -> list[int]:
     return [int(n) for n in re.findall(r"batch of (\d+) \w+ runs started", log_text)]
 
 
+async def open_room(browser, url: str, timeout: float):
+    """The teacher opens a new room on the Class page and keeps the page open (it redraws itself)."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    await page.goto(url + "classroom", timeout=timeout * 1000)
+    await page.get_by_role("button", name="Open a new room").click()
+    await page.wait_for_url(re.compile(r"room=\w{8}"), timeout=timeout * 1000)
+    return context, page, re.search(r"room=(\w{8})", page.url).group(1)
+
+
 async def run_class(
-    url: str, sessions: list[Session], timeout: float, browsers: int, steps: int | None
-) -> list[Session]:
+    url: str, sessions: list[Session], timeout: float, browsers: int, steps: int | None, room: bool
+) -> tuple[list[Session], int | None]:
+    """Every student at once (in one room, with the teacher's Class page open, unless room is False).
+    Returns the sessions and the number of runs the Class page's table shows at the end."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         launched = [await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS) for _ in range(browsers)]
         try:
-            return await asyncio.gather(
+            teacher = None
+            if room:
+                teacher, page, code = await open_room(launched[0], url, timeout)
+                for s in sessions:
+                    s.settings["room"] = code
+            done = await asyncio.gather(
                 *(run_session(launched[s.index % browsers], url, s, timeout, steps) for s in sessions)
             )
+            shown = None
+            if teacher is not None:
+                await page.wait_for_timeout(3000)  # one more redraw of the Class page
+                caption = await page.get_by_text(re.compile(r"\d+ run\(s\),")).first.inner_text()
+                shown = int(caption.split()[0])
+                await teacher.close()
+            return done, shown
         finally:
             for b in launched:
                 await b.close()
+
+
+def class_page_redraws(log_text: str) -> list[tuple[int, float]]:
+    """(runs, seconds) of each Class page redraw, from the server's log."""
+    return [(int(n), float(t)) for n, t in re.findall(r"class page redrawn: (\d+) runs in ([\d.]+) s", log_text)]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -277,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         help="training steps per run (default: the page's, 3000 on moons; the pytest uses fewer)",
     )
     parser.add_argument("--first-seed", type=int, default=1, help="session i uses seed first_seed + i (default 1)")
+    parser.add_argument("--no-room", action="store_true", help="students outside any room (no Class page open)")
     parser.add_argument("--server-log", type=Path, default=None, help="keep the server's output in this file")
     args = parser.parse_args(argv)
     for name in ("sessions", "browsers"):
@@ -305,8 +335,8 @@ def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[f
     sessions = class_of(args.sessions, args.first_seed)
     try:
         t0 = time.perf_counter()
-        sessions = asyncio.run(
-            run_class(f"http://127.0.0.1:{port}/", sessions, args.timeout, args.browsers, args.steps)
+        sessions, shown = asyncio.run(
+            run_class(f"http://127.0.0.1:{port}/", sessions, args.timeout, args.browsers, args.steps, not args.no_room)
         )
         wall = time.perf_counter() - t0
         peak_kb = proc_status(server.pid, "VmHWM")
@@ -324,7 +354,9 @@ def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[f
     left = [s for s in sessions if s.left]
     failed = [s for s in sessions if not s.ok and not s.left]
     times = [s.result_seconds for s in finished]
-    sizes = batches_in(tail(log, 10**7))
+    server_log = tail(log, 10**8)
+    sizes = batches_in(server_log)
+    redraws = [t for n, t in class_page_redraws(server_log) if n >= len(sessions) - len(left)]
     print(
         f"sessions: {len(sessions)} (moons, {args.steps or 'default'} steps, seeds {sessions[0].seed}-"
         f"{sessions[-1].seed}; modes, lambdas and rotations mixed, two on the same settings, "
@@ -351,6 +383,9 @@ def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[f
         f"batches trained: {len(sizes)}, sizes {sizes} ({sum(sizes)} runs in batches; the others trained alone "
         f"or were shared)"
     )
+    if shown is not None:
+        full = f"median {statistics.median(redraws):.2f} s, max {max(redraws):.2f} s" if redraws else "none logged"
+        print(f"class page: one room, {shown} runs in its table at the end; its redraws with every run in: {full}")
     # Chromium and Playwright's driver are reaped children by now: what they used besides the server.
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     harness = children.ru_utime + children.ru_stime - server_cpu

@@ -1,5 +1,6 @@
 """AppTest: the Feature maps page runs the comparison on moons end to end."""
 
+import json
 import time
 
 from streamlit.testing.v1 import AppTest
@@ -9,7 +10,7 @@ from tests.conftest import ROOT
 
 def map_lines(at: AppTest) -> list[str]:
     """The line of figures under each drawn map."""
-    return [m.value for m in at.markdown if m.value.startswith("Target acc.")]
+    return [m.value for m in at.markdown if "fresh probe" in m.value]
 
 
 def _compare_and_wait(at: AppTest, seconds: float = 120) -> None:
@@ -34,6 +35,8 @@ def test_feature_maps_page_compares_three_runs():
     assert not at.exception
     lines = map_lines(at)
     assert len(lines) == 3 and all("PAD **" in line for line in lines)
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert "How mixed are source and target? (a fresh k-NN probe on held-out features)" in titles
     assert at.dataframe[0].value.shape[0] == 3
     # Another projection method redraws from the same runs.
     at.sidebar.radio[1].set_value("tsne").run()
@@ -75,6 +78,43 @@ def test_feature_maps_on_uploaded_data_without_target_labels(tmp_path, monkeypat
     at.run()
     _compare_and_wait(at)
     assert not at.exception
-    assert all(line.startswith("Target acc. **—**") for line in map_lines(at)) and len(map_lines(at)) == 3
+    assert all("target acc. **—**" in line for line in map_lines(at)) and len(map_lines(at)) == 3
     # Four features: no input-plane section, the maps alone.
     assert not any("Input space" in h.value for h in at.subheader)
+
+
+def _animation(at: AppTest, seconds: float = 180) -> dict:
+    """The feature-maps figure once every snapshot is projected (the page redraws as they come)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        at.run()
+        for chart in at.get("plotly_chart"):
+            spec = json.loads(chart.proto.spec)
+            if spec["layout"]["title"]["text"] == "Feature maps over training" and not any(
+                "being projected" in c.value for c in at.caption
+            ):
+                return spec
+        time.sleep(0.5)
+    raise AssertionError("the maps were not all projected in time")
+
+
+def test_a_digits_comparison_plays_back_every_snapshot_and_starts_from_one_picture():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/features.py")
+    at.query_params.update({"dataset": "digits", "steps": "40", "batch_size": "16", "points": "50"})
+    at.run()
+    _compare_and_wait(at)
+    assert not at.exception
+    spec = _animation(at)
+    steps = [str(s) for s in (0, 2, 4, 8, 16, 28, 40)]  # the snapshots at 0, 5, 10, 20, 40, 70, 100%
+    assert [f["name"] for f in spec["frames"]] == steps
+    assert [s["label"] for s in spec["layout"]["sliders"][0]["steps"]] == steps
+    assert [b["label"] for b in spec["layout"]["updatemenus"][0]["buttons"]] == ["▶ Play", "❚❚ Pause"]
+    # Step 0: the three panels (source only, DANN, no reversal) draw the same points in the same places.
+    first = spec["frames"][0]["data"]
+    per_panel = len(first) // 3
+    for trace in range(per_panel):
+        xs = [json.dumps(first[panel * per_panel + trace]["x"]) for panel in range(3)]
+        assert xs[0] == xs[1] == xs[2]
+    last = spec["frames"][-1]["data"]
+    assert json.dumps(last[0]["x"]) != json.dumps(last[per_panel]["x"])  # trained apart by the end

@@ -2,6 +2,7 @@
 and numbers that read whole at projector sizes."""
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -92,8 +93,7 @@ def test_numbers_read_whole_at_projector_widths(app_url, browser, width):
     assert cut_numbers(page) == []
     page.goto(app_url + "/features?steps=200&seed=22")
     page.get_by_role("button", name="Train and compare").click()
-    page.get_by_text("PAD").first.wait_for(timeout=120_000)
-    lines = page.locator("p", has_text="Target acc.")
+    lines = page.locator("p", has_text="fresh probe")
     lines.first.wait_for(timeout=60_000)
     assert lines.count() == 3
     for i in range(3):  # each line wraps in its column rather than being cut
@@ -132,7 +132,45 @@ def test_a_room_link_in_two_pages_and_the_class_page_in_a_third(app_url, browser
     csv = teacher.get_by_role("button", name="Download the room (CSV)")
     with teacher.expect_download() as download:
         csv.click()
-    text = open(download.value.path()).read()
+    text = Path(download.value.path()).read_text()
     assert "Ada" in text and "Grace" in text and text.count("finished") == 2
     for page in (teacher, *students):
         page.close()
+
+
+def test_a_digits_comparison_plays_back_and_its_slider_moves(app_url, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(app_url + "/features?dataset=digits&steps=40&batch_size=16&points=60")
+    page.get_by_role("button", name="Train and compare").click()
+    plot = page.locator(".js-plotly-plot", has_text="Feature maps over training")
+    plot.wait_for(timeout=180_000)
+    expect(page.get_by_text("being projected")).to_have_count(0, timeout=180_000)  # every snapshot is in
+    plot = page.locator(".js-plotly-plot", has_text="Feature maps over training").first
+
+    def shown() -> tuple[str, list]:
+        """The step the slider shows, and the first panel's first trace as drawn."""
+        return plot.evaluate(
+            "p => [p._fullLayout.sliders[0].steps[p._fullLayout.sliders[0].active].label, Array.from(p._fullData[0].x)]"
+        )
+
+    step, at_zero = shown()
+    assert step == "0"
+    # The slider: a click on its last step shows the final snapshot.
+    plot.locator(".slider-group .slider-step, g.slider-container .slider-grip-rect").first.wait_for()
+    plot.evaluate("p => Plotly.animate(p, ['40'], {frame: {duration: 0}, mode: 'immediate'})")
+    page.wait_for_timeout(800)
+    step, at_end = shown()
+    assert step == "40" and at_end != at_zero
+    # Play: from the start it steps through every snapshot in turn.
+    plot.evaluate("p => Plotly.animate(p, ['0'], {frame: {duration: 0}, mode: 'immediate'})")
+    seen = plot.evaluate(
+        """p => new Promise(done => {
+            const labels = [];
+            p.on('plotly_animatingframe', e => labels.push(e.name));
+            p.on('plotly_animated', () => done(labels));
+            const play = [...p.querySelectorAll('.updatemenu-button')].find(b => b.textContent.includes('Play'));
+            play.dispatchEvent(new MouseEvent('click', {bubbles: true}));
+        })"""
+    )
+    assert seen[-1] == "40" and {"2", "4", "8", "16", "28"} <= set(seen)
+    page.close()

@@ -1,35 +1,104 @@
+import threading
+
 import numpy as np
+import pytest
 
 from dann_demo import RunConfig, train
-from dann_demo.compare import comparison_configs, comparison_table, feature_map, nearest_snapshot
-from dann_demo.embed import ProjectionSettings, default_cache
+from dann_demo import compare as compare_module
+from dann_demo.compare import (
+    comparison_configs,
+    comparison_table,
+    map_chain,
+    mixing_curve,
+    project_in_background,
+    ready_steps,
+)
+from dann_demo.embed import ProjectionSettings
 from dann_demo.metrics import proxy_a_distance
 
-
-def test_comparison_configs_share_everything_but_the_mode():
-    base = RunConfig.for_dataset("moons", steps=1000, seed=3)
-    configs = comparison_configs(base, include_oracle=True)
-    assert [c.mode for c in configs] == ["source_only", "dann", "no_reversal", "target_oracle"]
-    assert {c.replace(mode="dann").stable_hash() for c in configs} == {configs[1].stable_hash()}
-    assert configs[0].snapshot_steps == (0, 50, 100, 200, 400, 700, 1000)
+METHODS = ("pca", "tsne", "umap")
 
 
-def test_feature_map_is_cached_and_table_has_the_figures():
+@pytest.fixture(scope="module")
+def moons_runs():
     base = RunConfig.for_dataset("moons", steps=200, n_samples=150, log_every=20)
-    results = [train(c) for c in comparison_configs(base)]
-    settings = ProjectionSettings(method="pca", points_per_domain=50)
-    step = nearest_snapshot(results[1], 90)
-    assert step == 80  # snapshots at 0, 10, 20, 40, 80, 140, 200
-    first = feature_map(results[1], step, settings)
-    snap = results[1].snapshots[step]
-    assert first.xy.shape == (100, 2)
-    assert first.pad == proxy_a_distance(snap.features[snap.domain == 0], snap.features[snap.domain == 1], base.seed)
-    before = len(default_cache)
-    assert feature_map(results[1], step, settings) is first
-    assert len(default_cache) == before
-    table = comparison_table(results)
+    return [train(c) for c in comparison_configs(base)]
+
+
+@pytest.fixture(scope="module")
+def digits_runs():
+    base = RunConfig.for_dataset("digits", steps=30, log_every=10, batch_size=16)
+    return [train(c) for c in comparison_configs(base)]
+
+
+def _fill(results, settings):
+    chains = [map_chain(r, settings) for r in results]
+    project_in_background(chains).result(timeout=300)
+    return chains
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("runs", ["moons_runs", "digits_runs"])
+def test_identical_networks_draw_identical_maps_at_step_zero(runs, method, request):
+    """source only, DANN and no reversal start from the same weights: their step-0 maps are the same."""
+    results = request.getfixturevalue(runs)
+    assert all(np.array_equal(r.snapshots[0].features, results[0].snapshots[0].features) for r in results)
+    settings = ProjectionSettings(method, points_per_domain=60)
+    chains = [map_chain(r, settings) for r in results]
+    for chain in chains:
+        chain.extend()  # the first step of each
+    first = [c.maps[0] for c in chains]
+    for xy in first[1:]:
+        np.testing.assert_allclose(xy, first[0], atol=1e-6)
+    # After training the maps differ: each shows its own network's features.
+    final = max(results[0].snapshots)
+    for chain in chains:
+        while chain.extend():
+            pass
+    assert not np.allclose(chains[0].maps[final], chains[1].maps[final], atol=1e-3)
+
+
+def test_background_projection_fills_every_step_and_stops_when_unwanted(moons_runs):
+    settings = ProjectionSettings("pca", points_per_domain=40, seed=1)
+    chains = _fill(moons_runs, settings)
+    steps = sorted(moons_runs[0].snapshots)
+    assert ready_steps(chains) == steps and all(c.complete for c in chains)
+    assert all(c.maps[s].shape == (80, 2) for c in chains for s in steps)
+    # A session that has left: the fill stops at once, and a later call goes on from there.
+    settings = ProjectionSettings("pca", points_per_domain=50, seed=2)
+    chains = [map_chain(r, settings) for r in moons_runs]
+    made = project_in_background(chains, wanted=lambda: False).result(timeout=60)
+    assert made == 0 and ready_steps(chains) == []
+    calls = threading.Event()
+
+    def wanted_once() -> bool:
+        if calls.is_set():
+            return False
+        calls.set()
+        return True
+
+    assert project_in_background(chains, wanted=wanted_once).result(timeout=60) == len(chains)
+    assert ready_steps(chains) == [0]
+
+
+def test_map_chains_are_bounded(moons_runs, monkeypatch):
+    monkeypatch.setattr(compare_module, "MAX_CHAINS", 3)
+    for seed in range(5):
+        map_chain(moons_runs[0], ProjectionSettings("pca", points_per_domain=30, seed=10 + seed))
+    assert len(compare_module._chains) <= 3
+
+
+def test_mixing_curve_and_the_table(moons_runs):
+    curve = mixing_curve(moons_runs[1])
+    assert list(curve["step"]) == sorted(moons_runs[1].snapshots)
+    snap = moons_runs[1].snapshots[200]
+    expected = proxy_a_distance(snap.features[snap.domain == 0], snap.features[snap.domain == 1], 0)
+    assert curve["pad"].iloc[-1] == expected
+    assert curve["probe_acc"].iloc[-1] == moons_runs[1].metrics["probe_acc"]
+    assert mixing_curve(moons_runs[1]) is curve  # cached
+    table = comparison_table(moons_runs)
     assert list(table["mode"]) == ["source_only", "dann", "no_reversal"]
-    assert {"lambda", "target_acc", "domain_acc", "pad", "steps", "seconds"} <= set(table.columns)
+    assert {"lambda", "target_acc", "domain_acc", "probe_acc", "pad", "steps", "seconds"} <= set(table.columns)
     assert table.loc[0, "lambda"].startswith("none")
 
 
@@ -38,3 +107,16 @@ def test_pad_near_two_for_separable_and_near_zero_for_identical():
     a = rng.randn(400, 10)
     assert proxy_a_distance(a, a + 5.0) > 1.9
     assert proxy_a_distance(a[:200], rng.randn(200, 10)) < 0.3
+
+
+def test_a_fresh_probe_sees_what_a_beaten_domain_classifier_does_not():
+    from dann_demo.metrics import domain_probe_accuracy
+
+    rng = np.random.RandomState(0)
+    ring = rng.randn(400, 2)
+    ring /= np.linalg.norm(ring, axis=1, keepdims=True)
+    # Same mean, different radius: no line separates the domains, neighbours do.
+    source, target = ring[:200] * 1.0, ring[200:] * 2.0
+    assert proxy_a_distance(source, target) < 0.5
+    assert domain_probe_accuracy(source, target) > 0.95
+    assert abs(domain_probe_accuracy(source, ring[200:] * 1.0) - 0.5) < 0.1
