@@ -261,6 +261,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_claims(args: argparse.Namespace) -> int:
+    from dann_demo import claims
+
+    seeds = tuple(args.seeds)
+    datasets = [d for d in args.datasets.split(",") if d]
+    figures = {}
+    for dataset in datasets:
+        print(f"training every setup of the claims on {dataset}, seeds {list(seeds)}...", flush=True)
+        figures[dataset] = claims.measure(dataset, seeds, **({"steps": args.steps} if args.steps else {}))
+    rows = claims.check(figures)
+    for row in rows:
+        print(f"{'holds' if row['holds'] else 'FAILS':5s}  {row['claim']} ({row['dataset']}; {row['where']})")
+        print(f"       condition: {row['condition']}")
+        print(f"       text: {row['text']}")
+    held = sum(r["holds"] for r in rows)
+    print(f"{held} of {len(rows)} claims hold over seeds {list(seeds)}")
+    if args.write:
+        claims.write_measured({**claims.load_measured(), **figures}, seeds)
+        print(f"wrote {claims.MEASURED}")
+    return 0 if held == len(rows) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     name = Path(sys.argv[0]).name
     prog = "python -m dann_demo" if name in ("__main__.py", "-c", "") else name
@@ -296,6 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_bench.add_argument("--json", metavar="FILE", help="write the figures here")
     p_bench.add_argument("--quick", action="store_true", help="every step of the bench, shrunk to a few steps")
     p_bench.set_defaults(func=cmd_bench)
+    p_claims = sub.add_parser("claims", help="re-run the runs behind every claim a page makes; holds or fails")
+    p_claims.add_argument("--datasets", default="moons,digits", help="comma-separated: moons, digits")
+    p_claims.add_argument("--seeds", type=parse_seeds, default=list(range(5)), help="default 0-4")
+    p_claims.add_argument("--steps", type=int, default=None, help="fewer steps than the defaults (a quick check)")
+    p_claims.add_argument("--write", action="store_true", help="keep these figures for the pages' texts")
+    p_claims.set_defaults(func=cmd_claims)
     p_fetch = sub.add_parser("fetch-mnist", help="download MNIST if missing, check the checksums, say where it is")
     p_fetch.add_argument("--data-dir", metavar="DIR", help="default: $DANN_DATA_DIR, else ~/.cache/dann_playground")
     p_fetch.set_defaults(func=cmd_fetch_mnist)

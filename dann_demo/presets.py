@@ -1,8 +1,9 @@
 """Lesson presets: one click sets up a run that teaches one thing about DANN.
 
 Each preset is a full setup: the data set's defaults with a few fields changed, so what the class
-sees does not depend on what was on the screen before. The figures in `expect` were measured with
-`python -m dann_demo train --dataset moons ... --seeds 0-1` (README, "In a classroom").
+sees does not depend on what was on the screen before. What a preset tells the class to look for is
+made of claims (claims.py): sentences whose figures were measured over seeds 0-4 and are re-checked
+by `dann-playground claims`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dann_demo.claims import claim_text
 from dann_demo.config import RunConfig
 
 
@@ -17,9 +19,13 @@ from dann_demo.config import RunConfig
 class Preset:
     id: str
     title: str
-    lesson: str  # what to look for, shown when the preset is applied
+    claims: tuple[str, ...]  # what to look for, shown when the preset is applied (claims.CLAIMS ids)
     dataset: str = "moons"
     values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lesson(self) -> str:
+        return " ".join(claim_text(c) for c in self.claims)
 
     def config(self, seed: int = 0) -> RunConfig:
         return RunConfig.for_dataset(self.dataset, seed=seed, **self.values)
@@ -31,37 +37,31 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "lambda_zero",
             "λ = 0 is source only",
-            "With λ = 0 the reversal layer passes no gradient into the features: the run learns exactly what "
-            "source only learns. Target accuracy stays near 70% and the domain classifier keeps winning.",
+            ("lambda_zero_is_source_only",),
             values={"mode": "dann", "lambda_schedule": "constant", "lambda_value": 0.0},
         ),
         Preset(
             "paper_schedule",
             "The paper's schedule",
-            "λ rises from 0 to 1 as 2/(1+exp(−10p))−1. The domain loss climbs to ln 2 and domain accuracy "
-            "falls to 50% as the features align; target accuracy climbs to near 100%.",
+            ("paper_schedule_adapts",),
             values={"mode": "dann", "lambda_schedule": "paper", "lambda_value": 1.0, "gamma": 10.0},
         ),
         Preset(
             "lambda_too_large",
             "λ too large",
-            "A constant λ of 8 from the first step: the domain classifier is beaten at once (domain accuracy "
-            "50%), but the features were pushed around before they learnt the classes: target accuracy stops "
-            "near 80%, where the paper's rising schedule reaches about 99%.",
+            ("lambda_eight_beaten_but_seen",),
             values={"mode": "dann", "lambda_schedule": "constant", "lambda_value": 8.0},
         ),
         Preset(
             "no_reversal",
             "No reversal: the domain classifier wins",
-            "The domain head is trained with the features instead of against them: the domain loss falls toward "
-            "0, domain accuracy above 90%, and target accuracy stays near source only's (about 75% against 70%).",
+            ("no_reversal_domain_wins", "no_reversal_does_not_adapt_moons"),
             values={"mode": "no_reversal"},
         ),
         Preset(
             "rotation_harder",
             "Rotation makes it harder",
-            "The target is rotated by 70° instead of 35°: source only falls to about 23% (the moons swap "
-            "places), and DANN recovers only part of it (about 74%, varying with the seed). Compare with 35°.",
+            ("rotation_harder",),
             values={"mode": "dann", "rotation": 70.0},
         ),
     )

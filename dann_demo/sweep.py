@@ -194,3 +194,24 @@ def summarise_sweep(runs: pd.DataFrame) -> pd.DataFrame:
     summary["seeds"] = by["target_acc"].count()
     summary["diverged"] = by.size() - summary["seeds"]
     return summary.reset_index()
+
+
+def train_many(configs: list[RunConfig], on_result: Callable[[RunResult], None] | None = None) -> list[Outcome]:
+    """Train every config, in batches of those that can train together where that pays (ensemble_pays),
+    one after another otherwise. Outcomes in the configs' order."""
+    from dann_demo.ensemble import group_key
+
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(configs):
+        key = group_key(c) if ensemble_pays(c) else f"alone {i}"
+        groups.setdefault(key, []).append(i)
+    outcomes: list[Outcome | None] = [None] * len(configs)
+    for members in groups.values():
+        for start in range(0, len(members), MAX_MEMBERS):
+            chunk = members[start : start + MAX_MEMBERS]
+            results, _ = _train_group([configs[i] for i in chunk], lambda f: None, None)
+            for i, outcome in zip(chunk, results, strict=True):
+                outcomes[i] = outcome
+                if on_result and isinstance(outcome, RunResult):
+                    on_result(outcome)
+    return outcomes

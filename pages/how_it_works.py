@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dann_demo import plots
+from dann_demo.claims import claim_text
 from pages.server import require_navigation
 
 ARCHITECTURE = Path(__file__).resolve().parents[1] / "assets" / "architecture.svg"
@@ -100,22 +101,27 @@ gamma = left.slider("γ (how fast λ rises)", 0.0, 50.0, 10.0, 0.5, key="how_gam
 alpha = right.slider("α (how fast the learning rate decays)", 0.0, 50.0, 10.0, 0.5, key="how_alpha")
 st.plotly_chart(plots.paper_schedules_figure(gamma=gamma, alpha=alpha), key="how_schedules")
 st.caption(
-    "Solid black: your γ and α. Dashed grey: the paper's, when yours differ. A large α freezes a small "
-    "network before its features align; γ = 0 keeps λ at 0, which is training on the source only."
+    "Solid black: your γ and α. Dashed grey: the paper's, when yours differ. γ = 0 keeps λ at 0, which is "
+    "training on the source only. " + claim_text("large_alpha_still_adapts")
 )
 lesson_links(("lambda_zero", "λ = 0 is source only"), ("paper_schedule", "the paper's schedule"))
 
-st.header("Why a domain loss near ln 2 means success")
+st.header("Why a domain loss near ln 2 means the adversary is beaten")
 st.markdown(
     "The domain classifier outputs $q$, its probability that an example is from the target. Its loss is the "
-    "binary cross-entropy. When the features carry no trace of the domain, the best it can do is $q = 1/2$ "
-    "for every example, and then"
+    "binary cross-entropy (the app's curve shows it per example: the objective above adds a source mean and a "
+    "target mean, twice this). A classifier that cannot tell the domains apart does best with $q = 1/2$ for "
+    "every example, and then"
 )
 st.latex(r"L_d = -\big[d\ln q + (1-d)\ln(1-q)\big]_{q=1/2} = \ln 2 \approx 0.693")
 st.markdown(
     "whatever the domain label $d$. So a domain loss that climbs to 0.693 and stays there, with the domain "
     "accuracy at 50%, is what DANN is aiming for: the domain classifier is **guessing**. It is not a bug, and "
-    "it is not a classifier that failed to train: it is still training, every step, and losing."
+    "it is not a classifier that failed to train: it is still training, every step, and losing.\n\n"
+    "It says that **this** adversary is beaten where it stands, not that the features carry no trace of the "
+    "domain. A fresh classifier trained after the run on the same features may still find it; the summary of "
+    "every run shows one (the *fresh probe*) beside the domain classifier's accuracy and the proxy A-distance. "
+    + claim_text("lambda_eight_beaten_but_seen")
 )
 
 st.header("Why the domain classifier can also win")
@@ -126,12 +132,17 @@ st.markdown(
     "exactly training on the source only.\n"
     "- **Features too weak, or the domain head too strong**: a small feature extractor cannot find features "
     "that both classify and hide the domain.\n"
-    "- **Learning rate**: too high and the game oscillates or diverges; too low, or decaying too fast (large "
-    "α), and training stops before the features align. Too short a run does the same.\n\n"
-    "Too *large* a λ fails differently: hiding the domain crowds out the label task, and target (and source) "
-    "accuracy drop. The **no reversal** ablation trains the same network without the minus sign: the feature "
-    "extractor helps the domain classifier, the domain loss goes to 0, and target accuracy is no better than "
-    "source only."
+    "- **Learning rate**: too high and the game oscillates or diverges; too low, or decaying too fast, and "
+    "training stops before the features align. Too short a run does the same.\n\n"
+    "Too *large* a λ fails differently: the domain classifier is beaten, but the features were pushed around "
+    "before they learnt the classes, and the *transfer* suffers, not the source: "
+    + claim_text("lambda_eight_beaten_but_seen")
+    + "\n\nThe **no reversal** ablation trains the same network without the minus sign. "
+    + claim_text("no_reversal_domain_wins")
+    + " "
+    + claim_text("no_reversal_does_not_adapt_moons")
+    + " "
+    + claim_text("no_reversal_hurts_digits")
 )
 lesson_links(("no_reversal", "no reversal: the domain classifier wins"), ("lambda_too_large", "λ too large"))
 

@@ -4,6 +4,7 @@ reference lines, so that "what does lambda do?" is one chart."""
 import streamlit as st
 
 from dann_demo import plots
+from dann_demo.claims import claim_text
 from dann_demo.config import LIMITS, ConfigError, RunConfig
 from dann_demo.datasets import BENCH_DATASETS
 from dann_demo.jobs import FAILED, QUEUED, STOPPED, SweepJob
@@ -16,16 +17,18 @@ MAX_LAMBDAS, MAX_SEEDS, MAX_STEPS = 10, 5, 20_000
 # Steps per run by default: digits runs one after another on a CPU (README, "Sweeps"), so fewer.
 DEFAULT_STEPS = {"moons": 3000, "digits": 1000}
 CAPTIONS = {
-    "accuracy": "Read it from left to right. **Too small a λ does nothing**: the points sit on the source-only "
-    "line (λ = 0 *is* source only: the domain classifier is trained but never pushes the features). "
-    "In a middle range DANN lifts target accuracy toward the oracle line. **Too large a λ hurts the label "
-    "task**: the feature extractor spends itself on fooling the domain classifier, target accuracy drops "
-    "again and the seeds disagree more (wider bars). Bars: ± one standard deviation over seeds. λ = 0 has no "
-    "place on a log axis, so it is drawn a decade left of the smallest λ; the diamond is the paper's "
-    "schedule, drawn at its ceiling λ = 1.",
-    "domain": "The domain classifier's accuracy on held-out data at the end of training. With a small λ it "
-    "still tells the domains apart; as λ grows the features stop carrying the domain and it falls toward "
-    "50% (chance). Below 50% or far above the dashed source-only line: look at the runs' curves on Train live.",
+    "accuracy": "Read it from left to right. λ = 0 *is* source only: the domain classifier is trained but never "
+    "pushes the features, so that point sits on the source-only line. "
+    + claim_text("small_lambda_already_moves")
+    + " In a middle range DANN lifts target accuracy toward the oracle line. **Too large a λ hurts the transfer**: "
+    "the features are pushed around before they learn the classes; source accuracy stays high, target accuracy "
+    "drops and the seeds disagree more (wider bars). Bars: ± one standard deviation over seeds. λ = 0 has no "
+    "place on a log axis, so it is drawn a decade left of the smallest λ; the diamond is the paper's schedule, "
+    "drawn at its ceiling λ = 1. (The figures quoted were measured on moons over seeds 0-4.)",
+    "domain": "The domain classifier's accuracy on held-out data at the end of training. With a small λ it still "
+    "tells the domains apart; as λ grows it is beaten and falls toward 50% (chance). Beaten is not the same as "
+    "features without the domain: a fresh classifier may still find it (Train live's summary shows one). Below "
+    "50% or far above the dashed source-only line: look at the runs' curves on Train live.",
 }
 
 require_navigation()

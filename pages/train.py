@@ -31,11 +31,13 @@ def redraw_seconds(job: Job) -> float:
 
 CAPTIONS = {
     "label_loss": "The label classifier's loss on the labelled half of each batch. It should fall in every mode.",
-    "domain_loss": "With DANN the domain loss climbs toward ln 2 = 0.693 (the dashed line): the domain classifier "
-    "is reduced to guessing, which is **success**, not a bug. With *no reversal* it falls toward 0: "
-    "the domain classifier wins. With *source only* it shows how separable the features are by themselves.",
-    "domain_accuracy": "Measured on held-out points of both domains. DANN drives it toward 50% (chance); "
-    "source only and no reversal keep it high.",
+    "domain_loss": "The domain classifier's loss per example. With DANN it climbs toward ln 2 = 0.693 (the dashed "
+    "line): the domain classifier is reduced to guessing, the adversary is beaten, which is what DANN aims for "
+    "(not a bug). Whether the features still show the domain, a fresh probe in the summary says. With *no "
+    "reversal* it falls toward 0: the domain classifier wins. With *source only* it shows how separable the "
+    "features are by themselves.",
+    "domain_accuracy": "Measured on held-out points of both domains. DANN drives it toward 50% (chance: the "
+    "adversary is beaten); source only and no reversal keep it high.",
     "accuracy": "Source accuracy should stay high in every mode. Watch the gap to target accuracy: DANN closes "
     "it, no reversal does not, the target oracle shows how far it could close.",
     "schedule": "Lambda is applied only in the gradient reversal layer. The paper's schedule starts at 0 so "

@@ -40,6 +40,23 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "crops3": ({"lambda_value": 1.5}, {"crops_per_side": 3}),
     "nodecay": ({"lambda_value": 1.5, "lr_alpha": 0.0}, {}),
     "steps2000": ({"lambda_value": 1.5, "steps": 2000}, {}),
+    "nodecay-lr0.02": ({"lambda_value": 1.5, "lr_alpha": 0.0, "lr": 0.02}, {}),
+    "nodecay-gamma5": ({"lambda_value": 1.5, "lr_alpha": 0.0, "gamma": 5.0}, {}),
+    "nodecay-ceiling1": ({"lambda_value": 1.0, "lr_alpha": 0.0}, {}),
+    "nodecay-ceiling2": ({"lambda_value": 2.0, "lr_alpha": 0.0}, {}),
+    "nodecay-batch64": ({"lambda_value": 1.5, "lr_alpha": 0.0, "batch_size": 64, "steps": 1500}, {}),
+    "nodecay-batch16": ({"lambda_value": 1.5, "lr_alpha": 0.0, "batch_size": 16, "steps": 6000}, {}),
+    "nodecay-turned": ({"lambda_value": 1.5, "lr_alpha": 0.0}, {"turned_photos": True}),
+    "nodecay-copies4-perimage": ({"lambda_value": 1.5, "lr_alpha": 0.0}, {"target_copies": 4, "per_image": True}),
+    "nodecay-perimage": ({"lambda_value": 1.5, "lr_alpha": 0.0}, {"per_image": True}),
+    "nodecay-copies16-turned": ({"lambda_value": 1.5, "lr_alpha": 0.0}, {"target_copies": 16, "turned_photos": True}),
+    "nodecay-ceiling1-copies8-turned": (
+        {"lambda_value": 1.0, "lr_alpha": 0.0},
+        {"target_copies": 8, "turned_photos": True},
+    ),
+    "copies4": ({"lambda_value": 1.5}, {"target_copies": 4}),
+    "nodecay-copies4": ({"lambda_value": 1.5, "lr_alpha": 0.0}, {"target_copies": 4}),
+    "nodecay-copies8-turned": ({"lambda_value": 1.5, "lr_alpha": 0.0}, {"target_copies": 8, "turned_photos": True}),
 }
 
 

@@ -47,7 +47,7 @@ def test_tiny_moons_sweep_end_to_end():
     expected = summarise_sweep(run_sweep(base, [0.0, 1.0, "paper"], [0, 1], references=True))
     assert list(table["target_acc_mean"].round(3)) == list(expected["target_acc_mean"].round(3))
     assert at.get("download_button")
-    assert any("Too small a λ does nothing" in c.value for c in at.caption)
+    assert any("already a constant λ of 0.01 moves target accuracy" in c.value for c in at.caption)
 
 
 def test_bad_input_names_the_field_and_what_is_allowed():

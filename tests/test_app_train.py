@@ -61,7 +61,9 @@ def test_train_produces_a_finished_run_with_summary():
     _button(at, "Train").click().run()
     _wait_for(at, lambda a: any(m.label == "Target accuracy" for m in a.metric))
     labels = {m.label for m in at.metric}
-    assert {"Source accuracy", "Target accuracy", "Domain accuracy", "Proxy A-distance", "Time", "Device"} <= labels
+    expected = {"Source accuracy", "Target accuracy", "Domain accuracy", "Fresh probe", "Proxy A-distance", "Time"}
+    assert expected | {"Device"} <= labels
+    assert any("a beaten adversary is not yet proof" in c.value for c in at.caption)
     assert not at.exception
     # The summary stays on screen across reruns until another run starts.
     at.run()
@@ -259,6 +261,7 @@ def test_uploaded_npz_table_trains_with_input_plane(uploads_dir):
     assert {b.label for b in at.sidebar.download_button} == {"Example: table", "Example: images"}
     _uploader(at, "Your .npz file").set_value(("teacher data.npz", example_npz("table"), "application/octet-stream"))
     at.run()
+    assert any("Your data is a **table**: the table defaults apply" in c.value for c in at.sidebar.caption)
     assert not at.error and not _button(at, "Train").disabled
     _train_and_wait(at)
     config = _job(at).config
@@ -280,6 +283,7 @@ def test_uploaded_images_show_the_gallery(uploads_dir):
         ("pics.npz", _npz_bytes(source_x=grey, source_y=y, target_x=colour), "application/octet-stream")
     )
     at.run()
+    assert any("Your data is **images**: the image defaults apply" in c.value for c in at.sidebar.caption)
     _set(at, "Batch size (per domain)", 8)
     _train_and_wait(at, 10)
     texts = [c for img in at.get("image") for c in img.captions]

@@ -23,7 +23,7 @@ def test_press_train_on_moons_and_see_the_summary(app_url, browser):
     # Curves appear while training, then the summary stays.
     page.get_by_text("Domain loss").first.wait_for(timeout=30_000)
     page.get_by_text("Summary").first.wait_for(timeout=90_000)
-    page.locator('[data-testid="stMetric"]').nth(5).wait_for(timeout=30_000)
+    page.locator('[data-testid="stMetric"]').nth(6).wait_for(timeout=30_000)
     body = page.inner_text("body")
     for label in ("Source accuracy", "Target accuracy", "Domain accuracy", "Proxy A-distance"):
         assert label in body
@@ -88,8 +88,8 @@ def test_numbers_read_whole_at_projector_widths(app_url, browser, width):
     page.goto(app_url + "/?steps=300&seed=22")
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("Summary").first.wait_for(timeout=90_000)
-    page.locator('[data-testid="stMetric"]').nth(5).wait_for(timeout=30_000)
-    assert page.locator('[data-testid="stMetric"]').count() == 6
+    page.locator('[data-testid="stMetric"]').nth(6).wait_for(timeout=30_000)
+    assert page.locator('[data-testid="stMetric"]').count() == 7
     assert cut_numbers(page) == []
     page.goto(app_url + "/features?steps=200&seed=22")
     page.get_by_role("button", name="Train and compare").click()

@@ -15,7 +15,13 @@ DIGITS_IMAGE_SIZE = 16  # scikit-learn's 8x8 digits, upsampled 2x (docs/defaults
 
 @functools.lru_cache(maxsize=8)
 def digits(
-    seed: int = 0, test_fraction: float = 0.3, size: int = DIGITS_IMAGE_SIZE, crops_per_side: int = 10
+    seed: int = 0,
+    test_fraction: float = 0.3,
+    size: int = DIGITS_IMAGE_SIZE,
+    crops_per_side: int = 10,
+    turned_photos: bool = False,
+    target_copies: int = 1,
+    per_image: bool = False,
 ) -> DomainPair:
     """digits -> digits-M: scikit-learn's 8x8 digits as source; the target blends the same training
     digits over photo crops (as MNIST-M does), its test set from held-out digits."""
@@ -32,8 +38,15 @@ def digits(
         x, y.astype(np.int64), test_size=test_fraction, stratify=y, random_state=seed
     )
     rng = np.random.RandomState(seed + 1)
-    photos = background_photos(size, crops_per_side)
-    t_train, t_test = blend_over_photos(x_train, rng, photos), blend_over_photos(x_test, rng, photos)
+    photos = background_photos(size, crops_per_side, turned_photos)
+    # Each training digit over `target_copies` different crops: more (unlabelled) target examples.
+    t_train = np.concatenate([blend_over_photos(x_train, rng, photos) for _ in range(target_copies)])
+    t_test = blend_over_photos(x_test, rng, photos)
+    if per_image:  # each image to mean 0 and std 1 over its pixels (both domains alike)
+        x_train, x_test, t_train, t_test = (
+            (a - a.mean(axis=(1, 2, 3), keepdims=True)) / (a.std(axis=(1, 2, 3), keepdims=True) + 1e-6)
+            for a in (x_train, x_test, t_train, t_test)
+        )
     mean, std = channel_statistics([x_train, t_train])
 
     def norm(a: np.ndarray) -> np.ndarray:
@@ -44,7 +57,7 @@ def digits(
         norm(x_train),
         y_train,
         norm(t_train),
-        y_train.copy(),
+        np.tile(y_train, target_copies),
         norm(x_test),
         y_test,
         norm(t_test),

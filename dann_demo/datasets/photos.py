@@ -9,7 +9,7 @@ import numpy as np
 
 
 @functools.lru_cache(maxsize=4)
-def background_photos(crop_size: int = 16, crops_per_side: int = 10) -> tuple[np.ndarray, ...]:
+def background_photos(crop_size: int = 16, crops_per_side: int = 10, turned: bool = False) -> tuple[np.ndarray, ...]:
     """Varied colour photos that ship inside scikit-learn and scikit-image (no download).
 
     Two photos are not enough: crops from only scikit-learn's pair made DANN hurt (docs/design.md).
@@ -27,7 +27,10 @@ def background_photos(crop_size: int = 16, crops_per_side: int = 10) -> tuple[np
     for p in photos:
         p = p[..., :3].astype(np.float32) / 255.0
         scale = crops_per_side * crop_size / min(p.shape[:2])
-        out.append(rescale(p, scale, channel_axis=2, anti_aliasing=True).astype(np.float32))
+        photo = rescale(p, scale, channel_axis=2, anti_aliasing=True).astype(np.float32)
+        # `turned`: each photo also mirrored and turned by 90, 180 and 270 degrees (8 views of it).
+        views = [np.rot90(v, k) for v in (photo, photo[:, ::-1]) for k in range(4)] if turned else [photo]
+        out += [np.ascontiguousarray(v) for v in views]
     return tuple(out)
 
 
