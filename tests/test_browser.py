@@ -40,7 +40,8 @@ def test_a_digits_link_opens_digits_and_trains_digits(app_url, browser):
     expect(page.get_by_label("Seed", exact=True)).to_have_value("3", timeout=30_000)
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("Summary").first.wait_for(timeout=120_000)
-    assert page.get_by_text("Held-out samples at step 150").count() == 1  # the image gallery of a digits run
+    # The image gallery of a digits run (drawn below the summary, so it may come a moment later).
+    page.get_by_text("Held-out samples at step 150").wait_for(timeout=30_000)
     assert "dataset=digits" in page.url and "seed=3" in page.url
     page.close()
 
