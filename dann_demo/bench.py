@@ -36,8 +36,21 @@ STEP_BENCH = {"cuda": (500, 30), "mps": (200, 10), "cpu": (30, 3)}  # (timed ste
 SWEEP_LAMBDAS: list[float | str] = [0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, "paper"]  # K = 8
 # Steps per run of the K=8 sweep: (points and tables, images); images on 2 CPU cores train slowly.
 SWEEP_STEPS = {"cuda": (1000, 1000), "cpu": (1000, 200)}
+# Class batching: moons runs trained as one ensemble of K members, K from this list (the job manager's
+# DANN_MAX_BATCH is chosen from what these figures show), 1000 steps each.
+BATCH_SIZES = (1, 4, 8, 16, 32, 64)
+BATCH_STEPS = 1000
 # `bench --quick`: every measurement, shrunk to a few steps (tests run the whole command this way).
-QUICK = {"run_steps": 60, "step_steps": 2, "step_rounds": 1, "sweep_steps": 20, "points": 60, "quality_steps": 60}
+QUICK = {
+    "run_steps": 60,
+    "step_steps": 2,
+    "step_rounds": 1,
+    "sweep_steps": 20,
+    "points": 60,
+    "quality_steps": 60,
+    "batch_steps": 20,
+    "batch_sizes": (1, 4),
+}
 
 
 def machine() -> dict[str, Any]:
@@ -140,9 +153,11 @@ def quality(report: dict[str, Any], seeds: list[int], datasets: tuple[str, ...],
         src, dann, oracle = (rows[m]["target_acc"]["mean"] for m in ("source_only", "dann", "target_oracle"))
         gap = (dann - src) / (oracle - src) if oracle > src else float("nan")
         rows["gap_closed"] = gap
+        per_seed = zip(rows["dann"]["target_acc_per_seed"], rows["source_only"]["target_acc_per_seed"], strict=True)
+        rows["dann_wins_seeds"] = sum(d > s for d, s in per_seed)
         print(
             f"{name:7s} DANN - source_only = {100 * (dann - src):+.1f} points; closes {100 * gap:.0f}% of the "
-            f"gap to target_oracle",
+            f"gap to target_oracle; DANN beats source only on {rows['dann_wins_seeds']} of {len(seeds)} seeds",
             flush=True,
         )
         report["quality"][name] = rows
@@ -310,6 +325,28 @@ def sweep_speed(report: dict[str, Any], dataset: str, steps: int | None = None) 
     return figures
 
 
+def batch_speed(
+    report: dict[str, Any], sizes: tuple[int, ...] = BATCH_SIZES, steps: int = BATCH_STEPS
+) -> dict[str, Any]:
+    """Wall time per run when K moons runs (a class's: different seeds and lambdas) train as one batch,
+    as the job manager trains them: what a batch of K saves, and from which K on it stops paying."""
+    from dann_demo.ensemble import EnsembleTrainer
+
+    base = RunConfig.for_dataset("moons", steps=steps)
+    figures: dict[str, Any] = {"dataset": "moons", "steps": steps, "sizes": {}}
+    for k in sizes:
+        configs = [base.replace(seed=i, lambda_schedule="constant", lambda_value=0.3 * (i % 5)) for i in range(k)]
+        t0 = time.perf_counter()
+        EnsembleTrainer(configs).run()
+        wall = time.perf_counter() - t0
+        figures["sizes"][str(k)] = {"wall_s": round(wall, 2), "per_run_s": round(wall / k, 3)}
+        print(
+            f"batch moons, K={k:2d} runs of {steps} steps together: {wall:.2f} s, {wall / k:.3f} s a run", flush=True
+        )
+    report["batch"] = figures
+    return figures
+
+
 def run_bench(
     quality_too: bool = False,
     seeds: list[int] | None = None,
@@ -328,6 +365,7 @@ def run_bench(
         step_speed(report)
     for name in datasets:
         sweep_speed(report, name, q.get("sweep_steps"))
+    batch_speed(report, q.get("batch_sizes", BATCH_SIZES), q.get("batch_steps", BATCH_STEPS))
     projections(report, **({"points_per_domain": q["points"], "steps": q["run_steps"]} if quick else {}))
     if quality_too:
         quality(report, seeds or list(range(5)), datasets, q.get("quality_steps"))

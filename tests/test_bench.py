@@ -30,12 +30,13 @@ def test_the_whole_bench_command_runs_and_writes_every_key(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["bench", "--quick", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
-    assert {"machine", "speed", "step", "sweep", "projections", "quality"} <= set(report) and report["quick"]
+    assert {"machine", "speed", "step", "sweep", "batch", "projections", "quality"} <= set(report) and report["quick"]
     assert set(report["speed"]) == set(BENCH_DATASETS) == set(report["sweep"])
     for figures in report["speed"].values():
         assert {"wall_s", "first_record_s", "train_s", "steps_per_s", "target_acc"} <= set(figures)
     for figures in report["sweep"].values():
         assert {"together_s", "one_after_another_s", "one_run_s", "together_vs_one_run"} <= set(figures)
     assert {"library_steps_per_s", "textbook_steps_per_s", "ratio"} <= set(report["step"])
+    assert all({"wall_s", "per_run_s"} <= set(f) for f in report["batch"]["sizes"].values())
     assert {"pca_1_threads_s", "tsne_1_threads_s", "umap_1_threads_s"} <= set(report["projections"])
     assert f"wrote {out}" in capsys.readouterr().out
