@@ -17,8 +17,9 @@ trained (their sizes, read from its log), the server's peak memory and its CPU s
     .venv/bin/python scripts/loadtest.py                 # 30 sessions
     .venv/bin/python scripts/loadtest.py --sessions 5 --timeout 120
 
-The server runs with DANN_WARM_UP=0 (no UMAP compilation thread: the Train page never draws UMAP)
-and the job manager's defaults (DANN_MAX_JOBS workers, 2 unless set; batches of up to DANN_MAX_BATCH).
+The server runs with DANN_WARM_UP=0 (no UMAP compilation thread: the Train page never draws UMAP;
+--warm-up starts it as `make run` does, so `--sessions 1 --no-room --warm-up` times a fresh server's
+first click) and the job manager's defaults (DANN_MAX_JOBS workers, 2 unless set; batches of up to DANN_MAX_BATCH).
 Exit code 0 when every session that stayed finished without error, 1 otherwise, 2 when the server
 or the browser cannot start.
 """
@@ -108,10 +109,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, log: IO[bytes], timeout: float = 120.0) -> subprocess.Popen:
+def start_server(port: int, log: IO[bytes], timeout: float = 120.0, warm_up: bool = False) -> subprocess.Popen:
     """`streamlit run app.py` on localhost; its output goes to `log` (a pipe nobody reads would fill
-    and stall the server)."""
-    env = {**os.environ, "DANN_WARM_UP": "0"}
+    and stall the server). `warm_up`: as `make run` starts it (UMAP compiled in the background)."""
+    env = {**os.environ, "DANN_WARM_UP": "1" if warm_up else "0"}
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -307,6 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--first-seed", type=int, default=1, help="session i uses seed first_seed + i (default 1)")
     parser.add_argument("--no-room", action="store_true", help="students outside any room (no Class page open)")
+    parser.add_argument(
+        "--warm-up",
+        action="store_true",
+        help="start the server as `make run` does, warm-up included (with --sessions 1 --no-room: a fresh "
+        "server's first click)",
+    )
     parser.add_argument("--server-log", type=Path, default=None, help="keep the server's output in this file")
     args = parser.parse_args(argv)
     for name in ("sessions", "browsers"):
@@ -328,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[float, float, float]) -> int:
     port = args.port or free_port()
     try:
-        server = start_server(port, log)
+        server = start_server(port, log, warm_up=args.warm_up)
     except RuntimeError as e:
         print(e, file=sys.stderr)
         return 2
