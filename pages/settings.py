@@ -46,6 +46,13 @@ def mode_title(mode: str) -> str:
 
 def draw_widget(name: str, spec: Spec, key: str, label: str | None = None):
     """The widget a Spec describes; its value lives in session state under `key`."""
+    if key in st.session_state:
+        # Written again every run, so the browser is sent the value each time. Otherwise a widget whose
+        # value was set in a run that a click interrupted before the widget was drawn (a link read, then
+        # the nickname typed and Train pressed at once) reaches the browser without its value; the
+        # browser then shows its own default, a number box's minimum, and sends that back with the
+        # click: a run of 1 step on 20 points with seed 0.
+        st.session_state[key] = st.session_state[key]
     help_text = MODE_HELP if name == "mode" else spec.help
     label = label or spec.label
     if spec.kind == "choice":

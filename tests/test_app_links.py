@@ -95,3 +95,16 @@ def test_what_a_link_leaves_out_is_listed():
     assert "data_dir ignored: links carry no file paths" in notes
     assert "steps=-5 is not allowed" in notes
     assert at.session_state["train_config"] == RunConfig.for_dataset("digits")
+
+
+@pytest.mark.parametrize("dataset", ["moons", "digits"])
+def test_every_settings_widget_sends_its_value_to_the_browser_on_every_run(dataset):
+    """A link's values are written in the first run; a click that interrupts that run before a widget is
+    drawn (nickname typed, Train pressed at once) must not leave the browser to show its own default (a
+    number box's minimum) and send it back: every run hands each setting's value to the browser."""
+    at = open_page("train", {"dataset": dataset, "seed": "7", "steps": "500", "lr": "0.02"})
+    at.run()  # a later run, in which nothing was set from Python
+    numbers = {n.label: n for n in at.sidebar.number_input}
+    for label, value in (("Seed", 7), ("Steps", 500), ("Learning rate μ0", 0.02)):
+        assert numbers[label].proto.set_value and numbers[label].value == value, label
+    assert all(w.proto.set_value for w in [*at.sidebar.number_input, *at.sidebar.slider, *at.sidebar.selectbox])
