@@ -285,6 +285,27 @@ class RunConfig:
             help="Width of the MLP feature extractor's two layers (2-D points and tables).",
         ),
     )
+    domain_hidden_units: int = setting(
+        100,
+        _whole(
+            1,
+            2048,
+            "Domain classifier width",
+            advanced=True,
+            help="Units in each hidden layer of the domain classifier (the paper's MNIST net: one layer of 100).",
+        ),
+    )
+    domain_hidden_layers: int = setting(
+        1,
+        _whole(
+            1,
+            3,
+            "Domain classifier layers",
+            advanced=True,
+            help="Hidden ReLU layers of the domain classifier. A stronger adversary finds more of the domain "
+            "in the features, so the reversed gradient has more to remove.",
+        ),
+    )
     # --- bookkeeping ---
     seed: int = setting(
         0,

@@ -49,8 +49,12 @@ def test_digits_shapes_dtypes_and_colour_target():
 
     assert channel_corr(pair.source_x) > 0.999
     assert channel_corr(pair.target_x) < 0.99
-    # MNIST-M style: the target is built from the same training digits as the source.
+    # MNIST-M style: the target is built from the same training digits as the source (other crops);
+    # with target_copies each digit over that many crops.
     np.testing.assert_array_equal(pair.source_y, pair.target_y)
+    more = digits.__wrapped__(seed=0, target_copies=3)
+    assert len(more.target_x) == 3 * len(more.source_x)
+    np.testing.assert_array_equal(more.target_y, np.tile(more.source_y, 3))
     assert len(pair.target_test_x) == len(pair.source_test_x)
 
 

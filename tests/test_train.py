@@ -21,14 +21,33 @@ def test_same_seed_same_initial_weights_in_every_mode():
                 torch.testing.assert_close(s[k], states[0][k])
 
 
+def _linear_widths(part: torch.nn.Module) -> list[int]:
+    return [m.out_features for m in part if isinstance(m, torch.nn.Linear)]
+
+
 def test_paper_mnist_architecture():
-    model = build_model(RunConfig.for_dataset("digits"), (3, 28, 28), 10)
+    """MNIST -> MNIST-M gets the paper's network: 768 features, label head 100-100-10, domain head 100-1."""
+    model = build_model(RunConfig.for_dataset("mnist"), (3, 28, 28), 10)
     convs = [m for m in model.feature_extractor if isinstance(m, torch.nn.Conv2d)]
     assert [(c.out_channels, c.kernel_size) for c in convs] == [(32, (5, 5)), (48, (5, 5))]
     feats, logits, dom = model(torch.zeros(2, 3, 28, 28))
     assert feats.shape == (2, 768) and logits.shape == (2, 10) and dom.shape == (2,)
-    assert [m.out_features for m in model.label_classifier if isinstance(m, torch.nn.Linear)] == [100, 100, 10]
-    assert [m.out_features for m in model.domain_classifier if isinstance(m, torch.nn.Linear)] == [100, 1]
+    assert _linear_widths(model.label_classifier) == [100, 100, 10]
+    assert _linear_widths(model.domain_classifier) == [100, 1]
+
+
+def test_digits_network_keeps_two_by_two_positions_and_a_wider_domain_classifier():
+    """At 16x16 the second convolution is 3x3 (2x2 positions, 192 features; a 5x5 one would leave 1x1 and
+    48), and the image defaults' domain classifier has two hidden layers of 256 (docs/defaults.md)."""
+    model = build_model(RunConfig.for_dataset("digits"), (3, 16, 16), 10)
+    convs = [m for m in model.feature_extractor if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size) for c in convs] == [(32, (5, 5)), (48, (3, 3))]
+    feats, _, dom = model(torch.zeros(2, 3, 16, 16))
+    assert feats.shape == (2, 192) and dom.shape == (2,)
+    assert _linear_widths(model.domain_classifier) == [256, 256, 1]
+    # The widths are settings: the table defaults keep one hidden layer of 32.
+    moons = build_model(RunConfig.for_dataset("moons"), (2,), 2)
+    assert _linear_widths(moons.domain_classifier) == [32, 1]
 
 
 def test_determinism_on_cpu(quick_moons):
