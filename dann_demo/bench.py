@@ -340,9 +340,7 @@ def batch_speed(
         EnsembleTrainer(configs).run()
         wall = time.perf_counter() - t0
         figures["sizes"][str(k)] = {"wall_s": round(wall, 2), "per_run_s": round(wall / k, 3)}
-        print(
-            f"batch moons, K={k:2d} runs of {steps} steps together: {wall:.2f} s, {wall / k:.3f} s a run", flush=True
-        )
+        print(f"batch moons, K={k:2d} runs of {steps} steps together: {wall:.2f} s, {wall / k:.3f} s a run", flush=True)
     report["batch"] = figures
     return figures
 

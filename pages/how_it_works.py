@@ -180,6 +180,5 @@ st.markdown(
     "only and training on labelled target data, without a single target label. Public re-implementations "
     "report between about 0.72 and 0.84. The app's *digits → digits-M* is a small stand-in built from "
     "scikit-learn's 8×8 digits and nine photos: its numbers are not the paper's, but the order (source only "
-    "< DANN < target oracle) is the one to look for. "
-    + claim_text("digits_dann_wins")
+    "< DANN < target oracle) is the one to look for. " + claim_text("digits_dann_wins")
 )
