@@ -1,4 +1,4 @@
-"""`python -m dann_demo bench`: the speed (and, with --quality, accuracy) figures in the README.
+"""`python -m dann_demo bench`: the speed (and, with --quality, accuracy) figures of docs/benchmarks.md.
 
 Timings are wall-clock on whatever machine runs this; the report names the machine. Besides the
 app's default runs it times one training step of the paper's MNIST net at 28x28x3, batch 64 + 64,

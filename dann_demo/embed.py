@@ -349,7 +349,8 @@ default_cache = ProjectionCache()
 
 _umap_warm = False
 _umap_warm_lock = threading.Lock()
-IDLE_BEFORE_WARM_UP_S = 3.0  # no run queued or training for this long: the warm-up may take a core
+IDLE_BEFORE_WARM_UP_S = 3.0  # after a run, nothing queued or training for this long: the warm-up may start
+WARM_UP_WITHOUT_A_RUN_S = 120.0  # or, when nobody has trained yet, this long after start-up
 
 
 def warm_up_umap() -> None:
@@ -368,20 +369,26 @@ def warm_up_umap() -> None:
         _umap_warm = True
 
 
-def warm_up_umap_when_idle(idle: Callable[[], bool], poll_seconds: float = 0.5) -> None:
-    """warm_up_umap, once `idle()` has held for IDLE_BEFORE_WARM_UP_S, at the lowest CPU priority.
+def warm_up_umap_when_idle(
+    idle: Callable[[], bool], trained: Callable[[], bool], poll_seconds: float = 0.5, clock=time.monotonic
+) -> None:
+    """warm_up_umap at the lowest CPU priority, once a first run has ended (`trained()`) and `idle()` has
+    held for IDLE_BEFORE_WARM_UP_S, or after WARM_UP_WITHOUT_A_RUN_S of idleness if nobody trains.
 
-    A fresh server's first run then trains at full speed, and a run started while numba compiles
-    still gets the cores first: on Linux a thread can have its own nice value (setpriority on its
-    thread id). (numba's on-disk cache was tried: a second server start still took 21 s, not 23.)"""
-    quiet_since = None
+    A fresh server's first run then trains at full speed: numba's compiler holds the GIL, which a
+    nice value cannot give back, and compiling while the teacher's first moons run trained made it
+    take 8.5 s from the click instead of about 5 (scripts/loadtest.py --sessions 1 --warm-up). A run
+    started while numba compiles still gets the cores first: on Linux a thread can have its own nice
+    value (setpriority on its thread id). (numba's on-disk cache was tried: a second server start
+    still took 21 s, not 23.)"""
+    started = quiet_since = clock()
     while True:
-        now = time.monotonic()
+        now = clock()
         if not idle():
             quiet_since = None
         elif quiet_since is None:
             quiet_since = now
-        elif now - quiet_since >= IDLE_BEFORE_WARM_UP_S:
+        elif now - quiet_since >= IDLE_BEFORE_WARM_UP_S and (trained() or now - started >= WARM_UP_WITHOUT_A_RUN_S):
             break
         time.sleep(poll_seconds)
     with contextlib.suppress(AttributeError, OSError):  # not Linux: run at normal priority

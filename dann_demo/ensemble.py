@@ -51,10 +51,10 @@ def group_key(config: RunConfig) -> str:
 
 
 def ensemble_pays(config: RunConfig) -> bool:
-    """Whether training a sweep's runs together is faster than one after another, as measured
-    (README, "Sweeps: K models at once"): on CUDA yes (DESIGN.md: 8 grouped models 195 steps/s eager
-    against 244 for one); on 2 CPU cores yes for the small MLPs, where a step is mostly per-op
-    overhead, and no for images, where oneDNN's grouped convolutions ran slower than 8 separate ones."""
+    """Whether training a sweep's runs together is faster than one after another. On 2 CPU cores, as
+    measured (docs/benchmarks.md, "Sweeps"): yes for the small MLPs, where a step is mostly per-op
+    overhead, and no for images, where oneDNN's grouped convolutions ran slower than separate ones. On
+    CUDA yes: K models cost one kernel launch per layer instead of K (no GPU figure in the docs yet)."""
     device = resolve_device(config.device)
     return device.type == "cuda" or (device.type == "cpu" and not config.is_image)
 

@@ -241,6 +241,7 @@ class JobManager:
         self.sweep_cache = ResultCache(cache_entries)  # finished sweeps' tables, by SweepJob.key
         self.batch_log: deque[dict] = deque(maxlen=500)  # the batches trained: size, data set, seconds
         self.rooms = Rooms()  # a class's runs as one experiment (rooms.py)
+        self.runs_ended = 0  # runs trained to their end or stopped, since start-up
         self._pool = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="dann-job")
         self._jobs: dict[str, Job | SweepJob] = {}
         self._queue: list[Job | SweepJob] = []  # waiting for a worker, oldest first
@@ -409,6 +410,11 @@ class JobManager:
         with self._lock:
             return sum(1 for j in self._jobs.values() if j.status == RUNNING)
 
+    def in_progress_count(self) -> int:
+        """Runs queued or training (each member of a batch counts): how busy the class keeps the server."""
+        with self._lock:
+            return sum(1 for j in self._jobs.values() if j.status in (QUEUED, RUNNING))
+
     def idle_cores(self) -> int:
         """CPU cores no worker is using (at least 1): what a projection may take."""
         with self._lock:
@@ -540,6 +546,7 @@ class JobManager:
         job.input_plane, job.gallery, job.result = result.input_plane, result.gallery, result
         job.notice = job.notice or exploding_loss_note(result.history)
         job.status = STOPPED if result.metrics["stopped"] else FINISHED
+        self.runs_ended += 1
         # Only an untouched, complete run is the result of its config; a steered one is not.
         if job.status == FINISHED and not result.lambda_changes:
             self.cache.put(job.config.stable_hash(), result)

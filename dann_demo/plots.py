@@ -674,7 +674,7 @@ def feature_maps_figure(
                 "x": 0.16,
                 "y": -0.06,
                 "len": 0.84,
-                "currentvalue": {"prefix": "training step "},
+                "currentvalue": {"prefix": "training step ", "xanchor": "right"},  # clear of the Play buttons
                 "steps": [
                     {
                         "label": str(step),

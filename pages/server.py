@@ -66,8 +66,8 @@ def session_id() -> str:
 @st.cache_resource(show_spinner=False)
 def warm_up() -> bool:
     """Once per process, at start-up: build the default data set and read the photos behind digits-M;
-    compile UMAP later, in the background, once no run is training (numba's first call takes over 10 s,
-    and at start-up it would compete with the teacher's first run)."""
+    compile UMAP later, in the background, after the first run (numba's first call takes over 10 s, and
+    at start-up it would compete with the teacher's first run)."""
     from dann_demo.config import RunConfig
     from dann_demo.datasets import background_photos, load_pair
     from dann_demo.embed import warm_up_umap_when_idle
@@ -80,7 +80,12 @@ def warm_up() -> bool:
     background_photos()
     if os.environ.get("DANN_WARM_UP", "1") != "0":  # the test suite turns it off: it never draws UMAP
         manager = job_manager()
-        threading.Thread(target=warm_up_umap_when_idle, args=(manager.idle,), name="umap-warm-up", daemon=True).start()
+        threading.Thread(
+            target=warm_up_umap_when_idle,
+            args=(manager.idle, lambda: manager.runs_ended > 0),
+            name="umap-warm-up",
+            daemon=True,
+        ).start()
     return True
 
 

@@ -14,7 +14,7 @@ from pages.settings import DATASET_LABELS
 
 # Caps that keep a classroom machine usable: at most this many values and seeds per sweep.
 MAX_LAMBDAS, MAX_SEEDS, MAX_STEPS = 10, 5, 20_000
-# Steps per run by default: digits runs one after another on a CPU (README, "Sweeps"), so fewer.
+# Steps per run by default: digits runs one after another on a CPU (docs/benchmarks.md, "Sweeps"), so fewer.
 DEFAULT_STEPS = {"moons": 3000, "digits": 1000}
 CAPTIONS = {
     "accuracy": "Read it from left to right. λ = 0 *is* source only: the domain classifier is trained but never "

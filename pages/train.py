@@ -13,20 +13,29 @@ from pages.exports import load_config_box, run_downloads, share_box
 from pages.linking import apply_preset, link_notes, read_link, room_of_this_session, write_link
 from pages.server import job_manager, require_navigation, session_id
 from pages.settings import run_settings
-from pages.summary import summary
+from pages.summary import percent, summary
 
 # How often the page redraws a running job. Drawing holds the GIL that the training thread needs:
 # image runs are slow and change slowly, so they are redrawn half as often.
 QUEUED_REDRAW_SECONDS = 3.0
 REDRAW_SECONDS = {"moons": 0.5, "blobs": 0.5, "digits": 1.0, "mnist": 1.0}  # others (own data, maybe images): 1.0
-# With a class training, every session redraws less often: at 8 runs under way twice the time, at most 3 s.
-RUNS_PER_SLOWDOWN, SLOWEST_REDRAW_SECONDS = 8, 3.0
+# A class: from this many runs queued or training on the server, a running job's page redraws every
+# CLASS_REDRAW_SECONDS with its latest numbers as text, and draws its charts when the run ends. Headless
+# Chromium spends 40-70 ms of CPU on each Plotly chart it redraws, so six charts twice a second on 30
+# pages took more CPU than the class's training (scripts/loadtest.py, docs/design.md).
+CLASS_RUNS, CLASS_REDRAW_SECONDS = 6, 4.0
+
+
+def class_pace() -> bool:
+    """Whether the server is busy with a class's runs, so that pages should draw less."""
+    return manager.in_progress_count() >= CLASS_RUNS
 
 
 def redraw_seconds(job: Job) -> float:
-    """How often the page redraws a running job: quickly for one user, less often for a class."""
-    base = REDRAW_SECONDS.get(job.config.dataset, 1.0)
-    return min(SLOWEST_REDRAW_SECONDS, base * (1 + manager.running_count() / RUNS_PER_SLOWDOWN))
+    """How often the page redraws a running job: quickly for one user, slowly for a class."""
+    if class_pace():
+        return CLASS_REDRAW_SECONDS
+    return REDRAW_SECONDS.get(job.config.dataset, 1.0) * (1 + manager.running_count() / 2)
 
 
 CAPTIONS = {
@@ -154,6 +163,18 @@ def draw(job: Job) -> dict:
             st.warning(f"Stopped at step {job.result.metrics['steps']}.", icon=":material/stop_circle:")
         st.subheader("Summary" + (" (from the cache: the same run was trained before)" if job.from_cache else ""))
         summary(job.result)
+    if not job.done and job.history and class_pace():
+        last = job.history[-1]
+        st.markdown(
+            f"At step {last.step}: source accuracy **{percent(last.source_acc)}** · target accuracy "
+            f"**{percent(last.target_acc)}** · domain classifier **{percent(last.domain_acc)}** · λ {last.lambda_:.2f}"
+        )
+        st.caption(
+            f":material/speed: {manager.in_progress_count()} runs are queued or training on this server, so this "
+            f"page shows your run's latest numbers every {CLASS_REDRAW_SECONDS:.0f} s and its charts when it ends: "
+            "drawing less leaves the CPU to training."
+        )
+        return {}
     figs = figures(job)
     if not figs:
         return figs
@@ -209,8 +230,8 @@ def live_view() -> None:
     if current is None:
         return
     draw(current)
-    if current.done or (queued_view and current.status != QUEUED):
-        st.rerun()  # ended: stop the timer; started: redraw at the running pace
+    if current.done or (queued_view and current.status != QUEUED) or (not queued_view and class_pace() != paced):
+        st.rerun()  # ended: stop the timer; started, or the class came or went: redraw at the new pace
 
 
 if job is None:
@@ -225,7 +246,7 @@ elif job.done:
 else:
     # A queued run only needs its place in the queue: polling slowly leaves the CPU to training (with
     # 30 sessions waiting, their redraws took more time than the runs; scripts/loadtest.py).
-    queued_view = job.status == QUEUED
+    queued_view, paced = job.status == QUEUED, class_pace()
     every = QUEUED_REDRAW_SECONDS if queued_view else redraw_seconds(job)
     st.fragment(run_every=every)(live_view)()
 if config is not None:

@@ -1,4 +1,4 @@
-"""MNIST -> MNIST-M target accuracy next to the paper's Table 2 (the README's figures).
+"""MNIST -> MNIST-M target accuracy next to the paper's Table 2 (docs/benchmarks.md).
 
 Trains each mode once with the paper's settings (batch 64 + 64, lr 0.01 / (1 + 10 p)^0.75, the
 lambda schedule up to 1) on all 60,000 training digits, then measures accuracy on the full test sets
@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default="")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
-    torch.set_num_threads(1)  # the job manager's setting on a 2-core machine (README, "Threads")
+    torch.set_num_threads(1)  # what jobs.threads_per_job gives a worker on a 2-core machine
     report = {"machine": machine(), "photos": photo_source_label(args.data_dir or None), "runs": {}}
     print(report, flush=True)
     for mode in args.modes.split(","):

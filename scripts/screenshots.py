@@ -36,8 +36,9 @@ def train(browser, url: str) -> None:
     page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
     page.goto(url + "/?seed=1")
     page.get_by_role("button", name="Train", exact=True).click()
-    page.get_by_text("Summary").first.wait_for(timeout=180_000)
-    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    page.locator('[data-testid="stMetric"]').filter(has_text="Target accuracy").wait_for(timeout=180_000)
+    page.get_by_text("Input space at step").first.scroll_into_view_if_needed()
+    page.mouse.wheel(0, -120)
     shoot(page, "train")
     page.close()
 
@@ -47,8 +48,16 @@ def features(browser, url: str) -> None:
     page.goto(url + "/features?dataset=digits&steps=1500&method=pca")
     page.get_by_role("button", name="Train and compare").click()
     page.get_by_text("Target acc.").first.wait_for(timeout=600_000)
-    page.get_by_text("How to read these maps").first.scroll_into_view_if_needed()
-    page.mouse.wheel(0, -400)
+    page.get_by_text("being projected").first.wait_for(state="detached", timeout=600_000)
+    page.wait_for_timeout(3000)  # the page's last redraw after the projection (it replaces the plot)
+    maps = page.locator(".js-plotly-plot", has_text="Feature maps over training").first
+    maps.scroll_into_view_if_needed()
+    # The last step, where the maps differ: source only and no reversal apart, DANN mixed.
+    maps.evaluate(
+        """p => Plotly.animate(p, [p._transitionData._frames.at(-1).name],
+            {frame: {duration: 0, redraw: true}, transition: {duration: 0}, mode: 'immediate'})"""
+    )
+    page.wait_for_timeout(1500)
     shoot(page, "features")
     page.close()
 

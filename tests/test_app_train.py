@@ -338,3 +338,47 @@ def test_a_preset_link_from_another_page_applies_later_in_the_session():
     assert not at.exception
     assert next(s for s in at.sidebar.slider if s.label.startswith("Target rotation")).value == 70.0
     assert any("Rotation makes it harder" in i.value for i in at.info)
+
+
+def _chart_titles(at: AppTest) -> list[str]:
+    import json
+
+    return [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in at.get("plotly_chart")]
+
+
+@pytest.mark.parametrize("dataset", ["moons", "digits"])
+def test_a_busy_server_shows_the_latest_numbers_live_and_the_charts_when_the_run_ends(dataset):
+    """A class keeps the server busy: each page then shows its run's latest numbers as text (a browser
+    spends tens of ms of CPU on each chart it redraws), and every chart once its run has ended."""
+    from dann_demo import RunConfig
+    from pages.server import job_manager
+
+    manager = job_manager()
+    class_runs = [
+        manager.submit(RunConfig.for_dataset("moons", steps=50_000, seed=900 + i, n_samples=100), use_cache=False)
+        for i in range(6)
+    ]
+    try:
+        at = _app()
+        _choose_dataset(at, dataset)
+        _set(at, "Steps", 20_000)
+        _set(at, "Seed", 13)
+        at.run()
+        _button(at, "Train").click().run()
+        _wait_for(at, lambda a: _job(a).status == RUNNING and len(_job(a).history) > 0)
+        at.run()
+        assert any("runs are queued or training on this server" in c.value for c in at.caption)
+        assert any(m.value.startswith("At step ") and "target accuracy **" in m.value for m in at.markdown)
+        assert _chart_titles(at) == []
+        _button(at, "Stop").click().run()
+        _wait_for(at, lambda a: _job(a).done)
+    finally:
+        for job in class_runs:
+            manager.stop(job)
+        deadline = time.time() + 60
+        while not all(job.done for job in class_runs) and time.time() < deadline:
+            time.sleep(0.1)
+    at.run()
+    assert not any("runs are queued or training" in c.value for c in at.caption)
+    assert len(_chart_titles(at)) >= 5 and "Label accuracy on held-out data" in _chart_titles(at)
+    assert not at.exception

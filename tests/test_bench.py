@@ -1,4 +1,4 @@
-"""The bench's loops run (tiny step counts; speed figures belong in the README, not in asserts)."""
+"""The bench's loops run (tiny step counts; speed figures belong in docs/benchmarks.md, not in asserts)."""
 
 import math
 

@@ -210,3 +210,33 @@ def test_warm_up_umap_runs_once():
     start = time.perf_counter()
     warm_up_umap()
     assert time.perf_counter() - start < 0.01
+
+
+@pytest.mark.parametrize(
+    ("trained_at", "busy_until", "expected_start"),
+    [
+        (10, 12, 15),  # the first run ends at 10 s, the server is idle from 12 s: 3 s later
+        (None, 0, 120),  # nobody trains: after WARM_UP_WITHOUT_A_RUN_S
+        (None, 130, 133),  # nobody has finished by then, but a run is training: after it, idle for 3 s
+    ],
+)
+def test_umap_warms_up_after_the_first_run_not_before_it(monkeypatch, trained_at, busy_until, expected_start):
+    """numba's compiler holds the GIL: compiling during the teacher's first run slowed it."""
+    from dann_demo import embed
+
+    now = [0.0]
+    started = []
+
+    def clock():
+        now[0] += 0.5
+        return now[0]
+
+    monkeypatch.setattr(embed, "warm_up_umap", lambda: started.append(now[0]))
+    monkeypatch.setattr(embed.os, "setpriority", lambda *a: None)
+    embed.warm_up_umap_when_idle(
+        idle=lambda: now[0] >= busy_until,
+        trained=lambda: trained_at is not None and now[0] >= trained_at,
+        poll_seconds=0,
+        clock=clock,
+    )
+    assert started and abs(started[0] - expected_start) <= 1.0
