@@ -71,6 +71,7 @@ def warm_up() -> bool:
     from dann_demo.config import RunConfig
     from dann_demo.datasets import background_photos, load_pair
     from dann_demo.embed import warm_up_umap_when_idle
+    from dann_demo.train import warm_up_training
 
     load_pair(RunConfig.for_dataset("moons"))
     # The photos behind digits-M, read here on the script thread: their first read imports parts of
@@ -78,6 +79,10 @@ def warm_up() -> bool:
     # worker thread does that while this thread compiles a page ("AST constructor recursion depth
     # mismatch", seen when the first digits run started during a page load).
     background_photos()
+    # The first run in a process pays for torch's lazy imports (the first optimiser imports
+    # torch._dynamo: 1.8 s on 2 cores): a tiny run pays it here, before anyone clicks Train. On this
+    # thread for the reason above: those imports compile code too.
+    warm_up_training()
     if os.environ.get("DANN_WARM_UP", "1") != "0":  # the test suite turns it off: it never draws UMAP
         manager = job_manager()
         threading.Thread(

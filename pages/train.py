@@ -230,7 +230,7 @@ def live_view() -> None:
     if current is None:
         return
     draw(current)
-    if current.done or (queued_view and current.status != QUEUED) or (not queued_view and class_pace() != paced):
+    if current.done or (slow and current.status != QUEUED) or (not queued_view and class_pace() != paced):
         st.rerun()  # ended: stop the timer; started, or the class came or went: redraw at the new pace
 
 
@@ -245,9 +245,12 @@ elif job.done:
         run_downloads(job.result, figs)
 else:
     # A queued run only needs its place in the queue: polling slowly leaves the CPU to training (with
-    # 30 sessions waiting, their redraws took more time than the runs; scripts/loadtest.py).
+    # 30 sessions waiting, their redraws took more time than the runs; scripts/loadtest.py). The next
+    # run to start polls at the running pace: a lone run waits only for the batch window, and a 3-s
+    # poll made its page notice the start 3 s late.
     queued_view, paced = job.status == QUEUED, class_pace()
-    every = QUEUED_REDRAW_SECONDS if queued_view else redraw_seconds(job)
+    slow = queued_view and (paced or manager.queue_position(job) > 0)
+    every = QUEUED_REDRAW_SECONDS if slow else redraw_seconds(job)
     st.fragment(run_every=every)(live_view)()
 if config is not None:
     share_box("train", config)
