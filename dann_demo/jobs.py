@@ -241,7 +241,6 @@ class JobManager:
         self.sweep_cache = ResultCache(cache_entries)  # finished sweeps' tables, by SweepJob.key
         self.batch_log: deque[dict] = deque(maxlen=500)  # the batches trained: size, data set, seconds
         self.rooms = Rooms()  # a class's runs as one experiment (rooms.py)
-        self.runs_ended = 0  # runs trained to their end or stopped, since start-up
         self._pool = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="dann-job")
         self._jobs: dict[str, Job | SweepJob] = {}
         self._queue: list[Job | SweepJob] = []  # waiting for a worker, oldest first
@@ -405,15 +404,22 @@ class JobManager:
         with self._lock:
             return not self._queue and self._busy == 0
 
+    def _count(self, *statuses: str) -> int:
+        with self._lock:
+            return sum(1 for j in self._jobs.values() if j.status in statuses)
+
     def running_count(self) -> int:
         """Runs training now (each member of a batch counts)."""
-        with self._lock:
-            return sum(1 for j in self._jobs.values() if j.status == RUNNING)
+        return self._count(RUNNING)
 
     def in_progress_count(self) -> int:
         """Runs queued or training (each member of a batch counts): how busy the class keeps the server."""
-        with self._lock:
-            return sum(1 for j in self._jobs.values() if j.status in (QUEUED, RUNNING))
+        return self._count(QUEUED, RUNNING)
+
+    def any_run_ended(self) -> bool:
+        """Whether some run has ended (finished, stopped or failed) since start-up. Forgetting old jobs
+        keeps the newest MAX_JOBS, so an ended one stays among them."""
+        return self._count(FINISHED, STOPPED, FAILED) > 0
 
     def idle_cores(self) -> int:
         """CPU cores no worker is using (at least 1): what a projection may take."""
@@ -546,7 +552,6 @@ class JobManager:
         job.input_plane, job.gallery, job.result = result.input_plane, result.gallery, result
         job.notice = job.notice or exploding_loss_note(result.history)
         job.status = STOPPED if result.metrics["stopped"] else FINISHED
-        self.runs_ended += 1
         # Only an untouched, complete run is the result of its config; a steered one is not.
         if job.status == FINISHED and not result.lambda_changes:
             self.cache.put(job.config.stable_hash(), result)

@@ -87,7 +87,7 @@ def warm_up() -> bool:
         manager = job_manager()
         threading.Thread(
             target=warm_up_umap_when_idle,
-            args=(manager.idle, lambda: manager.runs_ended > 0),
+            args=(manager.idle, manager.any_run_ended),
             name="umap-warm-up",
             daemon=True,
         ).start()

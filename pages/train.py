@@ -31,9 +31,9 @@ def class_pace() -> bool:
     return manager.in_progress_count() >= CLASS_RUNS
 
 
-def redraw_seconds(job: Job) -> float:
-    """How often the page redraws a running job: quickly for one user, slowly for a class."""
-    if class_pace():
+def redraw_seconds(job: Job, paced: bool) -> float:
+    """How often the page redraws a running job: quickly for one user, slowly for a class (`paced`)."""
+    if paced:
         return CLASS_REDRAW_SECONDS
     return REDRAW_SECONDS.get(job.config.dataset, 1.0) * (1 + manager.running_count() / 2)
 
@@ -163,14 +163,15 @@ def draw(job: Job) -> dict:
             st.warning(f"Stopped at step {job.result.metrics['steps']}.", icon=":material/stop_circle:")
         st.subheader("Summary" + (" (from the cache: the same run was trained before)" if job.from_cache else ""))
         summary(job.result)
-    if not job.done and job.history and class_pace():
+    busy = manager.in_progress_count()
+    if not job.done and job.history and busy >= CLASS_RUNS:
         last = job.history[-1]
         st.markdown(
             f"At step {last.step}: source accuracy **{percent(last.source_acc)}** · target accuracy "
             f"**{percent(last.target_acc)}** · domain classifier **{percent(last.domain_acc)}** · λ {last.lambda_:.2f}"
         )
         st.caption(
-            f":material/speed: {manager.in_progress_count()} runs are queued or training on this server, so this "
+            f":material/speed: {busy} runs are queued or training on this server, so this "
             f"page shows your run's latest numbers every {CLASS_REDRAW_SECONDS:.0f} s and its charts when it ends: "
             "drawing less leaves the CPU to training."
         )
@@ -250,7 +251,7 @@ else:
     # poll made its page notice the start 3 s late.
     queued_view, paced = job.status == QUEUED, class_pace()
     slow = queued_view and (paced or manager.queue_position(job) > 0)
-    every = QUEUED_REDRAW_SECONDS if slow else redraw_seconds(job)
+    every = QUEUED_REDRAW_SECONDS if slow else redraw_seconds(job, paced)
     st.fragment(run_every=every)(live_view)()
 if config is not None:
     share_box("train", config)

@@ -189,19 +189,20 @@ async def set_number(page, label: str, value: int, timeout: float) -> None:
 # How often a session looks at its page: Playwright's own wait_for checks the page on every animation
 # frame, and on 30 pages of one Chromium that alone took about 0.4 of a core from the 2 the server
 # trains on. A class looks once a second (a result is timed to within a second); a lone session 5 times.
-LOOK_SECONDS = 1.0
+def look_seconds(sessions: int) -> float:
+    return 1.0 if sessions > 5 else 0.2
 
 
-async def appears(locator, timeout: float) -> None:
-    """Wait until `locator` is on the page, looking every LOOK_SECONDS."""
+async def appears(locator, timeout: float, every: float) -> None:
+    """Wait until `locator` is on the page, looking every `every` seconds."""
     deadline = time.perf_counter() + timeout
     while not await locator.count():
         if time.perf_counter() > deadline:
             raise TimeoutError(f"not on the page within {timeout:.0f} s")
-        await asyncio.sleep(LOOK_SECONDS)
+        await asyncio.sleep(every)
 
 
-async def run_session(browser, url: str, session: Session, timeout: float, steps: int | None) -> Session:
+async def run_session(browser, url: str, session: Session, timeout: float, steps: int | None, look: float) -> Session:
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
     query = {"seed": session.seed, **session.settings, **({"steps": steps} if steps else {})}
@@ -210,7 +211,7 @@ async def run_session(browser, url: str, session: Session, timeout: float, steps
         t0 = time.perf_counter()
         await page.goto(f"{url}?{urllib.parse.urlencode(query)}", timeout=timeout * 1000)
         train = page.get_by_role("button", name="Train", exact=True)
-        await appears(train, timeout)
+        await appears(train, timeout, look)
         # The link's settings are in the widgets once the seed box shows the link's seed.
         await page.wait_for_function(
             "seed => [...document.querySelectorAll('input')].some(i => i.ariaLabel === 'Seed' && i.value === seed)",
@@ -228,7 +229,8 @@ async def run_session(browser, url: str, session: Session, timeout: float, steps
             return session
         if session.moves_lambda:
             stage = "waiting for training, to move lambda"
-            await appears(page.get_by_text("steps/s").or_(page.get_by_text("At step ")).first, timeout)  # training
+            training = page.get_by_text("steps/s").or_(page.get_by_text("At step ")).first
+            await appears(training, timeout, look)
             thumb = page.locator('input[type="range"][aria-label^="λ"]')
             await thumb.focus(timeout=timeout * 1000)
             for _ in range(4):
@@ -236,7 +238,7 @@ async def run_session(browser, url: str, session: Session, timeout: float, steps
         stage = "waiting for the result"
         result = page.locator('[data-testid="stMetric"]').filter(has_text="Target accuracy")
         failure = page.locator(FAILURE).or_(page.get_by_text("Connection error"))
-        await appears(result.or_(failure).first, timeout)
+        await appears(result.or_(failure).first, timeout, look)
         if await failure.count():
             session.error = (await failure.first.inner_text())[:300]
         else:
@@ -284,8 +286,9 @@ async def run_class(
                 teacher, page, code = await open_room(launched[0], url, timeout)
                 for s in sessions:
                     s.settings["room"] = code
+            look = look_seconds(len(sessions))
             done = await asyncio.gather(
-                *(run_session(launched[s.index % browsers], url, s, timeout, steps) for s in sessions)
+                *(run_session(launched[s.index % browsers], url, s, timeout, steps, look) for s in sessions)
             )
             shown = None
             if teacher is not None:
@@ -354,8 +357,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[float, float, float]) -> int:
-    global LOOK_SECONDS
-    LOOK_SECONDS = 1.0 if args.sessions > 5 else 0.2
     port = args.port or free_port()
     try:
         server = start_server(port, log, warm_up=args.warm_up)
