@@ -4,12 +4,15 @@ cache shared by every session of the process, and class batching.
 The page's script thread never trains: a worker thread runs the training and appends progress to
 the Job, and the page reads the Job on each redraw. A rerun (any widget) never touches the job.
 
-Class batching works like an inference server's dynamic batcher: runs wait in one queue; when a
+Class batching works like an inference server's continuous batcher: runs wait in one queue; when a
 worker is free it takes the oldest, waits a short window (BATCH_WINDOW_S) for company, and takes
 every queued run that can train with it (the same `ensemble.group_key`: data set and its size,
-network, steps, optimiser) into one EnsembleTrainer, up to MAX_BATCH. Each member stays its own run:
-its own live lambda, Stop, cancel on leaving, records, result, cache entry. Runs that do not pay
-to batch (images on the CPU) and runs resumed from a copy train alone, as does a lone run.
+network, steps, optimiser) into one EnsembleTrainer, up to MAX_BATCH. While no worker is free, a run
+that can train with a batch under way joins it at that batch's next log step (the smallest such
+batch takes it), so nobody waits for a whole batch to end. Each member stays its own run: its own
+live lambda, Stop, cancel on leaving, records, result, cache entry. Runs that do not pay to batch
+(images on the CPU) and runs resumed from a copy train alone; on CUDA a lone run trains alone too
+(a CUDA-graph ensemble cannot take members once started).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import torch
 
 from dann_demo.config import ConfigError, RunConfig
 from dann_demo.datasets import DataFileError
-from dann_demo.ensemble import EnsembleTrainer, ensemble_pays, group_key
+from dann_demo.ensemble import EnsembleTrainer, accepts_members, ensemble_pays, group_key
 from dann_demo.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult
 from dann_demo.rooms import Rooms
 from dann_demo.train import Trainer, TrainingDiverged, exploding_loss_note
@@ -46,6 +49,22 @@ PICTURE_SECONDS = 0.25  # how often a lone running job refreshes its input-plane
 BATCH_PICTURE_SECONDS = 1.0  # the same for each member of a batch (K pictures cost K times one)
 MAX_BATCH = int(os.environ.get("DANN_MAX_BATCH", "32"))  # members of one batch (docs/benchmarks.md)
 BATCH_WINDOW_S = float(os.environ.get("DANN_BATCH_WINDOW", "0.2"))  # how long a run waits for company
+JOIN_RUNNING = os.environ.get("DANN_BATCH_JOIN", "1") != "0"  # runs may join a batch under way
+
+
+# A class's pace (the Train page's): from CLASS_RUNS runs queued or training on the server, a running job's
+# page shows its latest numbers as one line of text and draws its charts when the run ends, and the class's
+# pages together redraw about CLASS_REDRAWS_PER_SECOND times a second (each page every 4 to 15 s). Each
+# redraw costs a browser ~150 ms of CPU even for one line of text (Streamlit re-renders its page; a Plotly
+# chart adds 40-70 ms), and 30 pages every 4 s took more of a 2-core server than the class's training
+# (scripts/loadtest.py, docs/design.md).
+CLASS_RUNS, CLASS_REDRAWS_PER_SECOND, CLASS_REDRAW_RANGE = 6, 3.0, (4.0, 15.0)
+
+
+def class_redraw_seconds(busy: int) -> float:
+    """How often a page redraws while `busy` runs are in progress: the class's pages share one budget."""
+    lo, hi = CLASS_REDRAW_RANGE
+    return min(hi, max(lo, busy / CLASS_REDRAWS_PER_SECOND))
 
 
 @dataclass
@@ -64,7 +83,8 @@ class Job:
     notice: str | None = None  # something the user should know that is not an error
     from_cache: bool = False
     submitted_at: float = field(default_factory=time.time)
-    batch_size: int = 1  # how many runs trained together with this one (1: alone)
+    batch_size: int = 1  # the most runs it trained together with, itself included (1: alone)
+    _group: str | None = field(default=None, repr=False)  # its ensemble.group_key when it may batch, else None
     watchers: dict[str, float] = field(default_factory=dict)  # session id -> when it last looked
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _trainer: Trainer | None = field(default=None, repr=False)  # training it alone
@@ -229,6 +249,7 @@ class JobManager:
         session_alive: Callable[[str], bool] | None = None,
         max_batch: int = MAX_BATCH,
         batch_window: float = BATCH_WINDOW_S,
+        join_running: bool = JOIN_RUNNING,
     ):
         """`session_alive(id)` tells whether a watching session is still connected; with it, a run
         whose watchers have all left is stopped (cancel on leaving). Without it, runs always finish."""
@@ -236,6 +257,7 @@ class JobManager:
         self.max_concurrent = max_concurrent
         self.max_batch = max(1, max_batch)
         self.batch_window = batch_window
+        self.join_running = join_running
         self.session_alive = session_alive
         self.cache = ResultCache(cache_entries)
         self.sweep_cache = ResultCache(cache_entries)  # finished sweeps' tables, by SweepJob.key
@@ -245,6 +267,7 @@ class JobManager:
         self._jobs: dict[str, Job | SweepJob] = {}
         self._queue: list[Job | SweepJob] = []  # waiting for a worker, oldest first
         self._busy = 0  # workers training now
+        self._batches: list[EnsembleTrainer] = []  # the batches under way, that runs may join
         self._lock = threading.Lock()
         # At interpreter exit the pool's threads are joined: stop the runs first, or a long run
         # would keep a finished test session or a stopped server alive until it ends. (The hook
@@ -310,6 +333,8 @@ class JobManager:
         return job
 
     def _enqueue(self, job: Job | SweepJob) -> None:
+        if isinstance(job, Job) and job._resume is None and self.max_batch > 1 and batches(job.config):
+            job._group = group_key(job.config)
         with self._lock:
             self._queue.append(job)
         self._pool.submit(self._turn)
@@ -434,7 +459,7 @@ class JobManager:
             first = self._queue[0] if self._queue else None
         if first is None:
             return  # another turn took this job into its batch
-        if isinstance(first, Job) and first._resume is None and batches(first.config):
+        if isinstance(first, Job) and first._group is not None:
             # Triton's max queue delay: a run waits a moment for others that can train with it.
             time.sleep(max(0.0, first.submitted_at + self.batch_window - time.time()))
         with self._lock:
@@ -446,10 +471,12 @@ class JobManager:
         try:
             if isinstance(batch[0], SweepJob):
                 self._work_sweep(batch[0])
-            elif len(batch) == 1:
-                self._work(batch[0])
+            elif len(batch) > 1 or (
+                self.join_running and batch[0]._group is not None and accepts_members(batch[0].config)
+            ):
+                self._work_batch(batch)  # a lone run too, where others may join it
             else:
-                self._work_batch(batch)
+                self._work(batch[0])
         finally:
             with self._lock:
                 self._busy -= 1
@@ -460,21 +487,33 @@ class JobManager:
         if not self._queue:
             return []
         first = self._queue.pop(0)
-        if not isinstance(first, Job) or first._resume is not None or not batches(first.config):
+        if not isinstance(first, Job) or first._group is None:
             return [first]
-        key = group_key(first.config)
-        company = [j for j in self._queue if isinstance(j, Job) and j._resume is None and group_key(j.config) == key][
-            : self.max_batch - 1
-        ]
+        return [first, *self._take_company(first._group, self.max_batch - 1)]
+
+    def _take_company(self, group: str, room: int) -> list[Job]:
+        """Up to `room` queued runs of `group`, oldest first, out of the queue. Called with the lock held."""
+        company = [j for j in self._queue if isinstance(j, Job) and j._group == group][: max(0, room)]
         for j in company:
             self._queue.remove(j)
-        return [first, *company]
+        return company
+
+    def _joiners(self, ensemble: EnsembleTrainer) -> list[Job]:
+        """Queued runs that join `ensemble` now: only while no worker is free (a free one starts them as a
+        batch of their own, on its own core), only into the smallest batch of their group, up to max_batch."""
+        with self._lock:
+            if not self.join_running or not self._queue or self._busy < self.max_concurrent:
+                return []
+            if any(other.key == ensemble.key and other.k < ensemble.k for other in self._batches):
+                return []
+            return self._take_company(ensemble.key, self.max_batch - ensemble.k)
 
     def _not_started(self, job: Job) -> bool:
         """A queued run that was stopped, or whose every watcher left, does not start."""
         if job._stop.is_set() or self.abandoned(job):
             job.notice = "Not started: nobody is watching this run any more."
             job.status = STOPPED
+            log.info("run %s not started (%s)", job.id, "stopped" if job._stop.is_set() else "its sessions left")
             return True
         return False
 
@@ -557,11 +596,13 @@ class JobManager:
             self.cache.put(job.config.stable_hash(), result)
 
     def _work_batch(self, jobs: list[Job]) -> None:
-        """Train `jobs` as one EnsembleTrainer; each member reports to its own job."""
+        """Train `jobs` as one EnsembleTrainer, which queued runs of the same group may join while it
+        trains; each member reports to its own job."""
         jobs = [j for j in jobs if not self._not_started(j)]
-        if len(jobs) < 2:
-            for job in jobs:
-                self._work(job)
+        if not jobs:
+            return
+        if len(jobs) == 1 and not (self.join_running and accepts_members(jobs[0].config)):
+            self._work(jobs[0])
             return
         try:
             ensemble = EnsembleTrainer([j.config for j in jobs])
@@ -570,29 +611,39 @@ class JobManager:
             for job in jobs:
                 self._work(job)
             return
+        members = list(jobs)  # member number -> its job
+        dataset = jobs[0].config.dataset
         started = time.perf_counter()
-        for i, job in enumerate(jobs):
-            job.status, job.batch_size, job._member = RUNNING, len(jobs), (ensemble, i)
+        last_picture: dict[int, float] = {}
+
+        def start(i: int, job: Job) -> None:
+            job.status, job._member = RUNNING, (ensemble, i)
             if job._lambda is not None:
                 ensemble.set_member_lambda(i, job._lambda)
-        log.info("batch of %d %s runs started", len(jobs), jobs[0].config.dataset)
-        last_picture = [0.0] * len(jobs)
-        steps = jobs[0].config.steps
+
+        for i, job in enumerate(jobs):
+            start(i, job)
+        with self._lock:
+            self._batches.append(ensemble)
+        log.info("batch of %d %s runs started", len(jobs), dataset)
 
         def on_record(i: int, record: ProgressRecord) -> None:
-            job, now = jobs[i], time.perf_counter()
-            if now - last_picture[i] >= BATCH_PICTURE_SECONDS or record.step == steps:
+            job, now = members[i], time.perf_counter()
+            job.batch_size = ensemble.company(i)
+            # A lone member refreshes its picture as often as a run alone; K pictures cost K times one; a class's
+            # pages draw no picture while their runs train (class_redraw_seconds), so a class's batch skips them.
+            every = PICTURE_SECONDS if ensemble.k == 1 else BATCH_PICTURE_SECONDS
+            if ensemble.k >= CLASS_RUNS and record.step != job.config.steps:
+                every = float("inf")
+            if now - last_picture.get(i, 0.0) >= every or record.step == job.config.steps:
                 last_picture[i] = now
                 self._refresh_pictures(job, ensemble.members[i])  # synced by its record
             job.history.append(record)
 
         def between_steps(e: EnsembleTrainer) -> None:
-            for i, error in e.failed.items():  # a member whose loss went non-finite ends now, alone
-                if not jobs[i].done:
-                    self._fail(jobs[i], error)
             check_leaving = e.step % 64 == 0
             for i in e.active:
-                job = jobs[i]
+                job = members[i]
                 if job._pending_lambda is not None:
                     value, job._pending_lambda = job._pending_lambda, None
                     e.set_member_lambda(i, value)
@@ -603,16 +654,40 @@ class JobManager:
                     job.stop()
                 if job._stop.is_set():
                     self._finish(job, e.stop_member(i))
+            if e.admits_now:
+                joined = 0
+                for job in self._joiners(e):
+                    if self._not_started(job):
+                        continue
+                    try:
+                        i = e.add_member(job.config)
+                    except Exception as error:  # noqa: BLE001 - say why (a data file gone, say); the batch goes on
+                        self._fail(job, error)
+                        continue
+                    members.append(job)
+                    start(i, job)
+                    joined += 1
+                if joined:
+                    log.info("%d %s run(s) joined a batch; %d training in it", joined, dataset, e.k)
+
+        def on_end(i: int, outcome: RunResult | TrainingDiverged) -> None:
+            if isinstance(outcome, TrainingDiverged):
+                self._fail(members[i], outcome)
+            else:
+                self._finish(members[i], outcome)
 
         try:
             outcomes = ensemble.run(
                 on_record=on_record,
-                on_snapshot=lambda i, snap: jobs[i].snapshots.__setitem__(snap.step, snap),
+                on_snapshot=lambda i, snap: members[i].snapshots.__setitem__(snap.step, snap),
                 between_steps=between_steps,
+                on_end=on_end,
             )
         except Exception as e:  # noqa: BLE001 - one batch's failure must not end 30 students' runs
-            log.exception("batch of %d failed; training its runs one by one", len(jobs))
-            for job in jobs:
+            log.exception("batch of %d failed; training its runs one by one", len(members))
+            with self._lock:
+                self._batches.remove(ensemble)
+            for job in members:
                 if not job.done:
                     job._member, job.batch_size = None, 1
                     job.history.clear()
@@ -621,7 +696,10 @@ class JobManager:
                     self._work(job)
             return
         finally:
-            for job in jobs:
+            with self._lock:
+                if ensemble in self._batches:
+                    self._batches.remove(ensemble)
+            for job in members:
                 with self._lock:
                     job._member = None
                     orphans, job._forks = job._forks, []
@@ -629,16 +707,14 @@ class JobManager:
                     self._start_from_step_zero(fork)
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-        for job, outcome in zip(jobs, outcomes, strict=True):
-            if job.done:
-                continue
-            if isinstance(outcome, TrainingDiverged):
-                self._fail(job, outcome)
-            else:
-                self._finish(job, outcome)
+        for job, outcome in zip(members, outcomes, strict=True):
+            if not job.done:  # every member ends through on_end or its Stop; this is the safety net
+                on_end(members.index(job), outcome)
         seconds = round(time.perf_counter() - started, 2)
-        self.batch_log.append({"size": len(jobs), "dataset": jobs[0].config.dataset, "seconds": seconds})
-        log.info("batch of %d %s runs done in %.1f s", len(jobs), jobs[0].config.dataset, seconds)
+        most = max(ensemble.company(i) for i in range(len(members)))
+        if len(members) > 1:
+            self.batch_log.append({"size": len(members), "most_at_once": most, "dataset": dataset, "seconds": seconds})
+        log.info("batch of %d %s runs done in %.1f s (at most %d at once)", len(members), dataset, seconds, most)
 
     def _work_sweep(self, job: SweepJob) -> None:
         from dann_demo.sweep import run_sweep

@@ -145,3 +145,35 @@ def test_images_on_the_cpu_never_batch(dataset):
     from dann_demo.jobs import batches
 
     assert not batches(RunConfig.for_dataset(dataset)) and batches(RunConfig.for_dataset("blobs"))
+
+
+def test_a_run_joins_a_batch_under_way_when_no_worker_is_free():
+    """Continuous batching: with the one worker busy, later runs join the training batch at its next log
+    step instead of waiting for it to end, and each member is still its config trained alone."""
+    manager = JobManager(max_concurrent=1, batch_window=0.0)
+    base = RunConfig.for_dataset("moons", steps=400, log_every=10, n_samples=150, lambda_schedule="constant", lr=0.02)
+    first = manager.submit(base.replace(seed=61))
+    while first.step < 50:
+        time.sleep(0.001)
+    later = [manager.submit(base.replace(seed=62)), manager.submit(base.replace(seed=63, mode="source_only"))]
+    while any(job.status != RUNNING for job in later):
+        time.sleep(0.001)
+    assert not first.done and 50 <= first.step < 400  # they did not wait for it
+    for job in (first, *later):
+        _wait(job)
+        assert job.status == FINISHED and job.batch_size == 3 and job.result.metrics["steps"] == 400
+        _close(job.result.state_dict, Trainer(job.config).run().state_dict, atol=1e-5)
+        assert [r.step for r in job.history][:2] == [0, 10]  # its own steps, from 0
+    assert [(b["size"], b["most_at_once"]) for b in manager.batch_log] == [(3, 3)]
+
+
+def test_a_free_worker_starts_a_run_apart_instead_of_joining():
+    manager = JobManager(max_concurrent=2, batch_window=0.0)
+    base = RunConfig.for_dataset("moons", steps=300, log_every=10, n_samples=120)
+    first = manager.submit(base.replace(seed=71))
+    while first.step < 50:
+        time.sleep(0.001)
+    second = manager.submit(base.replace(seed=72))
+    for job in (first, second):
+        _wait(job)
+    assert first.batch_size == second.batch_size == 1 and not manager.batch_log

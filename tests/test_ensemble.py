@@ -159,9 +159,55 @@ def test_one_member_steered_and_one_stopped_match_their_runs_alone():
         assert member.lambda_changes == alone.lambda_changes and member.metrics["stopped"] == alone.metrics["stopped"]
     assert results[0].lambda_changes == [(50, 2.0)] and results[0].history[-1].lambda_ == 2.0
     assert results[1].metrics["steps"] == 70 and results[1].history[-1].step == 70
-    # The stopped member's weights did not move after its stop, though the others trained on.
-    for name, stacked in ensemble.params.items():
-        torch.testing.assert_close(stacked[1].detach(), results[1].state_dict[name], rtol=0, atol=0)
+    # The stopped member left: its rows are gone and the others trained on without it.
+    assert ensemble.k == 0 and ensemble.own_step(1) == 70 and ensemble.own_step(0) == 120
+    assert ensemble.finished.keys() == {0, 2} and ensemble.stopped.keys() == {1}
+
+
+def test_members_that_join_a_running_ensemble_match_their_runs_alone():
+    """Continuous batching: runs join at the steps where the others record, each with its own step
+    counter (lambda schedule, learning rate, records, snapshots), one steered and one stopped after
+    joining; members leave as they end."""
+    first, joiner, late = _moons_members()
+    joined: dict[int, int] = {}  # member -> the ensemble step it joined at
+    refused: list[int] = []
+    ended: list[tuple[int, int]] = []  # (member, ensemble step)
+
+    def between(e: EnsembleTrainer) -> None:
+        if e.step == 30:  # not a log step of member 0 (log_every 40): a run must wait
+            with pytest.raises(ValueError, match="admits_now"):
+                e.add_member(joiner)
+            refused.append(e.step)
+        if e.step == 40:
+            assert e.admits_now
+            joined[e.add_member(joiner)] = e.step
+        if e.step == 80:
+            joined[e.add_member(late)] = e.step
+            joined[e.add_member(first.replace(seed=7))] = e.step
+        if e.step == 80 + 60:  # member 2 (late) at its step 60 takes lambda 2
+            e.set_member_lambda(2, 2.0)
+        if e.step == 80 + 90:  # member 3 stops at its step 90
+            e.stop_member(3)
+
+    ensemble = EnsembleTrainer([first])
+    results = ensemble.run(between_steps=between, on_end=lambda i, outcome: ended.append((i, ensemble.step)))
+    assert refused == [30] and joined == {1: 40, 2: 80, 3: 80}
+    # Each ended at its own last step; the stopped one is the caller's to report.
+    assert ended == [(0, 120), (1, 160), (2, 200)]
+
+    steered = Trainer(late)
+    alone_2 = steered.run(should_stop=lambda: steered.step == 60 and steered.set_lambda(2.0) or False)
+    stopped = Trainer(first.replace(seed=7))
+    alone_3 = stopped.run(should_stop=lambda: stopped.step >= 90)
+    for member, alone in zip(results, (Trainer(first).run(), Trainer(joiner).run(), alone_2, alone_3), strict=True):
+        _assert_member_matches_alone(member, alone, atol=1e-4)
+        assert member.lambda_changes == alone.lambda_changes and member.metrics["stopped"] == alone.metrics["stopped"]
+        assert set(member.snapshots) == set(alone.snapshots)
+    assert results[2].lambda_changes == [(60, 2.0)] and results[3].history[-1].step == 90
+    # How many trained together: the most rows a member shared (member 0 was at its step 80 when two joined).
+    assert [r.metrics["ensemble_size"] for r in results] == [4, 4, 4, 4]
+    # Seconds count from each member's own start.
+    assert results[2].history[0].seconds == 0.0 and results[2].metrics["seconds"] < ensemble._seconds
 
 
 def test_a_member_handed_out_mid_run_trains_on_like_the_member():
