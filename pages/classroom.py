@@ -68,6 +68,25 @@ st.caption(
 )
 
 
+def room_figures(frame):
+    """The room's two figures, rebuilt only when a run's figures or state changed since the last redraw
+    (building them took most of the Class page's server time in a class of 30)."""
+    key = frame.drop(columns=["job"]).to_csv(index=False)
+    memo = st.session_state.get("class_figures")
+    if memo is None or memo[0] != key:
+        memo = (
+            key,
+            (
+                plots.room_figure(frame, "target_acc", "The class: target accuracy against λ", "target accuracy"),
+                plots.room_figure(
+                    frame, "domain_acc", "The class: domain classifier accuracy against λ", "domain accuracy"
+                ),
+            ),
+        )
+        st.session_state["class_figures"] = memo
+    return memo[1]
+
+
 @st.fragment(run_every=REDRAW_SECONDS)
 def class_view() -> None:
     """The room's runs, redrawn every few seconds from what the job manager records."""
@@ -83,16 +102,9 @@ def class_view() -> None:
         "of a run still training."
     )
     left, right = st.columns(2)
-    left.plotly_chart(
-        plots.room_figure(frame, "target_acc", "The class: target accuracy against λ", "target accuracy"),
-        key="class_target",
-        config=plots.CHART_CONFIG,
-    )
-    right.plotly_chart(
-        plots.room_figure(frame, "domain_acc", "The class: domain classifier accuracy against λ", "domain accuracy"),
-        key="class_domain",
-        config=plots.CHART_CONFIG,
-    )
+    target, domain = room_figures(frame)
+    left.plotly_chart(target, key="class_target", config=plots.CHART_CONFIG)
+    right.plotly_chart(domain, key="class_domain", config=plots.CHART_CONFIG)
     event = st.dataframe(
         frame[TABLE_COLUMNS],
         hide_index=True,

@@ -5,7 +5,7 @@ import streamlit as st
 
 from dann_demo import plots
 from dann_demo.datasets import UNLABELLED, load_pair
-from dann_demo.jobs import FAILED, QUEUED, RUNNING, STOPPED, Job
+from dann_demo.jobs import CLASS_RUNS, FAILED, QUEUED, RUNNING, STOPPED, Job, class_redraw_seconds
 from dann_demo.presets import PRESETS
 from dann_demo.rooms import MAX_NICKNAME
 from dann_demo.train import history_frame
@@ -19,11 +19,6 @@ from pages.summary import percent, summary
 # image runs are slow and change slowly, so they are redrawn half as often.
 QUEUED_REDRAW_SECONDS = 3.0
 REDRAW_SECONDS = {"moons": 0.5, "blobs": 0.5, "digits": 1.0, "mnist": 1.0}  # others (own data, maybe images): 1.0
-# A class: from this many runs queued or training on the server, a running job's page redraws every
-# CLASS_REDRAW_SECONDS with its latest numbers as text, and draws its charts when the run ends. Headless
-# Chromium spends 40-70 ms of CPU on each Plotly chart it redraws, so six charts twice a second on 30
-# pages took more CPU than the class's training (scripts/loadtest.py, docs/design.md).
-CLASS_RUNS, CLASS_REDRAW_SECONDS = 6, 4.0
 
 
 def class_pace() -> bool:
@@ -31,11 +26,32 @@ def class_pace() -> bool:
     return manager.in_progress_count() >= CLASS_RUNS
 
 
-def redraw_seconds(job: Job, paced: bool) -> float:
-    """How often the page redraws a running job: quickly for one user, slowly for a class (`paced`)."""
-    if paced:
-        return CLASS_REDRAW_SECONDS
+def paced_page() -> bool:
+    """Whether this page draws at a class's pace: in a room (a class, even while its first runs start:
+    its pages then keep one pace for the whole run), or on a server busy with others' runs."""
+    return room is not None or class_pace()
+
+
+def redraw_seconds(job: Job) -> float:
+    """How often the page redraws a running job when no class keeps the server busy."""
     return REDRAW_SECONDS.get(job.config.dataset, 1.0) * (1 + manager.running_count() / 2)
+
+
+def class_view(job: Job, busy: int) -> None:
+    """A running job in a class: its progress and latest numbers in one element (every element is a
+    message the browser renders)."""
+    last = job.history[-1]
+    together = f" · training together with {job.batch_size - 1} other run(s) of the class" if job.batch_size > 1 else ""
+    shared = f" · {len(job.watchers) - 1} other session(s) watch this run" if len(job.watchers) > 1 else ""
+    st.markdown(
+        f"**Step {last.step} of {job.config.steps}**{together}{shared}  \n"
+        f"Source accuracy **{percent(last.source_acc)}** · target accuracy **{percent(last.target_acc)}** · "
+        f"domain classifier **{percent(last.domain_acc)}** · λ {last.lambda_:.2f}  \n"
+        f":small[:material/speed: A class shares this server ({busy} run(s) queued or training now), so this page "
+        f"shows your run's latest numbers every {st.session_state.get('train_every', 4):.0f} s and its charts when it "
+        "ends: drawing "
+        "less leaves the CPU to training.]"
+    )
 
 
 CAPTIONS = {
@@ -134,9 +150,13 @@ def gallery_caption(domain: str, label: int, predicted: int) -> str:
     return f"{domain}: {label} → {predicted} " + ("✓" if label == predicted else "✗")
 
 
-def draw(job: Job) -> dict:
-    """Draw the job; returns its figures (the downloads reuse them)."""
+def draw(job: Job, paced: bool = False) -> dict:
+    """Draw the job (`paced`: at a class's pace); returns its figures (the downloads reuse them)."""
     job.watch(me)
+    busy = manager.in_progress_count()
+    if paced and job.status == RUNNING and job.history and not job.notice:
+        class_view(job, busy)
+        return {}
     if len(job.watchers) > 1 and not job.done:
         st.caption(
             f":material/group: {len(job.watchers) - 1} other session(s) pressed Train with the same "
@@ -163,18 +183,8 @@ def draw(job: Job) -> dict:
             st.warning(f"Stopped at step {job.result.metrics['steps']}.", icon=":material/stop_circle:")
         st.subheader("Summary" + (" (from the cache: the same run was trained before)" if job.from_cache else ""))
         summary(job.result)
-    busy = manager.in_progress_count()
-    if not job.done and job.history and busy >= CLASS_RUNS:
-        last = job.history[-1]
-        st.markdown(
-            f"At step {last.step}: source accuracy **{percent(last.source_acc)}** · target accuracy "
-            f"**{percent(last.target_acc)}** · domain classifier **{percent(last.domain_acc)}** · λ {last.lambda_:.2f}"
-        )
-        st.caption(
-            f":material/speed: {busy} runs are queued or training on this server, so this "
-            f"page shows your run's latest numbers every {CLASS_REDRAW_SECONDS:.0f} s and its charts when it ends: "
-            "drawing less leaves the CPU to training."
-        )
+    if paced and not job.done and job.history:
+        class_view(job, busy)
         return {}
     figs = figures(job)
     if not figs:
@@ -230,9 +240,15 @@ def live_view() -> None:
     current = manager.get(st.session_state.get("train_job"))
     if current is None:
         return
-    draw(current)
-    if current.done or (slow and current.status != QUEUED) or (not queued_view and class_pace() != paced):
-        st.rerun()  # ended: stop the timer; started, or the class came or went: redraw at the new pace
+    if current.done:
+        st.rerun()  # ended: the charts and downloads, drawn once by the full run, and no timer
+    draw(current, paced)
+    if room is not None:
+        return  # a class's page keeps its pace from Train to the end of the run
+    if paced and manager.in_progress_count() < CLASS_RUNS // 2:
+        st.rerun()  # the others' runs have ended (well below CLASS_RUNS, so that the pace does not flap)
+    elif not paced and ((slow and current.status != QUEUED) or class_pace()):
+        st.rerun()  # started, or a class came: redraw at the new pace
 
 
 if job is None:
@@ -245,13 +261,19 @@ elif job.done:
     if job.result is not None:
         run_downloads(job.result, figs)
 else:
-    # A queued run only needs its place in the queue: polling slowly leaves the CPU to training (with
-    # 30 sessions waiting, their redraws took more time than the runs; scripts/loadtest.py). The next
-    # run to start polls at the running pace: a lone run waits only for the batch window, and a 3-s
-    # poll made its page notice the start 3 s late.
-    queued_view, paced = job.status == QUEUED, class_pace()
-    slow = queued_view and (paced or manager.queue_position(job) > 0)
-    every = QUEUED_REDRAW_SECONDS if slow else redraw_seconds(job, paced)
+    # A class (a busy server): one slow timer from Train to the end of the run, queued or training, and
+    # no full rerun in between: each costs the browser a redraw of the whole page, and a full rerun from
+    # inside a timed fragment under load could leave the page without its timer (scripts/loadtest.py).
+    # One user: a queued run behind others polls slowly (it only needs its place in the queue); the
+    # next run to start polls at the running pace (a 3-s poll made a lone run's page notice its start
+    # 3 s late).
+    paced = paced_page()
+    slow = not paced and job.status == QUEUED and manager.queue_position(job) > 0
+    if paced:
+        every = class_redraw_seconds(manager.in_progress_count())
+    else:
+        every = QUEUED_REDRAW_SECONDS if slow else redraw_seconds(job)
+    st.session_state["train_every"] = every
     st.fragment(run_every=every)(live_view)()
 if config is not None:
     share_box("train", config)

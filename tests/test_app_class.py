@@ -99,3 +99,29 @@ def test_rooms_are_bounded_and_cannot_be_listed(monkeypatch):
     made[3].created_at -= rooms.MAX_AGE_HOURS * 3600 + 1
     assert registry.get(made[3].code) is None  # ended
     assert set(rooms.CODE_ALPHABET).isdisjoint("01ilo") and len(made[1].code) == rooms.CODE_LENGTH
+
+
+def test_a_students_page_in_a_room_keeps_the_class_pace_from_its_first_run():
+    """In a room the page shows the run's numbers in one line while it trains, even before the class's
+    other runs start (one pace from Train to the end: no full rerun while it trains), and its charts at the
+    end; a digits run as well as moons."""
+    from pages.server import job_manager
+
+    teacher = _page("pages/classroom.py")
+    next(b for b in teacher.sidebar.button if b.label == "Open a new room").click().run()
+    code = teacher.query_params["room"]
+    for dataset in ("moons", "digits"):
+        at = _student(code, "", dataset=dataset, steps="20000", seed="71")
+        job = job_manager().get(at.session_state["train_job"])
+        deadline = time.time() + 60
+        while not job.history and time.time() < deadline:
+            time.sleep(0.05)
+        at.run()
+        lines = [m.value for m in at.markdown if "A class shares this server" in m.value]
+        assert len(lines) == 1 and lines[0].startswith("**Step ") and not at.get("plotly_chart"), dataset
+        assert job_manager().in_progress_count() < 6  # a class's pace, though the server is not busy
+        next(b for b in at.button if b.label == "Stop").click().run()
+        while not job.done and time.time() < deadline:
+            time.sleep(0.05)
+        at.run()
+        assert job.done and at.get("plotly_chart") and not any("A class shares" in m.value for m in at.markdown)
