@@ -126,10 +126,9 @@ class EnsembleTrainer:
         self._schedules: dict[tuple, torch.Tensor] = {}  # members that share a lambda schedule share its column
         self.step = 0  # steps the ensemble has taken; each member in training takes every one
         self._seconds = 0.0
-        # Per member (by number): its Trainer and config, the ensemble step it joined at, the ensemble's
-        # seconds then, where its logging window starts (its own steps), the most members it trained with.
+        # Per member (by number): its Trainer, the ensemble step it joined at, the ensemble's seconds then,
+        # where its logging window starts (its own steps), the most members it trained with.
         self.members: list[Trainer] = []
-        self.configs: list[RunConfig] = []
         self._joined: list[int] = []
         self._joined_seconds: list[float] = []
         self._window_start: list[int] = []
@@ -150,6 +149,7 @@ class EnsembleTrainer:
         self._chunk_states: dict[int, torch.Tensor] = {}  # member -> its generator state at its chunk's start
         self._chunk_start: dict[int, int] = {}  # member -> the own step its chunk starts at
         self._refill_at: dict[int, int] = {}  # member -> the ensemble step its chunk runs out
+        self._next_refill = 0  # the earliest of those (a left member's may linger: it only costs a look)
         self.params: dict[str, torch.Tensor] = {}  # params[name][r]: row r's tensor `name`
         self._momentum: dict[str, torch.Tensor] = {}  # SGD's momentum buffers, stacked the same way
         self._add(trainers)
@@ -205,7 +205,6 @@ class EnsembleTrainer:
         first = len(self.members)
         for m in trainers:
             self.members.append(m)
-            self.configs.append(m.config)
             self._joined.append(self.step)
             self._joined_seconds.append(self._seconds)
             self._window_start.append(0)
@@ -256,9 +255,10 @@ class EnsembleTrainer:
             self._chunk_pos = grow(get("_chunk_pos"), torch.zeros(len(trainers), dtype=torch.long))
         self._live += new
         self._rows_changed()
-        for i in new:
-            if self._chunked:
+        if self._chunked:
+            for i in new:
                 self._refill(i)
+            self._next_refill = min(self._refill_at[i] for i in self._live)
 
     def _schedule(self, config: RunConfig) -> torch.Tensor:
         """lambda at each of the run's steps, computed in float64 on the host once (as Trainer does per
@@ -377,9 +377,10 @@ class EnsembleTrainer:
                 for i in self._live
             ]
             return torch.stack([d[0] for d in draws]), torch.stack([d[1] for d in draws])
-        if min(self._refill_at[i] for i in self._live) <= self.step:
+        if self._next_refill <= self.step:
             for i in [i for i in self._live if self._refill_at[i] <= self.step]:
                 self._refill(i)
+            self._next_refill = min(self._refill_at[i] for i in self._live)
         rows = self._chunk[self._rows, self._chunk_pos]
         self._chunk_pos.add_(1)
         return rows[:, :b], rows[:, b:]
@@ -572,8 +573,7 @@ class EnsembleTrainer:
                     snap = self._sync_member(i).snapshot()
                     if on_snapshot:
                         on_snapshot(i, snap)
-            for i in self.active:
-                if self.own_step(i) >= c.steps:
+                if own >= c.steps:
                     self.finished[i] = self._result(i, False)
                     if on_end:
                         on_end(i, self.finished[i])

@@ -471,10 +471,8 @@ class JobManager:
         try:
             if isinstance(batch[0], SweepJob):
                 self._work_sweep(batch[0])
-            elif len(batch) > 1 or (
-                self.join_running and batch[0]._group is not None and accepts_members(batch[0].config)
-            ):
-                self._work_batch(batch)  # a lone run too, where others may join it
+            elif batch[0]._group is not None:
+                self._work_batch(batch)  # it decides whether a lone run trains as a batch others may join
             else:
                 self._work(batch[0])
         finally:
@@ -707,9 +705,9 @@ class JobManager:
                     self._start_from_step_zero(fork)
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-        for job, outcome in zip(members, outcomes, strict=True):
+        for i, (job, outcome) in enumerate(zip(members, outcomes, strict=True)):
             if not job.done:  # every member ends through on_end or its Stop; this is the safety net
-                on_end(members.index(job), outcome)
+                on_end(i, outcome)
         seconds = round(time.perf_counter() - started, 2)
         most = max(ensemble.company(i) for i in range(len(members)))
         if len(members) > 1:

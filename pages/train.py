@@ -37,10 +37,10 @@ def redraw_seconds(job: Job) -> float:
     return REDRAW_SECONDS.get(job.config.dataset, 1.0) * (1 + manager.running_count() / 2)
 
 
-def class_view(job: Job, busy: int) -> None:
+def class_view(job: Job) -> None:
     """A running job in a class: its progress and latest numbers in one element (every element is a
     message the browser renders)."""
-    last = job.history[-1]
+    last, busy = job.history[-1], manager.in_progress_count()
     together = f" · training together with {job.batch_size - 1} other run(s) of the class" if job.batch_size > 1 else ""
     shared = f" · {len(job.watchers) - 1} other session(s) watch this run" if len(job.watchers) > 1 else ""
     st.markdown(
@@ -49,8 +49,7 @@ def class_view(job: Job, busy: int) -> None:
         f"domain classifier **{percent(last.domain_acc)}** · λ {last.lambda_:.2f}  \n"
         f":small[:material/speed: A class shares this server ({busy} run(s) queued or training now), so this page "
         f"shows your run's latest numbers every {st.session_state.get('train_every', 4):.0f} s and its charts when it "
-        "ends: drawing "
-        "less leaves the CPU to training.]"
+        "ends: drawing less leaves the CPU to training.]"
     )
 
 
@@ -153,16 +152,13 @@ def gallery_caption(domain: str, label: int, predicted: int) -> str:
 def draw(job: Job, paced: bool = False) -> dict:
     """Draw the job (`paced`: at a class's pace); returns its figures (the downloads reuse them)."""
     job.watch(me)
-    busy = manager.in_progress_count()
-    if paced and job.status == RUNNING and job.history and not job.notice:
-        class_view(job, busy)
-        return {}
-    if len(job.watchers) > 1 and not job.done:
+    in_class_view = paced and not job.done and bool(job.history)  # the view says who else shares the run
+    if len(job.watchers) > 1 and not job.done and not in_class_view:
         st.caption(
             f":material/group: {len(job.watchers) - 1} other session(s) pressed Train with the same "
             "settings: you all watch one training. Moving λ gives you your own copy."
         )
-    if job.batch_size > 1 and not job.done:
+    if job.batch_size > 1 and not job.done and not in_class_view:
         st.caption(
             f":material/groups: Training together with {job.batch_size - 1} other run(s) of the class in one "
             "batch: each is still its own run (its own λ, Stop and result)."
@@ -172,7 +168,7 @@ def draw(job: Job, paced: bool = False) -> dict:
             f"Waiting for a free trainer: {manager.queue_position(job)} run(s) ahead of yours.",
             icon=":material/hourglass:",
         )
-    elif job.status == RUNNING:
+    elif job.status == RUNNING and not in_class_view:
         st.progress(job.fraction, text=f"step {job.step} of {job.config.steps} · {job.steps_per_second:.0f} steps/s")
     if job.notice:
         st.warning(job.notice, icon=":material/info:")
@@ -183,8 +179,8 @@ def draw(job: Job, paced: bool = False) -> dict:
             st.warning(f"Stopped at step {job.result.metrics['steps']}.", icon=":material/stop_circle:")
         st.subheader("Summary" + (" (from the cache: the same run was trained before)" if job.from_cache else ""))
         summary(job.result)
-    if paced and not job.done and job.history:
-        class_view(job, busy)
+    if in_class_view:
+        class_view(job)
         return {}
     figs = figures(job)
     if not figs:

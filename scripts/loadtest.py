@@ -21,7 +21,8 @@ trained (their sizes, read from its log), the server's peak memory and its CPU s
 `--sessions-csv` writes each session's times (page open, when it pressed Train, result, training);
 a failed session's line names its stage and what its page showed. The 30 browsers stand in for 30
 students' machines: at the server's own priority (the default) they take most of its 2 cores;
-`--browser-nice 19` runs them at the lowest priority, nearer a class whose browsers run elsewhere.
+`--browser-nice 19` runs them at the lowest priority, so the server gets the CPU first and the
+browsers starve instead (docs/benchmarks.md).
 
 The server runs with DANN_WARM_UP=0 (no UMAP compilation thread: the Train page never draws UMAP;
 --warm-up starts it as `make run` does, so `--sessions 1 --no-room --warm-up` times a fresh server's
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import math
 import os
 import re
@@ -349,15 +351,16 @@ def class_page_redraws(log_text: str) -> list[tuple[int, float]]:
 
 def write_sessions(path: Path, sessions: list[Session]) -> None:
     """One row per session: what it asked for and its times (seconds), for a timeline of the class."""
-    rows = ["index,seed,settings,outcome,open_s,clicked_at_s,result_s,train_s,from_cache"]
-    for s in sessions:
-        outcome = "finished" if s.ok else "left" if s.left else "failed"
-        settings = " ".join(f"{k}={v}" for k, v in s.settings.items() if k != "room")
-        rows.append(
-            f"{s.index},{s.seed},{settings},{outcome},{s.open_seconds:.2f},{s.clicked_at:.2f},{s.result_seconds:.2f},"
-            f"{s.train_seconds:.2f},{s.from_cache}"
+    with path.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(
+            ["index", "seed", "settings", "outcome", "open_s", "clicked_at_s", "result_s", "train_s", "from_cache"]
         )
-    path.write_text("\n".join(rows) + "\n")
+        for s in sessions:
+            outcome = "finished" if s.ok else "left" if s.left else "failed"
+            settings = " ".join(f"{k}={v}" for k, v in s.settings.items() if k != "room")
+            times = (s.open_seconds, s.clicked_at, s.result_seconds, s.train_seconds)
+            out.writerow([s.index, s.seed, settings, outcome, *(f"{t:.2f}" for t in times), s.from_cache])
 
 
 def percentile(values: list[float], q: float) -> float:
