@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import os
 import threading
 import time
@@ -110,6 +111,22 @@ class Job:
     @property
     def steps_per_second(self) -> float:
         return self.step / self.history[-1].seconds if self.history and self.history[-1].seconds else 0.0
+
+    def seconds_left(self) -> float:
+        """Its training's expected seconds to the end at the pace of its last two records (inf while
+        unknown): a page that would look again only after the end waits for the end instead."""
+        history = self.history[-2:]
+        if len(history) < 2 or history[1].seconds <= history[0].seconds or history[1].step <= history[0].step:
+            return math.inf
+        rate = (history[1].step - history[0].step) / (history[1].seconds - history[0].seconds)
+        return (self.config.steps - history[1].step) / rate
+
+    def wait_end(self, timeout: float, poll: float = 0.1) -> bool:
+        """Block up to `timeout` seconds until the job has ended; whether it has."""
+        deadline = time.monotonic() + timeout
+        while not self.done and time.monotonic() < deadline:
+            time.sleep(poll)
+        return self.done
 
     @property
     def lambda_changes(self) -> list[tuple[int, float]]:
@@ -480,14 +497,25 @@ class JobManager:
                 self._busy -= 1
 
     def _take_batch(self) -> list[Job | SweepJob]:
-        """The oldest queued job and, when it can batch, every queued run that can train with it (up to
-        max_batch). Called with the lock held."""
-        if not self._queue:
+        """The oldest queued job that no batch under way will take, and, when it can batch, every queued
+        run that can train with it (up to max_batch). Called with the lock held."""
+        first = next((j for j in self._queue if self._batch_for(j) is None), None)
+        if first is None:
             return []
-        first = self._queue.pop(0)
+        self._queue.remove(first)
         if not isinstance(first, Job) or first._group is None:
             return [first]
         return [first, *self._take_company(first._group, self.max_batch - 1)]
+
+    def _batch_for(self, job: Job | SweepJob) -> EnsembleTrainer | None:
+        """The batch under way that `job` will join at its next log step: the smallest of its group that
+        takes members and has room. A second batch of the same group beside it trained the class's runs
+        about three times slower on 2 cores (two training threads of one process share its GIL:
+        scripts/loadtest.py, docs/benchmarks.md). Called with the lock held."""
+        if not self.join_running or not isinstance(job, Job) or job._group is None:
+            return None
+        open_ = [b for b in self._batches if b.key == job._group and b.resizable and b.k < self.max_batch]
+        return min(open_, key=lambda b: b.k, default=None)
 
     def _take_company(self, group: str, room: int) -> list[Job]:
         """Up to `room` queued runs of `group`, oldest first, out of the queue. Called with the lock held."""
@@ -497,14 +525,26 @@ class JobManager:
         return company
 
     def _joiners(self, ensemble: EnsembleTrainer) -> list[Job]:
-        """Queued runs that join `ensemble` now: only while no worker is free (a free one starts them as a
-        batch of their own, on its own core), only into the smallest batch of their group, up to max_batch."""
+        """Queued runs that join `ensemble` now: those of its group for which it is the batch to join
+        (_batch_for), up to max_batch."""
         with self._lock:
-            if not self.join_running or not self._queue or self._busy < self.max_concurrent:
-                return []
-            if any(other.key == ensemble.key and other.k < ensemble.k for other in self._batches):
+            if not self._queue or self._batch_for(self._queue_of(ensemble.key)) is not ensemble:
                 return []
             return self._take_company(ensemble.key, self.max_batch - ensemble.k)
+
+    def _end_batch(self, ensemble: EnsembleTrainer) -> None:
+        """`ensemble` takes no more members: runs of its group that were left for it start on a worker."""
+        with self._lock:
+            if ensemble not in self._batches:
+                return
+            self._batches.remove(ensemble)
+            waiting = self._queue_of(ensemble.key) is not None
+        if waiting:
+            self._pool.submit(self._turn)
+
+    def _queue_of(self, group: str) -> Job | None:
+        """The oldest queued run of `group`. Called with the lock held."""
+        return next((j for j in self._queue if isinstance(j, Job) and j._group == group), None)
 
     def _not_started(self, job: Job) -> bool:
         """A queued run that was stopped, or whose every watcher left, does not start."""
@@ -683,8 +723,7 @@ class JobManager:
             )
         except Exception as e:  # noqa: BLE001 - one batch's failure must not end 30 students' runs
             log.exception("batch of %d failed; training its runs one by one", len(members))
-            with self._lock:
-                self._batches.remove(ensemble)
+            self._end_batch(ensemble)
             for job in members:
                 if not job.done:
                     job._member, job.batch_size = None, 1
@@ -694,9 +733,7 @@ class JobManager:
                     self._work(job)
             return
         finally:
-            with self._lock:
-                if ensemble in self._batches:
-                    self._batches.remove(ensemble)
+            self._end_batch(ensemble)
             for job in members:
                 with self._lock:
                     job._member = None

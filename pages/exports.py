@@ -3,6 +3,7 @@ Not a page (app.py's navigation lists the pages); the file formats live in dann_
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 import streamlit as st
@@ -15,8 +16,9 @@ from dann_demo.results import RunResult
 from pages.linking import apply_values
 
 
-def run_downloads(result: RunResult, figures: dict) -> None:
-    """Download buttons for a finished run. Files are made when clicked (deferred), not on every rerun."""
+def run_downloads(result: RunResult, figures: Callable[[], dict]) -> None:
+    """Download buttons for a finished run. Files are made when clicked (deferred), not on every rerun;
+    `figures` builds (or reuses) the run's figures then."""
     name = f"dann-{result.config.dataset}-{result.config.mode}-seed{result.config.seed}"
     st.markdown("**Downloads**")
     cols = st.columns(5)
@@ -56,7 +58,7 @@ def run_downloads(result: RunResult, figures: dict) -> None:
     )
     cols[4].download_button(
         "Figures (HTML, zip)",
-        lambda: exports.figures_zip(figures),
+        lambda: exports.figures_zip(figures()),
         f"{name}-figures.zip",
         "application/zip",
         icon=":material/bar_chart:",
@@ -93,8 +95,13 @@ def load_config_box(prefix: str) -> None:
 
 
 def share_box(prefix: str, config: RunConfig) -> None:
-    """The link to this setup, and a classroom link that hides chosen controls."""
-    with st.expander("Share this setup / classroom link", icon=":material/share:"):
+    """The link to this setup, and a classroom link that hides chosen controls; built once the box is open."""
+    box = st.expander(
+        "Share this setup / classroom link", icon=":material/share:", key=f"{prefix}_share_open", on_change="rerun"
+    )
+    if not box.open:
+        return
+    with box:
         hide = st.multiselect(
             "Hide these controls from students",
             [f for f in LINK_FIELDS if f != "seed"],

@@ -95,14 +95,19 @@ with st.sidebar:
         )
     st.header("Run settings")
     config, error = run_settings("train")
-    with st.expander("Load a saved config", icon=":material/upload_file:"):
-        load_config_box("train")
+    loader = st.expander("Load a saved config", icon=":material/upload_file:", key="train_load_open", on_change="rerun")
+    if loader.open:
+        with loader:
+            load_config_box("train")
 if config is not None:
     write_link("train", config)
 
 link_notes("train")
-with st.expander("Lesson presets", icon=":material/school:", expanded=False):
-    cols = st.columns(len(PRESETS))
+# The page's closed boxes (presets, loading a config, sharing) send their contents only once opened: a
+# class's 30 pages open at once, and each element costs every browser CPU (docs/benchmarks.md).
+presets = st.expander("Lesson presets", icon=":material/school:", key="train_presets_open", on_change="rerun")
+if presets.open:
+    cols = presets.columns(len(PRESETS))
     for col, preset in zip(cols, PRESETS.values(), strict=True):
         col.button(
             preset.title,
@@ -149,8 +154,8 @@ def gallery_caption(domain: str, label: int, predicted: int) -> str:
     return f"{domain}: {label} → {predicted} " + ("✓" if label == predicted else "✗")
 
 
-def draw(job: Job, paced: bool = False) -> dict:
-    """Draw the job (`paced`: at a class's pace); returns its figures (the downloads reuse them)."""
+def draw(job: Job, paced: bool = False) -> None:
+    """Draw the job (`paced`: at a class's pace)."""
     job.watch(me)
     in_class_view = paced and not job.done and bool(job.history)  # the view says who else shares the run
     if len(job.watchers) > 1 and not job.done and not in_class_view:
@@ -181,10 +186,24 @@ def draw(job: Job, paced: bool = False) -> dict:
         summary(job.result)
     if in_class_view:
         class_view(job)
-        return {}
+        return
+    if job.done and paced_page():
+        # A class's runs end within seconds of each other, and each page drawing six charts at once took the
+        # browsers' CPU from the runs still training (scripts/loadtest.py): in a class the charts wait for a click.
+        charts = st.expander(
+            "Decision boundary and training curves", icon=":material/monitoring:", key="train_charts", on_change="rerun"
+        )
+        if charts.open:
+            with charts:
+                draw_charts(job)
+    else:
+        draw_charts(job)
+
+
+def draw_charts(job: Job) -> None:
     figs = figures(job)
     if not figs:
-        return figs
+        return
     if "input_plane" in figs:
         st.plotly_chart(figs["input_plane"], key="plane", config=plots.CHART_CONFIG)
         st.caption(CAPTIONS["plane"])
@@ -202,7 +221,6 @@ def draw(job: Job, paced: bool = False) -> dict:
             for name in names:
                 st.plotly_chart(figs[name], key=name, config=plots.CHART_CONFIG)
                 st.caption(CAPTIONS[name])
-    return figs
 
 
 def figures(job: Job) -> dict:
@@ -239,6 +257,11 @@ def live_view() -> None:
     if current.done:
         st.rerun()  # ended: the charts and downloads, drawn once by the full run, and no timer
     draw(current, paced)
+    # A run that ends before the next redraw: this redraw waits for its end (a thread waiting, no CPU), so
+    # the summary follows the end at once instead of up to a whole redraw later (10 s in a class of 30).
+    every = st.session_state.get("train_every", 1.0)
+    if current.status == RUNNING and current.seconds_left() < every and current.wait_end(every):
+        st.rerun()
     if room is not None:
         return  # a class's page keeps its pace from Train to the end of the run
     if paced and manager.in_progress_count() < CLASS_RUNS // 2:
@@ -253,9 +276,9 @@ if job is None:
         icon=":material/arrow_back:",
     )
 elif job.done:
-    figs = draw(job)
+    draw(job)
     if job.result is not None:
-        run_downloads(job.result, figs)
+        run_downloads(job.result, lambda: figures(job))
 else:
     # A class (a busy server): one slow timer from Train to the end of the run, queued or training, and
     # no full rerun in between: each costs the browser a redraw of the whole page, and a full rerun from

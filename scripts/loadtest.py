@@ -39,7 +39,6 @@ import csv
 import math
 import os
 import re
-import resource
 import socket
 import statistics
 import subprocess
@@ -140,6 +139,7 @@ def start_server(port: int, log: IO[bytes], timeout: float = 120.0, warm_up: boo
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # as `make run` in a terminal of its own: not in the harness's session
     )
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -170,6 +170,18 @@ def proc_status(pid: int, field: str) -> int:
     except OSError:
         pass
     return 0
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of the machine has spent busy so far, all processes and the kernel
+    (Linux /proc/stat), or NaN. The browsers' share is this less the server's: Chromium's renderers are
+    not children the harness reaps, so their CPU time is not in its rusage."""
+    try:
+        ticks = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    except (OSError, ValueError):
+        return math.nan
+    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -433,7 +445,7 @@ def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[f
         return 2
     sessions = class_of(args.sessions, args.first_seed)
     try:
-        t0 = time.perf_counter()
+        t0, busy_before, server_before = time.perf_counter(), machine_busy_seconds(), cpu_seconds(server.pid)
         sessions, shown = asyncio.run(
             run_class(
                 f"http://127.0.0.1:{port}/",
@@ -445,7 +457,7 @@ def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[f
                 args.browser_nice,
             )
         )
-        wall = time.perf_counter() - t0
+        wall, busy = time.perf_counter() - t0, machine_busy_seconds() - busy_before
         peak_kb = proc_status(server.pid, "VmHWM")
         server_cpu = cpu_seconds(server.pid)
     finally:
@@ -499,12 +511,12 @@ def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[f
     if shown is not None:
         full = f"median {statistics.median(redraws):.2f} s, max {max(redraws):.2f} s" if redraws else "none logged"
         print(f"class page: one room, {shown} runs in its table at the end; its redraws with every run in: {full}")
-    # Chromium and Playwright's driver are reaped children by now: what they used besides the server.
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    harness = children.ru_utime + children.ru_stime - server_cpu
+    others = busy - (server_cpu - server_before)  # the server's start-up is before the test
     print(
         f"server peak memory (VmHWM): {peak_kb / 1024:.0f} MiB; CPU time: server {server_cpu:.0f} s "
-        f"({server_cpu / len(sessions):.2f} s per student's run), browser and driver {harness:.0f} s"
+        f"({server_cpu / len(sessions):.2f} s per student's run); the machine was busy {busy:.0f} of "
+        f"{wall * (os.cpu_count() or 1):.0f} core-seconds, {others:.0f} of them the browsers, the harness and "
+        "the kernel"
     )
     print(f"machine: {os.cpu_count()} cores; load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
     if args.sessions_csv:

@@ -103,8 +103,8 @@ def test_rooms_are_bounded_and_cannot_be_listed(monkeypatch):
 
 def test_a_students_page_in_a_room_keeps_the_class_pace_from_its_first_run():
     """In a room the page shows the run's numbers in one line while it trains, even before the class's
-    other runs start (one pace from Train to the end: no full rerun while it trains), and its charts at the
-    end; a digits run as well as moons."""
+    other runs start (one pace from Train to the end: no full rerun while it trains), and at the end its
+    summary, with the charts a click away (a class's runs end together); a digits run as well as moons."""
     from pages.server import job_manager
 
     teacher = _page("pages/classroom.py")
@@ -124,4 +124,9 @@ def test_a_students_page_in_a_room_keeps_the_class_pace_from_its_first_run():
         while not job.done and time.time() < deadline:
             time.sleep(0.05)
         at.run()
-        assert job.done and at.get("plotly_chart") and not any("A class shares" in m.value for m in at.markdown)
+        assert job.done and not any("A class shares" in m.value for m in at.markdown)
+        assert at.get("metric") and not at.get("plotly_chart")  # the summary; the charts wait for a click
+        assert any(e.label == "Decision boundary and training curves" for e in at.expander)
+        at.session_state["train_charts"] = True  # the student opens the expander
+        at.run()
+        assert len(at.get("plotly_chart")) >= 5, dataset

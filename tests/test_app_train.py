@@ -149,6 +149,9 @@ def test_a_shared_link_sets_the_controls_and_bad_values_are_noted():
 
 def test_lesson_preset_is_one_click_and_reachable_by_link():
     at = _app()
+    assert not any(b.label == "λ too large" for b in at.button)  # a closed box sends no buttons
+    at.session_state["train_presets_open"] = True  # the user opens "Lesson presets"
+    at.run()
     _button(at, "λ too large").click().run()
     assert next(s for s in at.sidebar.slider if s.label.startswith("λ")).value == 8.0
     assert at.sidebar.radio[0].value == "constant"
@@ -170,6 +173,11 @@ def test_finished_run_offers_every_download():
     at.run()
     labels = {b.proto.label for b in at.get("download_button")}
     assert {"History (CSV)", "Config (JSON)", "Metrics (JSON)", "Weights (.pt)", "Figures (HTML, zip)"} <= labels
+    figures = next(b for b in at.get("download_button") if b.proto.label == "Figures (HTML, zip)")
+    assert figures.proto.deferred_file_id  # the zip is built only when clicked
+    assert not at.code  # the share box is closed: no link built
+    at.session_state["train_share_open"] = True
+    at.run()
     assert any("hide" not in c.value and "seed=13" in c.value for c in at.code)  # the share link
 
 

@@ -8,7 +8,7 @@ import torch
 
 from dann_demo import RunConfig, Trainer
 from dann_demo import jobs as jobs_module
-from dann_demo.jobs import FINISHED, RUNNING, STOPPED, JobManager
+from dann_demo.jobs import FINISHED, QUEUED, RUNNING, STOPPED, JobManager
 
 
 def _wait(job, seconds=300):
@@ -147,10 +147,11 @@ def test_images_on_the_cpu_never_batch(dataset):
     assert not batches(RunConfig.for_dataset(dataset)) and batches(RunConfig.for_dataset("blobs"))
 
 
-def test_a_run_joins_a_batch_under_way_when_no_worker_is_free():
-    """Continuous batching: with the one worker busy, later runs join the training batch at its next log
-    step instead of waiting for it to end, and each member is still its config trained alone."""
-    manager = JobManager(max_concurrent=1, batch_window=0.0)
+def test_a_run_joins_a_batch_under_way_even_with_a_worker_free():
+    """Continuous batching: later runs join the training batch of their group at its next log step instead
+    of waiting for it to end or starting a second batch on the free worker, and each member is still its
+    config trained alone."""
+    manager = JobManager(max_concurrent=2, batch_window=0.0)
     base = RunConfig.for_dataset("moons", steps=400, log_every=10, n_samples=150, lambda_schedule="constant", lr=0.02)
     first = manager.submit(base.replace(seed=61))
     while first.step < 50:
@@ -167,13 +168,38 @@ def test_a_run_joins_a_batch_under_way_when_no_worker_is_free():
     assert [(b["size"], b["most_at_once"]) for b in manager.batch_log] == [(3, 3)]
 
 
-def test_a_free_worker_starts_a_run_apart_instead_of_joining():
+def test_a_free_worker_takes_a_run_no_batch_under_way_takes():
+    """Another group (other data settings) or an image run does not wait for a moons batch: the free worker
+    trains it beside the batch. A run left for a batch that ends first starts on a worker all the same."""
     manager = JobManager(max_concurrent=2, batch_window=0.0)
     base = RunConfig.for_dataset("moons", steps=300, log_every=10, n_samples=120)
-    first = manager.submit(base.replace(seed=71))
+    first = manager.submit(base.replace(seed=71, steps=3000))
     while first.step < 50:
         time.sleep(0.001)
-    second = manager.submit(base.replace(seed=72))
-    for job in (first, second):
+    other_group = manager.submit(base.replace(seed=72, n_samples=130))
+    while other_group.status == QUEUED:
+        time.sleep(0.001)
+    assert not first.done  # it trained beside the batch
+    image = manager.submit(RunConfig.for_dataset("digits", steps=20, log_every=10, n_samples=60))
+    for job in (first, other_group, image):
         _wait(job)
-    assert first.batch_size == second.batch_size == 1 and not manager.batch_log
+        assert job.status == FINISHED and job.batch_size == 1
+
+
+def test_a_run_left_for_a_batch_that_ends_without_it_still_trains(monkeypatch):
+    """A queued run waits for the batch of its group under way; should that batch end before a log step
+    lets it in, the run starts on a worker instead of staying queued."""
+    from dann_demo.ensemble import EnsembleTrainer
+
+    monkeypatch.setattr(EnsembleTrainer, "admits_now", property(lambda self: False))  # it never lets one in
+    manager = JobManager(max_concurrent=2, batch_window=0.0)
+    base = RunConfig.for_dataset("moons", steps=200, log_every=10, n_samples=120)
+    first = manager.submit(base.replace(seed=75))
+    while first.step < 20:
+        time.sleep(0.001)
+    late = manager.submit(base.replace(seed=76))
+    time.sleep(0.2)
+    assert late.status == QUEUED or first.done  # left for the batch, not started beside it
+    for job in (first, late):
+        _wait(job, seconds=60)
+        assert job.status == FINISHED and job.batch_size == 1

@@ -125,6 +125,12 @@ def test_a_room_link_in_two_pages_and_the_class_page_in_a_third(app_url, browser
         students.append(page)
     for page in students:
         page.get_by_text("Summary").first.wait_for(timeout=120_000)
+    # In a room a finished run's charts wait for a click, then come.
+    ada = students[0]
+    assert ada.locator(".js-plotly-plot").count() == 0
+    ada.get_by_text("Decision boundary and training curves").click()
+    ada.get_by_text("Input space at step 400").wait_for(timeout=30_000)
+    assert ada.locator(".js-plotly-plot").count() >= 6
     # The Class page redraws by itself every few seconds: both runs, finished, in its table and charts.
     table = teacher.locator('[data-testid="stDataFrame"]')
     table.wait_for(timeout=30_000)
