@@ -7,12 +7,12 @@ the Job, and the page reads the Job on each redraw. A rerun (any widget) never t
 Class batching works like an inference server's continuous batcher: runs wait in one queue; when a
 worker is free it takes the oldest, waits a short window (BATCH_WINDOW_S) for company, and takes
 every queued run that can train with it (the same `ensemble.group_key`: data set and its size,
-network, steps, optimiser) into one EnsembleTrainer, up to MAX_BATCH. While no worker is free, a run
-that can train with a batch under way joins it at that batch's next log step (the smallest such
-batch takes it), so nobody waits for a whole batch to end. Each member stays its own run: its own
-live lambda, Stop, cancel on leaving, records, result, cache entry. Runs that do not pay to batch
-(images on the CPU) and runs resumed from a copy train alone; on CUDA a lone run trains alone too
-(a CUDA-graph ensemble cannot take members once started).
+network, steps, optimiser) into one EnsembleTrainer, up to MAX_BATCH. A run that can train with a
+batch under way joins it at that batch's next log step (the smallest such batch with room takes it),
+even when a worker is free, so nobody waits for a whole batch to end and a group trains as one
+batch. Each member stays its own run: its own live lambda, Stop, cancel on leaving, records, result,
+cache entry. Runs that do not pay to batch (images on the CPU) and runs resumed from a copy train
+alone; on CUDA a lone run trains alone too (a CUDA-graph ensemble cannot take members once started).
 """
 
 from __future__ import annotations

@@ -48,8 +48,8 @@ def class_view(job: Job) -> None:
         f"Source accuracy **{percent(last.source_acc)}** · target accuracy **{percent(last.target_acc)}** · "
         f"domain classifier **{percent(last.domain_acc)}** · λ {last.lambda_:.2f}  \n"
         f":small[:material/speed: A class shares this server ({busy} run(s) queued or training now), so this page "
-        f"shows your run's latest numbers every {st.session_state.get('train_every', 4):.0f} s and its charts when it "
-        "ends: drawing less leaves the CPU to training.]"
+        f"shows your run's latest numbers every {st.session_state.get('train_every', 4):.0f} s, and its charts a click "
+        "away when it ends: drawing less leaves the CPU to training.]"
     )
 
 
@@ -187,7 +187,7 @@ def draw(job: Job, paced: bool = False) -> None:
     if in_class_view:
         class_view(job)
         return
-    if job.done and paced_page():
+    if job.done and paced:
         # A class's runs end within seconds of each other, and each page drawing six charts at once took the
         # browsers' CPU from the runs still training (scripts/loadtest.py): in a class the charts wait for a click.
         charts = st.expander(
@@ -276,7 +276,7 @@ if job is None:
         icon=":material/arrow_back:",
     )
 elif job.done:
-    draw(job)
+    draw(job, paced_page())
     if job.result is not None:
         run_downloads(job.result, lambda: figures(job))
 else:
