@@ -5,9 +5,10 @@ The page's script thread never trains: a worker thread runs the training and app
 the Job, and the page reads the Job on each redraw. A rerun (any widget) never touches the job.
 
 Class batching works like an inference server's continuous batcher: runs wait in one queue; when a
-worker is free it takes the oldest, waits a short window (BATCH_WINDOW_S) for company, and takes
-every queued run that can train with it (the same `ensemble.group_key`: data set and its size,
-network, steps, optimiser) into one EnsembleTrainer, up to MAX_BATCH. A run that can train with a
+worker is free it takes the oldest, waits a short window (BATCH_WINDOW_S) for company where a batch
+cannot take runs once started (joining off, a CUDA graph), and takes every queued run that can train
+with it (the same `ensemble.group_key`: data set and its size, network, steps, optimiser) into one
+EnsembleTrainer, up to MAX_BATCH. A run that can train with a
 batch under way joins it at that batch's next log step (the smallest such batch with room takes it),
 even when a worker is free, so nobody waits for a whole batch to end and a group trains as one
 batch. Each member stays its own run: its own live lambda, Stop, cancel on leaving, records, result,
@@ -476,8 +477,9 @@ class JobManager:
             first = self._queue[0] if self._queue else None
         if first is None:
             return  # another turn took this job into its batch
-        if isinstance(first, Job) and first._group is not None:
-            # Triton's max queue delay: a run waits a moment for others that can train with it.
+        if isinstance(first, Job) and first._group is not None and not self._takes_joiners(first):
+            # Triton's max queue delay: a run waits a moment for others that can train with it. A batch that
+            # takes members as it trains needs no wait: the others join it within log_every steps.
             time.sleep(max(0.0, first.submitted_at + self.batch_window - time.time()))
         with self._lock:
             batch = self._take_batch()
@@ -516,6 +518,10 @@ class JobManager:
             return None
         open_ = [b for b in self._batches if b.key == job._group and b.resizable and b.k < self.max_batch]
         return min(open_, key=lambda b: b.k, default=None)
+
+    def _takes_joiners(self, job: Job) -> bool:
+        """Whether a batch started for `job` takes the runs that come while it trains."""
+        return self.join_running and accepts_members(job.config)
 
     def _take_company(self, group: str, room: int) -> list[Job]:
         """Up to `room` queued runs of `group`, oldest first, out of the queue. Called with the lock held."""
@@ -639,7 +645,7 @@ class JobManager:
         jobs = [j for j in jobs if not self._not_started(j)]
         if not jobs:
             return
-        if len(jobs) == 1 and not (self.join_running and accepts_members(jobs[0].config)):
+        if len(jobs) == 1 and not self._takes_joiners(jobs[0]):
             self._work(jobs[0])
             return
         try:

@@ -203,3 +203,16 @@ def test_a_run_left_for_a_batch_that_ends_without_it_still_trains(monkeypatch):
     for job in (first, late):
         _wait(job, seconds=60)
         assert job.status == FINISHED and job.batch_size == 1
+
+
+def test_a_run_that_others_may_join_starts_without_the_batch_window():
+    """The window only waits for company a batch could not take later: a joinable run starts at once
+    (a lone user's first click), with joining off it waits the window."""
+    base = RunConfig.for_dataset("moons", steps=2000, log_every=10, n_samples=120)
+    for join, waits in ((True, False), (False, True)):
+        manager = JobManager(max_concurrent=1, batch_window=3.0, join_running=join)
+        job = manager.submit(base.replace(seed=77))
+        time.sleep(1.0)
+        assert (job.status == QUEUED) is waits, join
+        job.stop()
+        _wait(job)
