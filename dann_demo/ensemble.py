@@ -457,7 +457,7 @@ class EnsembleTrainer:
         if i in self.stopped:
             return self.stopped[i]
         m = self._sync_member(i)
-        if m.history[-1].step != m.step:  # as Trainer does when stopped between two records
+        if not m.history or m.history[-1].step != m.step:  # as Trainer does when stopped between two records
             m.record()
         self.stopped[i] = self._result(i, stopped=True)
         r = self._row[i]

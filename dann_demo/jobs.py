@@ -25,7 +25,7 @@ import os
 import threading
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -286,6 +286,9 @@ class JobManager:
         self._queue: list[Job | SweepJob] = []  # waiting for a worker, oldest first
         self._busy = 0  # workers training now
         self._batches: list[EnsembleTrainer] = []  # the batches under way, that runs may join
+        # Groups whose joinable batch a worker has taken from the queue and is still building: their runs
+        # wait for it too, instead of a free worker starting a second batch of the group meanwhile.
+        self._starting: Counter[str] = Counter()
         self._lock = threading.Lock()
         # At interpreter exit the pool's threads are joined: stop the runs first, or a long run
         # would keep a finished test session or a stopped server alive until it ends. (The hook
@@ -499,15 +502,24 @@ class JobManager:
                 self._busy -= 1
 
     def _take_batch(self) -> list[Job | SweepJob]:
-        """The oldest queued job that no batch under way will take, and, when it can batch, every queued
+        """The oldest queued job that no batch under way or being built will take, and, when it can batch, every queued
         run that can train with it (up to max_batch). Called with the lock held."""
-        first = next((j for j in self._queue if self._batch_for(j) is None), None)
+        first = next((j for j in self._queue if not self._awaits_batch(j)), None)
         if first is None:
             return []
         self._queue.remove(first)
         if not isinstance(first, Job) or first._group is None:
             return [first]
+        if self._takes_joiners(first):
+            self._starting[first._group] += 1  # until _work_batch registers the batch (or gives up)
         return [first, *self._take_company(first._group, self.max_batch - 1)]
+
+    def _awaits_batch(self, job: Job | SweepJob) -> bool:
+        """Whether `job` is left in the queue for a batch of its group: one under way with room, or one
+        being built. Called with the lock held."""
+        if self._batch_for(job) is not None:
+            return True
+        return self.join_running and isinstance(job, Job) and self._starting[job._group] > 0
 
     def _batch_for(self, job: Job | SweepJob) -> EnsembleTrainer | None:
         """The batch under way that `job` will join at its next log step: the smallest of its group that
@@ -544,7 +556,22 @@ class JobManager:
             if ensemble not in self._batches:
                 return
             self._batches.remove(ensemble)
-            waiting = self._queue_of(ensemble.key) is not None
+        self._wake(ensemble.key)
+
+    def _built(self, key: str, ensemble: EnsembleTrainer | None) -> None:
+        """A batch taken for group `key` is registered (`ensemble`) or was not built: either way it is no
+        longer being built, and runs left for one that never came start on a worker."""
+        with self._lock:
+            self._starting[key] -= 1
+            if ensemble is not None:
+                self._batches.append(ensemble)
+        if ensemble is None:
+            self._wake(key)
+
+    def _wake(self, key: str) -> None:
+        """A worker turn for queued runs of group `key` that no batch takes any more."""
+        with self._lock:
+            waiting = self._queue_of(key) is not None
         if waiting:
             self._pool.submit(self._turn)
 
@@ -642,16 +669,20 @@ class JobManager:
     def _work_batch(self, jobs: list[Job]) -> None:
         """Train `jobs` as one EnsembleTrainer, which queued runs of the same group may join while it
         trains; each member reports to its own job."""
+        key, joinable = jobs[0]._group, self._takes_joiners(jobs[0])  # _take_batch marked a joinable one
         jobs = [j for j in jobs if not self._not_started(j)]
-        if not jobs:
-            return
-        if len(jobs) == 1 and not self._takes_joiners(jobs[0]):
-            self._work(jobs[0])
+        if not jobs or (len(jobs) == 1 and not joinable):
+            if joinable:
+                self._built(key, None)
+            for job in jobs:
+                self._work(job)
             return
         try:
             ensemble = EnsembleTrainer([j.config for j in jobs])
         except Exception as e:  # noqa: BLE001 - the grouped model cannot take these: train them one by one
             log.warning("batch of %d could not be built (%s); training them one by one", len(jobs), e)
+            if joinable:
+                self._built(key, None)
             for job in jobs:
                 self._work(job)
             return
@@ -667,8 +698,8 @@ class JobManager:
 
         for i, job in enumerate(jobs):
             start(i, job)
-        with self._lock:
-            self._batches.append(ensemble)
+        if joinable:
+            self._built(key, ensemble)
         log.info("batch of %d %s runs started", len(jobs), dataset)
 
         def on_record(i: int, record: ProgressRecord) -> None:

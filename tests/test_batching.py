@@ -216,3 +216,35 @@ def test_a_run_that_others_may_join_starts_without_the_batch_window():
         assert (job.status == QUEUED) is waits, join
         job.stop()
         _wait(job)
+
+
+def test_runs_that_come_while_a_batch_is_built_wait_for_it(monkeypatch):
+    """A free worker does not start a second batch of a group whose first batch a worker is still
+    building: the runs that came meanwhile join it."""
+    from dann_demo import ensemble
+
+    built = ensemble.EnsembleTrainer.__init__
+
+    def slowly(self, *args, **kwargs):
+        time.sleep(0.5)  # a batch that takes a while to build (data, models)
+        built(self, *args, **kwargs)
+
+    monkeypatch.setattr(ensemble.EnsembleTrainer, "__init__", slowly)
+    manager = JobManager(max_concurrent=2, batch_window=0.0)
+    base = RunConfig.for_dataset("moons", steps=200, log_every=10, n_samples=120)
+    first = manager.submit(base.replace(seed=81))
+    time.sleep(0.1)  # its worker is building the batch
+    later = [manager.submit(base.replace(seed=82)), manager.submit(base.replace(seed=83))]
+    for job in (first, *later):
+        _wait(job, seconds=60)
+        assert job.status == FINISHED and job.batch_size == 3
+    assert [b["size"] for b in manager.batch_log] == [3]
+
+
+def test_a_member_stopped_before_its_first_step_has_a_result():
+    """Stop pressed as the batch starts (before any record): the result at step 0, as a Trainer's."""
+    from dann_demo.ensemble import EnsembleTrainer
+
+    config = RunConfig.for_dataset("moons", steps=200, log_every=10, n_samples=120, seed=84)
+    result = EnsembleTrainer([config]).stop_member(0)
+    assert result.metrics["stopped"] and result.metrics["steps"] == 0 and [r.step for r in result.history] == [0]
