@@ -48,6 +48,10 @@ DONE = (FINISHED, STOPPED, FAILED)
 MAX_JOBS = 256  # jobs remembered for the pages; older finished ones are dropped (results stay cached)
 LEAVE_GRACE_SECONDS = 10.0  # a watcher disconnected this long has left (a page reload reconnects sooner)
 PICTURE_SECONDS = 0.25  # how often a lone running job refreshes its input-plane or gallery picture
+# How often a running job's figures are rebuilt. A browser draws a changed chart anew (Streamlit gives it a
+# new identity), and the Train page's six took it about a second with training on the same 2 cores; an
+# unchanged one costs it next to nothing, so the page redraws its progress more often than its charts.
+FIGURE_SECONDS = 1.0
 BATCH_PICTURE_SECONDS = 1.0  # the same for each member of a batch (K pictures cost K times one)
 MAX_BATCH = int(os.environ.get("DANN_MAX_BATCH", "32"))  # members of one batch (docs/benchmarks.md)
 BATCH_WINDOW_S = float(os.environ.get("DANN_BATCH_WINDOW", "0.2"))  # how long a run waits for company
@@ -95,7 +99,7 @@ class Job:
     _lambda: float | None = field(default=None, repr=False)  # the lambda a session set
     _pending_lambda: float | None = field(default=None, repr=False)  # for a batch member: at its next step
     _forks: list[Job] = field(default_factory=list, repr=False)  # copies asked for, made between steps
-    _memo: tuple[Any, Any] | None = field(default=None, repr=False)
+    _memo: tuple[Any, Any, float] | None = field(default=None, repr=False)  # key, value, when built
 
     @property
     def done(self) -> bool:
@@ -122,7 +126,7 @@ class Job:
         rate = (history[1].step - history[0].step) / (history[1].seconds - history[0].seconds)
         return (self.config.steps - history[1].step) / rate
 
-    def wait_end(self, timeout: float, poll: float = 0.1) -> bool:
+    def wait_end(self, timeout: float, poll: float = 0.05) -> bool:
         """Block up to `timeout` seconds until the job has ended; whether it has."""
         deadline = time.monotonic() + timeout
         while not self.done and time.monotonic() < deadline:
@@ -164,14 +168,18 @@ class Job:
         """An identical, untouched run still under way: a new request for its config can join it."""
         return self.status in (QUEUED, RUNNING) and not self.steered and not self._stop.is_set()
 
-    def memo(self, key: Any, build: Callable[[], Any]) -> Any:
+    def memo(self, key: Any, build: Callable[[], Any], every: float = 0.0) -> Any:
         """build(), kept until `key` changes: a job's figures are built once per new record and shared
-        by every session that watches it (say key = the number of records)."""
-        memo = self._memo
-        if memo is not None and memo[0] == key:
-            return memo[1]
+        by every session that watches it (say key = the number of records). While the job runs, at most
+        every `every` seconds, and not when it is due to end sooner than that: a browser would still be
+        drawing them when the summary comes, and its final figures come with the end."""
+        memo, now = self._memo, time.monotonic()
+        if memo is not None:
+            key_then, value, built_at = memo
+            if key_then == key or (not self.done and (now - built_at < every or self.seconds_left() < every)):
+                return value
         value = build()
-        self._memo = (key, value)
+        self._memo = (key, value, now)
         return value
 
 

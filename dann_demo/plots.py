@@ -237,6 +237,37 @@ def _domain_scatter(fig: go.Figure, pair: DomainPair, max_points: int = 400, **w
         )
 
 
+def data_figure(pair: DomainPair, max_points: int = 400) -> go.Figure:
+    """The 2-D data before training: source circles coloured by class (the labels training uses), target
+    triangles in the target's colour (training never sees their labels)."""
+    fig = go.Figure()
+    x, y = pair.source_x[:max_points], pair.source_y[:max_points]
+    for c in np.unique(y):
+        fig.add_trace(
+            go.Scatter(
+                x=x[y == c, 0],
+                y=x[y == c, 1],
+                mode="markers",
+                name=f"source, {_class_name(c)}",
+                marker={"color": CLASS_COLOURS[c % len(CLASS_COLOURS)], "symbol": "circle", "size": 8},
+                hoverinfo="name",
+            )
+        )
+    t = pair.target_x[:max_points]
+    fig.add_trace(
+        go.Scatter(
+            x=t[:, 0],
+            y=t[:, 1],
+            mode="markers",
+            name="target, labels unseen",
+            marker={"color": TARGET_COLOUR, "symbol": "triangle-up", "size": 8, "opacity": 0.8},
+            hoverinfo="name",
+        )
+    )
+    fig.update_yaxes(scaleanchor="x")
+    return _layout(fig, "The data: labelled source, unlabelled target", height=420, hovermode="closest")
+
+
 def _class_name(c: int) -> str:
     return "unlabelled" if c == UNLABELLED else f"class {c}"
 

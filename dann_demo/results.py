@@ -51,6 +51,17 @@ class InputPlane:
     domain_prob: np.ndarray  # (R, R) P(target) of the domain classifier
 
 
+def display_images(x: np.ndarray) -> np.ndarray:
+    """(n, C, H, W) images as (n, H, W, 3) floats in [0, 1] to show: each rescaled to its own range (the
+    data sets are standardised), grey ones as RGB."""
+    img = np.asarray(x, dtype=np.float32).transpose(0, 2, 3, 1)
+    if img.shape[3] == 1:
+        img = img.repeat(3, axis=3)
+    lo = img.min(axis=(1, 2, 3), keepdims=True)
+    hi = img.max(axis=(1, 2, 3), keepdims=True)
+    return (img - lo) / np.maximum(hi - lo, 1e-8)
+
+
 @dataclass
 class Gallery:
     """A few held-out images of each domain with the label classifier's guesses."""

@@ -33,7 +33,15 @@ from dann_demo.devices import device_label, resolve_device
 from dann_demo.fast_step import GraphedStep, graph_notice, prefers_channels_last, resolve_step_mode, run_device_step
 from dann_demo.metrics import accuracy, domain_accuracy, domain_probe_accuracy, proxy_a_distance
 from dann_demo.models import DANN, build_model
-from dann_demo.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult, history_frame
+from dann_demo.results import (
+    FeatureSnapshot,
+    Gallery,
+    InputPlane,
+    ProgressRecord,
+    RunResult,
+    display_images,
+    history_frame,
+)
 from dann_demo.schedules import lambda_at, lr_at
 
 EVAL_POINTS_PER_DOMAIN = 500  # held-out points per domain for accuracies, snapshots and PAD
@@ -308,12 +316,8 @@ class Trainer:
         idx = np.r_[0 : min(n, s), s : min(s + n, len(self._eval_y))]
         x = self._eval_x[idx]
         predicted = self._predict(x)[1].argmax(1).cpu().numpy()
-        img = x.float().cpu().numpy().transpose(0, 2, 3, 1)
-        if img.shape[3] == 1:  # grey images shown as RGB
-            img = img.repeat(3, axis=3)
-        lo = img.min(axis=(1, 2, 3), keepdims=True)
-        hi = img.max(axis=(1, 2, 3), keepdims=True)
-        return Gallery((img - lo) / np.maximum(hi - lo, 1e-8), self._eval_y[idx], predicted, self._eval_domain[idx])
+        images = display_images(x.float().cpu().numpy())
+        return Gallery(images, self._eval_y[idx], predicted, self._eval_domain[idx])
 
     def run(
         self,

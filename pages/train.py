@@ -5,8 +5,9 @@ import streamlit as st
 
 from dann_demo import plots
 from dann_demo.datasets import UNLABELLED, load_pair
-from dann_demo.jobs import CLASS_RUNS, FAILED, QUEUED, RUNNING, STOPPED, Job, class_redraw_seconds
+from dann_demo.jobs import CLASS_RUNS, FAILED, FIGURE_SECONDS, QUEUED, RUNNING, STOPPED, Job, class_redraw_seconds
 from dann_demo.presets import PRESETS
+from dann_demo.results import display_images
 from dann_demo.rooms import MAX_NICKNAME
 from dann_demo.train import history_frame
 from pages.exports import load_config_box, run_downloads, share_box
@@ -69,6 +70,11 @@ CAPTIONS = {
     "plane": "Left: the label classifier's decision boundary (black line) over source (circles) and target "
     "(triangles). Right: the domain classifier's view; with DANN its boundary stops separating the two "
     "point clouds.",
+    "data": "Circles: the source domain with its classes, which the label classifier learns from. Triangles: the "
+    "target domain, whose labels training never sees. DANN looks for features in which the two look alike, so "
+    "that the boundary learnt on the circles also fits the triangles. The data settings on the left move them.",
+    "data_images": "Top: source images with their labels, which the label classifier learns from. Bottom: target "
+    "images, whose labels training never sees.",
     "gallery": "Held-out images with true → predicted class. Target digits sit on photo crops (the MNIST-M recipe).",
     "gallery_file": "Held-out images of your data, resized to 28 x 28, with true → predicted class "
     "(? where the target has no labels).",
@@ -154,8 +160,8 @@ def gallery_caption(domain: str, label: int, predicted: int) -> str:
     return f"{domain}: {label} → {predicted} " + ("✓" if label == predicted else "✗")
 
 
-def draw(job: Job, paced: bool = False) -> None:
-    """Draw the job (`paced`: at a class's pace)."""
+def draw(job: Job, paced: bool = False, charts: bool = True) -> None:
+    """Draw the job (`paced`: at a class's pace; `charts`: False for its state and summary alone)."""
     job.watch(me)
     in_class_view = paced and not job.done and bool(job.history)  # the view says who else shares the run
     if len(job.watchers) > 1 and not job.done and not in_class_view:
@@ -186,6 +192,8 @@ def draw(job: Job, paced: bool = False) -> None:
         summary(job.result)
     if in_class_view:
         class_view(job)
+        return
+    if not charts:
         return
     if job.done and paced:
         # A class's runs end within seconds of each other, and each page drawing six charts at once took the
@@ -224,10 +232,10 @@ def draw_charts(job: Job) -> None:
 
 
 def figures(job: Job) -> dict:
-    """The run's figures by name (drawn on the page, and downloadable as HTML): built once per new
-    record and shared by every session that watches the job."""
+    """The run's figures by name (drawn on the page, and downloadable as HTML): built once per new record,
+    at most once every FIGURE_SECONDS while the run trains, and shared by every session that watches it."""
     key = (len(job.history), len(job.lambda_changes), id(job.input_plane), id(job.gallery), job.done)
-    return job.memo(key, lambda: build_figures(job))
+    return job.memo(key, lambda: build_figures(job), every=FIGURE_SECONDS)
 
 
 def build_figures(job: Job) -> dict:
@@ -249,19 +257,52 @@ def build_figures(job: Job) -> dict:
     return figs
 
 
+def data_preview(config) -> None:
+    """Before the first run, what it will train on: 2-D data as a chart (which also loads the browser's chart
+    library before the click: loading it during the first run took that run's page about 2 s), images as a
+    row of each domain. Not MNIST: its pair is built from 60,000 images on first use, which a run does."""
+    if config.dataset == "mnist":
+        return
+    pair = load_pair(config)  # cached: the run reads the same arrays
+    if pair.input_shape == (2,):
+        st.plotly_chart(plots.data_figure(pair), key="data_preview", config=plots.CHART_CONFIG)
+        st.caption(CAPTIONS["data"])
+    elif pair.is_image:
+        st.markdown("**The data: labelled source, unlabelled target**")
+        n = 8
+        st.image(
+            list(display_images(pair.source_x[:n])),
+            width=72,
+            clamp=True,
+            caption=[f"source: {label}" for label in pair.source_y[:n]],
+        )
+        st.image(list(display_images(pair.target_x[:n])), width=72, clamp=True, caption=["target: ?"] * n)
+        st.caption(CAPTIONS["data_images"])
+
+
 def live_view() -> None:
-    """Redraws from the job while it runs; a full rerun when it ends stops the timer."""
+    """Redraws from the job while it runs. The redraw that finds it ended shows the summary at once and
+    asks for a full rerun, which draws the charts and downloads and stops the timer."""
     current = manager.get(st.session_state.get("train_job"))
     if current is None:
         return
-    if current.done:
-        st.rerun()  # ended: the charts and downloads, drawn once by the full run, and no timer
-    draw(current, paced)
-    # A run that ends before the next redraw: this redraw waits for its end (a thread waiting, no CPU), so
-    # the summary follows the end at once instead of up to a whole redraw later (10 s in a class of 30).
+    # A run that ends before the next redraw is waited for (a thread waiting, no CPU), so that its summary
+    # follows the end at once instead of up to a whole redraw later (10 s in a class of 30).
     every = st.session_state.get("train_every", 1.0)
-    if current.status == RUNNING and current.seconds_left() < every and current.wait_end(every):
-        st.rerun()
+    if current.status == RUNNING and current.seconds_left() < every:
+        current.wait_end(every)
+    if current.done:
+        # The summary first, on its own: the browser draws it in a moment, while the full rerun's six new charts
+        # took it a second or more (and it shows nothing of that rerun until all are drawn). The charts,
+        # downloads and the timer's end come with the full rerun, which the page asks for at its next redraw,
+        # so once the summary is drawn. A class's page, whose end draws no charts and whose next redraw is
+        # seconds away, goes to the full rerun at once.
+        if paced or st.session_state.get("train_summary_of") == current.id:
+            st.rerun()
+        st.session_state["train_summary_of"] = current.id
+        draw(current, paced, charts=False)
+        return
+    draw(current, paced)
     if room is not None:
         return  # a class's page keeps its pace from Train to the end of the run
     if paced and manager.in_progress_count() < CLASS_RUNS // 2:
@@ -275,6 +316,8 @@ if job is None:
         "Choose a data set and a mode on the left, then press **Train**, or pick a lesson preset above.",
         icon=":material/arrow_back:",
     )
+    if config is not None and not paced_page():  # a class's pages draw less (its runs' pages have no charts)
+        data_preview(config)
 elif job.done:
     draw(job, paced_page())
     if job.result is not None:

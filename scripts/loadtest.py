@@ -223,6 +223,26 @@ async def appears(locator, timeout: float, every: float) -> None:
         await asyncio.sleep(every)
 
 
+# A student clicks Train on a page they see drawn, not on one still drawing: the page has settled once
+# nothing in it has changed for this long (a lone Train page draws the data's chart before the first run).
+SETTLED_SECONDS = 1.0
+
+
+async def settled(page, quiet: float, timeout: float, every: float) -> None:
+    """Wait until nothing in the page has changed for `quiet` seconds."""
+    await page.evaluate(
+        """() => { window.__lastChange = performance.now();
+        new MutationObserver(() => { window.__lastChange = performance.now(); })
+            .observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true}); }"""
+    )
+    await page.wait_for_function(
+        "quiet => performance.now() - window.__lastChange > quiet",
+        arg=quiet * 1000,
+        polling=every * 1000,
+        timeout=timeout * 1000,
+    )
+
+
 async def run_session(
     browser, url: str, session: Session, timeout: float, steps: int | None, look: float, start: float
 ) -> Session:
@@ -243,6 +263,7 @@ async def run_session(
             timeout=timeout * 1000,
         )
         session.open_seconds = time.perf_counter() - t0
+        await settled(page, SETTLED_SECONDS, timeout, look)
         t1 = time.perf_counter()
         session.clicked_at = t1 - start
         stage = "pressing Train"

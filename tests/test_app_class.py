@@ -33,6 +33,8 @@ def _values(array) -> list:
 def _student(code: str | None, nickname: str, **settings) -> AppTest:
     query = {"steps": "200", "n_samples": "150", **settings, **({"room": code} if code else {})}
     at = _page("pages/train.py", query)
+    # The data's chart before a run, except in a room: a class's 30 pages draw less.
+    assert len(at.get("plotly_chart")) == (0 if code else 1)
     if code:
         at.sidebar.text_input(key="train_nickname").set_value(nickname)
         at.run()

@@ -28,6 +28,15 @@ def _wait_for(at: AppTest, predicate, seconds: float = 90) -> None:
     raise AssertionError("timed out; page shows: " + " | ".join(e.value for e in at.markdown))
 
 
+def _wait_for_result(at: AppTest, seconds: float = 90) -> None:
+    """Until the run has ended and the page shows it whole. (A live page's redraw that finds its run ended
+    shows the summary alone and its next redraw the rest, by a timer that AppTest does not run: one more
+    run stands in for it.)"""
+    _wait_for(at, lambda a: "train_job" in a.session_state and _job(a).done, seconds)
+    at.run()
+    assert any(m.label == "Target accuracy" for m in at.metric)
+
+
 def _job(at: AppTest):
     from pages.server import job_manager
 
@@ -52,6 +61,30 @@ def test_page_loads_without_exception():
     assert any("Press" in i.value or "press" in i.value for i in at.info)
 
 
+@pytest.mark.parametrize("dataset", ["moons", "digits"])
+def test_before_the_first_run_the_page_shows_the_data(dataset):
+    at = _app()
+    if dataset != "moons":
+        at.sidebar.selectbox[0].select(dataset).run()
+    assert not at.exception
+    if dataset == "moons":  # 2-D points: one chart, source by class, target without labels
+        assert _chart_titles(at) == ["The data: labelled source, unlabelled target"]
+        assert any("Triangles: the target domain" in c.value for c in at.caption)
+        rotation = next(s for s in at.sidebar.slider if s.label.startswith("Target rotation"))
+        before = at.get("plotly_chart")[0].proto.spec
+        rotation.set_value(60.0).run()
+        assert at.get("plotly_chart")[0].proto.spec != before  # the settings move the target
+    else:  # images: a row of each domain, the target's labels unseen
+        assert _chart_titles(at) == []
+        captions = [c for img in at.get("image") for c in img.captions]
+        assert sum(c.startswith("source: ") for c in captions) == 8 and captions.count("target: ?") == 8
+    _set(at, "Steps", 50)
+    at.run()
+    _button(at, "Train").click().run()
+    _wait_for_result(at)
+    assert "The data: labelled source, unlabelled target" not in _chart_titles(at)  # the run's own charts now
+
+
 def test_train_produces_a_finished_run_with_summary():
     at = _app()
     _set(at, "Steps", 400)
@@ -59,7 +92,7 @@ def test_train_produces_a_finished_run_with_summary():
     at.sidebar.selectbox[1].select("source_only")
     at.run()
     _button(at, "Train").click().run()
-    _wait_for(at, lambda a: any(m.label == "Target accuracy" for m in a.metric))
+    _wait_for_result(at)
     labels = {m.label for m in at.metric}
     expected = {"Source accuracy", "Target accuracy", "Domain accuracy", "Fresh probe", "Proxy A-distance", "Time"}
     assert expected | {"Device"} <= labels
@@ -104,7 +137,7 @@ def test_image_dataset_shows_gallery(dataset):
     _set(at, "Steps", 60)
     at.run()
     _button(at, "Train").click().run()
-    _wait_for(at, lambda a: any(m.label == "Target accuracy" for m in a.metric), seconds=120)
+    _wait_for_result(at, seconds=120)
     assert not at.exception
     # The gallery: 8 held-out images of each domain, captioned true -> predicted.
     captions = [c for img in at.get("image") for c in img.captions]
@@ -169,7 +202,7 @@ def test_finished_run_offers_every_download():
     _set(at, "Seed", 13)
     at.run()
     _button(at, "Train").click().run()
-    _wait_for(at, lambda a: any(m.label == "Target accuracy" for m in a.metric))
+    _wait_for_result(at)
     at.run()
     labels = {b.proto.label for b in at.get("download_button")}
     assert {"History (CSV)", "Config (JSON)", "Metrics (JSON)", "Weights (.pt)", "Figures (HTML, zip)"} <= labels
@@ -204,7 +237,7 @@ def test_a_failed_run_is_a_message_and_the_page_keeps_working(monkeypatch):
     _set(at, "Steps", 60)
     at.run()
     _button(at, "Train").click().run()
-    _wait_for(at, lambda a: any(m.label == "Target accuracy" for m in a.metric))
+    _wait_for_result(at)
     assert not at.exception and not at.error
 
 
@@ -219,7 +252,7 @@ def _train_and_wait(at: AppTest, steps: int = 100) -> None:
     _set(at, "Steps", steps)
     at.run()
     _button(at, "Train").click().run()
-    _wait_for(at, lambda a: any(m.label == "Target accuracy" for m in a.metric), seconds=120)
+    _wait_for_result(at, seconds=120)
     assert not at.exception
 
 
@@ -338,6 +371,7 @@ def test_csv_pair_upload_and_label_column(uploads_dir):
     assert "s.csv, label column 'label': found no such column (the columns are 'f1', 'f2', 'kind')" in at.error[0].value
     at.sidebar.text_input[0].set_value("kind").run()
     assert not at.error
+    assert _chart_titles(at) == ["The data: labelled source, unlabelled target"]  # a 2-D file, before its run
     _train_and_wait(at)
     assert _job(at).config.label_column == "kind"
     assert [m.value for m in at.metric if m.label == "Target accuracy"] == ["—"]

@@ -131,6 +131,29 @@ def test_a_jobs_figures_are_built_once_per_record():
     assert job.memo(4, build) is not first and len(built) == 2
 
 
+def test_a_running_jobs_figures_change_at_most_every_few_seconds_and_not_just_before_the_end(monkeypatch):
+    """A browser draws a changed chart anew (about a second for the Train page's six under load), an
+    unchanged one next to free: while a job runs its figures are rebuilt at most every `every` seconds,
+    and not when it is due to end sooner than that; its end rebuilds them at once."""
+    job = jobs_module.Job(RunConfig.for_dataset("moons", steps=3000))
+    job.status = RUNNING
+    left = [float("inf")]
+    monkeypatch.setattr(job, "seconds_left", lambda: left[0])
+    built = []
+    build = lambda: built.append(1) or len(built)  # noqa: E731
+    every = 0.3
+    assert job.memo(1, build, every) == 1
+    assert job.memo(2, build, every) == 1  # new records, but too soon: the same figures
+    time.sleep(every)
+    assert job.memo(3, build, every) == 2  # `every` since: rebuilt
+    time.sleep(every)
+    left[0] = every / 2
+    assert job.memo(4, build, every) == 2  # due to end sooner: kept for the end
+    job.status = FINISHED
+    assert job.memo(5, build, every) == 3  # ended: the final figures at once
+    assert job.memo(5, build, every) == 3 and len(built) == 3
+
+
 def test_a_sweep_stops_when_its_tab_closes(monkeypatch):
     monkeypatch.setattr(jobs_module, "LEAVE_GRACE_SECONDS", 0.0)
     manager = JobManager(max_concurrent=1, session_alive=lambda s: False)

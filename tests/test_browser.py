@@ -19,11 +19,16 @@ def test_press_train_on_moons_and_see_the_summary(app_url, browser):
     page.goto(app_url + "/?steps=600&seed=21")
     page.get_by_role("button", name="Train", exact=True).wait_for(timeout=30_000)
     assert page.get_by_text("Data set").count() >= 1
+    # Before the run, the data it will train on.
+    page.get_by_text("The data: labelled source, unlabelled target").wait_for(timeout=30_000)
     page.get_by_role("button", name="Train", exact=True).click()
-    # Curves appear while training, then the summary stays.
+    # Curves appear while training, then the summary, then the final charts below it.
     page.get_by_text("Domain loss").first.wait_for(timeout=30_000)
     page.get_by_text("Summary").first.wait_for(timeout=90_000)
     page.locator('[data-testid="stMetric"]').nth(6).wait_for(timeout=30_000)
+    page.get_by_text("Input space at step 600").wait_for(timeout=30_000)
+    assert page.locator(".js-plotly-plot").count() >= 6
+    assert page.get_by_text("The data: labelled source, unlabelled target").count() == 0
     body = page.inner_text("body")
     for label in ("Source accuracy", "Target accuracy", "Domain accuracy", "Proxy A-distance"):
         assert label in body

@@ -123,3 +123,26 @@ def test_sweep_figures_place_lambda_zero_and_the_references():
     assert sorted(s.y0 for s in fig.layout.shapes) == [0.70, 1.0]  # source only and target oracle
     domain = plots.sweep_domain_figure(summary)
     assert 0.5 in [s.y0 for s in domain.layout.shapes]
+
+
+def test_the_data_before_training_source_by_class_target_without_labels():
+    from dann_demo.datasets import load_pair
+
+    pair = load_pair(RunConfig.for_dataset("moons", n_samples=100))
+    fig = plots.data_figure(pair)
+    names = [t.name for t in fig.data]
+    assert names == ["source, class 0", "source, class 1", "target, labels unseen"]
+    assert sum(len(t.x) for t in fig.data[:2]) == len(pair.source_x) and len(fig.data[2].x) == len(pair.target_x)
+    assert {t.marker.symbol for t in fig.data} == {"circle", "triangle-up"}
+
+
+def test_images_for_display_are_rgb_in_0_1_each_on_its_own_range():
+    import numpy as np
+
+    from dann_demo.results import display_images
+
+    grey = np.stack([np.full((1, 4, 4), -3.0), np.linspace(-1, 5, 16).reshape(1, 4, 4)])
+    shown = display_images(grey)
+    assert shown.shape == (2, 4, 4, 3) and shown.min() >= 0 and shown.max() <= 1
+    assert (shown[0] == 0).all()  # a flat image is not divided by zero
+    assert shown[1].min() == 0 and shown[1].max() == 1 and (shown[1, ..., 0] == shown[1, ..., 2]).all()
