@@ -5,7 +5,8 @@ Starts the server on a free port, then opens N sessions at once, each in its own
 student opens Train live from a link with their own setup, as a teacher's lesson would have it:
 different seeds, constant lambdas from 0 to 3 or the paper schedule, a few in source only or no
 reversal, a few with the target rotated by 60 degrees, two students on the very same settings (one
-shared run). A few move the lambda slider while their run trains, and a few close their tab early
+shared run). Each presses Train once their page has settled (nothing on it changed for a second), as a
+student clicks on a page they see drawn. A few move the lambda slider while their run trains, and a few close their tab early
 (their runs must be cancelled, and they count apart, not as failures). Every other session waits for
 the summary's "Target accuracy". A session fails on an exception, an error box, a lost connection,
 or no result within --timeout.
