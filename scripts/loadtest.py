@@ -6,10 +6,10 @@ student opens Train live from a link with their own setup, as a teacher's lesson
 different seeds, constant lambdas from 0 to 3 or the paper schedule, a few in source only or no
 reversal, a few with the target rotated by 60 degrees, two students on the very same settings (one
 shared run). Each presses Train once their page has settled (nothing on it changed for a second), as a
-student clicks on a page they see drawn. A few move the lambda slider while their run trains, and a few close their tab early
-(their runs must be cancelled, and they count apart, not as failures). Every other session waits for
-the summary's "Target accuracy". A session fails on an exception, an error box, a lost connection,
-or no result within --timeout.
+student clicks on a page they see drawn. A few move the lambda slider while their run trains, and a few
+close their tab early (their runs must be cancelled, and they count apart, not as failures). Every
+other session waits for the summary's "Target accuracy". A session fails on an exception, an error box,
+a lost connection, or no result within --timeout.
 
 Prints the sessions finished, failed and left early, the wall time, the median and 95th-percentile
 time from Train to result, the runs' own training time, the page-open time, the batches the server
