@@ -249,7 +249,7 @@ def data_figure(pair: DomainPair, max_points: int = 400) -> go.Figure:
                 y=x[y == c, 1],
                 mode="markers",
                 name=f"source, {_class_name(c)}",
-                marker={"color": CLASS_COLOURS[c % len(CLASS_COLOURS)], "symbol": "circle", "size": 8},
+                marker={"color": _class_colour(c), "symbol": DOMAIN_STYLE[0]["symbol"], "size": 8},
                 hoverinfo="name",
             )
         )
@@ -260,12 +260,16 @@ def data_figure(pair: DomainPair, max_points: int = 400) -> go.Figure:
             y=t[:, 1],
             mode="markers",
             name="target, labels unseen",
-            marker={"color": TARGET_COLOUR, "symbol": "triangle-up", "size": 8, "opacity": 0.8},
+            marker={"color": DOMAIN_STYLE[1]["color"], "symbol": DOMAIN_STYLE[1]["symbol"], "size": 8, "opacity": 0.8},
             hoverinfo="name",
         )
     )
     fig.update_yaxes(scaleanchor="x")
     return _layout(fig, "The data: labelled source, unlabelled target", height=420, hovermode="closest")
+
+
+def _class_colour(c: int) -> str:
+    return "#999999" if c == UNLABELLED else CLASS_COLOURS[c % len(CLASS_COLOURS)]
 
 
 def _class_name(c: int) -> str:
@@ -279,7 +283,7 @@ MULTICLASS_TITLE = "Label classifier: predicted class"
 def _class_regions(fig: go.Figure, plane: InputPlane, n_classes: int, col: int) -> None:
     """More than 2 classes: each predicted class as a tinted region, its border drawn in black."""
     predicted = plane.class_prob
-    scale = [(i / max(n_classes - 1, 1), CLASS_COLOURS[i % len(CLASS_COLOURS)]) for i in range(n_classes)]
+    scale = [(i / max(n_classes - 1, 1), _class_colour(i)) for i in range(n_classes)]
     fig.add_trace(
         go.Heatmap(
             x=plane.xs,
@@ -386,7 +390,7 @@ def feature_map_figure(
             else [
                 (
                     in_domain & (label == c),
-                    "#999999" if c == UNLABELLED else CLASS_COLOURS[c % len(CLASS_COLOURS)],
+                    _class_colour(c),
                     f"{style['name']}, {_class_name(c)}",
                 )
                 for c in np.unique(label)
@@ -616,7 +620,7 @@ def _map_traces(run: MapRun, step: int, colour_by: str, mark_errors: bool, show_
             else [
                 (
                     (run.domain == d) & (run.label == c),
-                    "#999999" if c == UNLABELLED else CLASS_COLOURS[c % len(CLASS_COLOURS)],
+                    _class_colour(c),
                     f"{style['name']}, {_class_name(c)}",
                 )
                 for c in classes

@@ -160,6 +160,11 @@ def gallery_caption(domain: str, label: int, predicted: int) -> str:
     return f"{domain}: {label} → {predicted} " + ("✓" if label == predicted else "✗")
 
 
+def image_row(images, captions: list[str]) -> None:
+    """Images of one domain in a row, each with its caption."""
+    st.image(list(images), width=72, clamp=True, caption=captions)
+
+
 def draw(job: Job, paced: bool = False, charts: bool = True) -> None:
     """Draw the job (`paced`: at a class's pace; `charts`: False for its state and summary alone)."""
     job.watch(me)
@@ -221,7 +226,7 @@ def draw_charts(job: Job) -> None:
         for d, name in ((0, "source"), (1, "target")):
             rows = np.flatnonzero(gallery.domain == d)
             captions = [gallery_caption(name, gallery.label[i], gallery.predicted[i]) for i in rows]
-            st.image([gallery.images[i] for i in rows], width=72, clamp=True, caption=captions)
+            image_row([gallery.images[i] for i in rows], captions)
         st.caption(CAPTIONS["gallery"] if job.config.dataset == "digits" else CAPTIONS["gallery_file"])
     left, right = st.columns(2)
     for column, names in ((left, ("domain_loss", "accuracy", "schedule")), (right, ("domain_accuracy", "label_loss"))):
@@ -270,13 +275,8 @@ def data_preview(config) -> None:
     elif pair.is_image:
         st.markdown("**The data: labelled source, unlabelled target**")
         n = 8
-        st.image(
-            list(display_images(pair.source_x[:n])),
-            width=72,
-            clamp=True,
-            caption=[f"source: {label}" for label in pair.source_y[:n]],
-        )
-        st.image(list(display_images(pair.target_x[:n])), width=72, clamp=True, caption=["target: ?"] * n)
+        image_row(display_images(pair.source_x[:n]), [f"source: {label}" for label in pair.source_y[:n]])
+        image_row(display_images(pair.target_x[:n]), ["target: ?"] * n)
         st.caption(CAPTIONS["data_images"])
 
 
