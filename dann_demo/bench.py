@@ -19,11 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from dann_demo.batching import ensemble_pays
 from dann_demo.config import MODES, RunConfig
 from dann_demo.datasets import BENCH_DATASETS, DomainPair
 from dann_demo.datasets.digits import digits
 from dann_demo.devices import device_label, resolve_device
-from dann_demo.ensemble import ensemble_pays
 from dann_demo.jobs import JobManager
 from dann_demo.metrics import mean_and_std
 from dann_demo.models import build_model
@@ -113,7 +113,7 @@ def projections(report: dict[str, Any], points_per_domain: int = 1000, steps: in
     trainer.run()
     pair = trainer.pair
     x = torch.as_tensor(np.concatenate([pair.source_test_x, pair.target_test_x]), device=trainer.device)
-    features = trainer._predict(x)[0].float().cpu().numpy()
+    features = trainer.recorder.predict(trainer.model, x)[0].float().cpu().numpy()
     t0 = time.perf_counter()
     warm_up_umap()  # the app does this at start-up, in the background
     report["projections"] = {

@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import pandas as pd
 
 from dann_demo.config import RunConfig
 from dann_demo.embed import ProjectionSettings, default_cache, next_map, project, subsample_by_domain
+from dann_demo.lru import LRU
 from dann_demo.metrics import domain_probe_accuracy, proxy_a_distance
 from dann_demo.results import FeatureSnapshot, RunResult
 
@@ -90,23 +90,19 @@ class MapChain:
             return True
 
 
-_chains: OrderedDict[tuple, MapChain] = OrderedDict()
-_chains_lock = threading.Lock()
+_chains: LRU[tuple, MapChain] = LRU(MAX_CHAINS)
+_fills_lock = threading.Lock()
 
 
 def map_chain(result: RunResult, settings: ProjectionSettings) -> MapChain:
     """The map chain of `result` under `settings` (one per run and settings; the last MAX_CHAINS kept)."""
-    key = (result.config.stable_hash(), settings.key())
-    with _chains_lock:
-        chain = _chains.get(key)
-        if chain is None:
-            final = result.snapshots[max(result.snapshots)]
-            index = subsample_by_domain(final.domain, settings.points_per_domain, settings.seed)
-            chain = _chains[key] = MapChain(result.snapshots, settings, index)
-            while len(_chains) > MAX_CHAINS:
-                _chains.popitem(last=False)
-        _chains.move_to_end(key)
-        return chain
+
+    def create() -> MapChain:
+        final = result.snapshots[max(result.snapshots)]
+        index = subsample_by_domain(final.domain, settings.points_per_domain, settings.seed)
+        return MapChain(result.snapshots, settings, index)
+
+    return _chains.get_or_create((result.config.stable_hash(), settings.key()), create)
 
 
 def ready_steps(chains: list[MapChain]) -> list[int]:
@@ -171,7 +167,7 @@ def project_in_background(
     session that asked has left) or once `owner` asks for other chains (it moved on to another
     method); a later call goes on from where it stopped. One fill per set of chains at a time."""
     key = tuple(id(c) for c in chains)
-    with _chains_lock:
+    with _fills_lock:
         if owner is not None:
             _latest[owner] = key
         running = _fills.get(key)

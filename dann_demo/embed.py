@@ -15,7 +15,6 @@ import os
 import threading
 import time
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -23,6 +22,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from dann_demo.config import RUN_SPECS, Spec, setting, validate_fields
+from dann_demo.lru import LRU
 
 METHODS = ("pca", "tsne", "umap")
 MAX_INPUT_DIMS = 50  # t-SNE and UMAP see at most this many PCA components
@@ -295,10 +295,7 @@ class ProjectionCache:
     """
 
     def __init__(self, max_entries: int = 64):
-        if max_entries < 1:
-            raise ValueError(f"max_entries={max_entries} must be at least 1")
-        self.max_entries = max_entries
-        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
+        self._entries: LRU[Hashable, Any] = LRU(max_entries)
         self._pending: dict[Hashable, _Pending] = {}
         self._lock = threading.Lock()
 
@@ -306,8 +303,7 @@ class ProjectionCache:
         while True:
             with self._lock:
                 if key in self._entries:
-                    self._entries.move_to_end(key)
-                    return self._entries[key]
+                    return self._entries.get(key)
                 pending = self._pending.get(key)
                 owner = pending is None
                 if owner:
@@ -326,23 +322,22 @@ class ProjectionCache:
             raise
         else:
             pending.value = value
-            with self._lock:
-                self._entries[key] = value
-                while len(self._entries) > self.max_entries:
-                    self._entries.popitem(last=False)
+            self._entries.put(key, value)
             return value
         finally:
             with self._lock:
                 del self._pending[key]
             pending.done.set()
 
+    @property
+    def max_entries(self) -> int:
+        return self._entries.max_entries
+
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._entries)
+        return len(self._entries)
 
     def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        self._entries.clear()
 
 
 default_cache = ProjectionCache()

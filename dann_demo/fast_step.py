@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import torch
 
+from dann_demo.datasets.pair import is_image_shape
+
 STEP_MODES = ("auto", "plain", "tensor", "graph")  # "auto": graph on CUDA, plain elsewhere
 GRAPH_WARMUP_STEPS = 3  # eager steps on a side stream before capture (lazy cuDNN/cuBLAS set-up)
 
@@ -42,7 +44,7 @@ def prefers_channels_last(device: torch.device, input_shape: tuple[int, ...]) ->
     """Images on the CPU train faster in channels-last memory: oneDNN's convolutions then skip a
     layout conversion per call. Measured on 2 cores, one thread, paper MNIST net: 16x16 batch
     32+32 10.8 -> 8.5 ms a step, 28x28 batch 64+64 126 -> 96 ms. Not measured on GPUs: left as is."""
-    return device.type == "cpu" and len(input_shape) == 3
+    return device.type == "cpu" and is_image_shape(input_shape)
 
 
 class GraphedStep:
@@ -51,7 +53,8 @@ class GraphedStep:
     The first GRAPH_WARMUP_STEPS calls run eagerly on a side stream (they are real steps), the next
     one captures the step and replays it, and every later call replays it. The `generators` that
     `step` samples from are registered with the graph, so replay i draws what eager step i would.
-    If capture fails, `failed` is set, `notice` says why, and the step runs eagerly from then on.
+    If capture fails, `failed` is set, `notice` says why, and the step runs eagerly from then on (its
+    owner then reports the eager "tensor" step mode).
     """
 
     def __init__(self, step: Callable[[], object], generators: list[torch.Generator], device: torch.device):
@@ -103,14 +106,3 @@ class GraphedStep:
             torch.cuda.set_stream(entry_stream)  # a failing capture_end skips torch.cuda.graph's own restore
             raise
         return graph
-
-
-def run_device_step(owner) -> None:
-    """One fast-path step of a Trainer or an EnsembleTrainer: replay its captured CUDA graph, or run
-    the step eagerly. A failed capture turns the owner back to the eager tensor path, with a notice."""
-    if owner._graphed is not None:
-        owner._graphed()
-        if owner._graphed.failed:
-            owner.step_mode, owner.notice, owner._graphed = "tensor", owner._graphed.notice, None
-    else:
-        owner._device_step()

@@ -8,18 +8,21 @@ import numpy as np
 import torch
 
 
-def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    return (logits.argmax(dim=1) == labels).float().mean().item()
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """How often the arg-max class is the label, over the last example dimension: (..., n, C) logits and
+    (..., n) labels give (...) accuracies, so one call serves a run or K runs side by side."""
+    return (logits.argmax(dim=-1) == labels).float().mean(dim=-1)
 
 
-def domain_accuracy(source_logits: torch.Tensor, target_logits: torch.Tensor) -> float:
-    """How often the domain classifier tells the domains apart (source = 0, target = 1).
+def domain_accuracy(source_logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:
+    """How often the domain classifier tells the domains apart (source = 0, target = 1), over the last
+    dimension (leading dimensions are runs side by side).
 
     Balanced: the mean of the per-domain accuracies, so 0.5 means guessing whatever the sizes.
     """
-    src = (source_logits < 0).float().mean()
-    tgt = (target_logits >= 0).float().mean()
-    return ((src + tgt) / 2).item()
+    src = (source_logits < 0).float().mean(dim=-1)
+    tgt = (target_logits >= 0).float().mean(dim=-1)
+    return (src + tgt) / 2
 
 
 def mean_and_std(runs: list[dict], keys: tuple[str, ...]) -> dict[str, dict[str, float]]:

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from dann_demo.config import RunConfig
+from dann_demo.datasets.pair import is_image_shape
 from dann_demo.grl import GradientReversal
 
 # How the feature extractor receives the domain classifier's gradient, per mode:
@@ -70,7 +71,7 @@ def build_model(config: RunConfig, input_shape: tuple[int, ...], n_classes: int)
     # Seeding the global generator is not thread-safe: background jobs build models concurrently.
     with _init_lock, torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        if len(input_shape) == 3:
+        if is_image_shape(input_shape):
             g_f = mnist_feature_extractor(input_shape[0], min(input_shape[1:]))
             n_features = g_f(torch.zeros(1, *input_shape)).shape[1]
             g_y = nn.Sequential(

@@ -2,8 +2,9 @@
 starts from the room's link is an entry of the room (with the nickname the student typed). The Class
 page reads a room's entries; it trains nothing.
 
-A room is a label on runs, not a RunConfig field, so it never splits the result cache or a batch. Rooms
-live in memory only, with limits (MAX_ROOMS, MAX_RUNS_PER_ROOM, MAX_AGE_HOURS): nothing of a room is
+A room is a label on runs, not a RunConfig field, so it never splits the result cache or a batch: an
+entry names its run by job id, and the job manager knows nothing of rooms. Rooms live in memory only,
+with limits (MAX_ROOMS, MAX_RUNS_PER_ROOM, MAX_AGE_HOURS): nothing of a room is
 written to disk unless the teacher downloads it. A code cannot be listed: only the exact code opens it.
 """
 
@@ -15,13 +16,11 @@ import secrets
 import threading
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any
 
 import pandas as pd
-
-if TYPE_CHECKING:
-    from dann_demo.jobs import Job
 
 CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"  # no 0/o, 1/l/i: a code read off a projector is typed right
 CODE_LENGTH = 8  # 31^8 = 8.5e11 codes: not guessable in a lesson
@@ -43,11 +42,11 @@ def normalise_code(text: str) -> str:
 
 @dataclass
 class RoomEntry:
-    """One student's run in a room. Two students on one shared run are two entries of one job."""
+    """One student's run in a room, by job id. Two students on one shared run are two entries of one job."""
 
     session: str
     nickname: str
-    job: Job
+    job_id: str
     joined_at: float = field(default_factory=time.time)
 
 
@@ -62,7 +61,7 @@ class Room:
 
 
 class Rooms:
-    """The rooms of one server process (the job manager holds them); thread-safe."""
+    """The rooms of one server process; thread-safe."""
 
     def __init__(self):
         self._rooms: dict[str, Room] = {}
@@ -93,27 +92,30 @@ class Rooms:
             self._prune(time.time())
             return self._rooms.get(normalise_code(code))
 
-    def add_run(self, code: str, session: str, nickname: str, job: Job) -> RoomEntry | None:
-        """Enter `job` in the room as `session`'s run; None when the room is gone."""
+    def add_run(
+        self, code: str, session: str, nickname: str, job_id: str, ended: Callable[[str], bool] = lambda _: False
+    ) -> RoomEntry | None:
+        """Enter job `job_id` in the room as `session`'s run; None when the room is gone. Past
+        MAX_RUNS_PER_ROOM the oldest entry whose run has `ended` goes (or else the oldest)."""
         with self._lock:
             room = self._rooms.get(normalise_code(code))
             if room is None or room.expired():
                 return None
-            entry = RoomEntry(session, clean_nickname(nickname), job)
+            entry = RoomEntry(session, clean_nickname(nickname), job_id)
             room.entries.append(entry)
             if len(room.entries) > MAX_RUNS_PER_ROOM:
-                finished = [e for e in room.entries if e.job.done]
+                finished = [e for e in room.entries if ended(e.job_id)]
                 drop = finished[0] if finished else room.entries[0]
                 room.entries.remove(drop)
             return entry
 
-    def replace_job(self, old: Job, new: Job, session: str) -> None:
+    def replace_job(self, old_id: str, new_id: str, session: str) -> None:
         """`session`'s run moved to another job (a copy it steers): its entries follow."""
         with self._lock:
             for room in self._rooms.values():
                 for entry in room.entries:
-                    if entry.job is old and entry.session == session:
-                        entry.job = new
+                    if entry.job_id == old_id and entry.session == session:
+                        entry.job_id = new_id
 
     def entries(self, code: str) -> list[RoomEntry]:
         room = self.get(code)
@@ -136,12 +138,13 @@ def lambda_setting(config) -> tuple[str, float | None]:
     return f"{config.lambda_value:g}", config.lambda_value
 
 
-def room_frame(entries: list[RoomEntry]) -> pd.DataFrame:
-    """One row per entry: who, the settings, the latest (or final) figures and the state. Reads the jobs
-    only: figures of a running job are those of its latest record."""
+def room_frame(entries: list[RoomEntry], job_of: Callable[[str], Any]) -> pd.DataFrame:
+    """One row per entry whose job `job_of(id)` still knows: who, the settings, the latest (or final)
+    figures and the state. Reads the jobs only: figures of a running job are those of its latest record."""
     rows = []
-    for n, entry in enumerate(entries, start=1):
-        job, c = entry.job, entry.job.config
+    found = [(entry, job) for entry in entries if (job := job_of(entry.job_id)) is not None]
+    for n, (entry, job) in enumerate(found, start=1):
+        c = job.config
         last = job.history[-1] if job.history else None
         final = job.result.metrics if job.result is not None else None
         label, at = lambda_setting(c)

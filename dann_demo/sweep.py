@@ -2,8 +2,9 @@
 
 Each lambda is a constant, or "paper" for the paper's schedule. With `references`, source_only and
 target_oracle are trained on the same seeds too: the floor and the ceiling of the chart. Where it
-pays (`ensemble_pays`), the runs train together as one ensemble (dann_demo/ensemble.py), otherwise
-one after another; either way each run computes what it would compute alone.
+pays (`batching.ensemble_pays`), the runs train together in ensembles (dann_demo/ensemble.py) of at
+most batching.MAX_BATCH, the class's policy; otherwise one after another. Either way each run
+computes what it would compute alone.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from dann_demo import batching
 from dann_demo.config import RUN_SPECS, ConfigError, RunConfig
-from dann_demo.ensemble import MAX_MEMBERS, EnsembleTrainer, ensemble_pays
+from dann_demo.ensemble import EnsembleTrainer
 from dann_demo.train import RunResult, Trainer, TrainingDiverged
 
 PAPER = "paper"
@@ -114,9 +116,8 @@ def run_sweep(
     if ensemble not in ENSEMBLE_CHOICES:
         raise ConfigError("ensemble", ensemble, f"one of {', '.join(ENSEMBLE_CHOICES)}")
     runs = sweep_configs(base, lambdas, seeds, references)  # validates them all first
-    together = ensemble == "on" or (ensemble == "auto" and ensemble_pays(base))
-    size = MAX_MEMBERS if together and len(runs) > 1 else 1
-    groups = [runs[i : i + size] for i in range(0, len(runs), size)]
+    together = ensemble == "on" or (ensemble == "auto" and batching.ensemble_pays(base))
+    groups = [[runs[i] for i in batch] for batch in batching.plan([c for _, c in runs], together)]
     total, done = len(runs) * base.steps, 0
     rows: list[dict] = []
     for group in groups:
@@ -167,7 +168,7 @@ def _train_group(
         except ValueError:
             trainer = None
         if trainer is not None:
-            outcomes = trainer.run(on_progress=progress, should_stop=should_stop)
+            outcomes = trainer.run(on_record=lambda i, record: progress(record.step), should_stop=should_stop)
             return outcomes, trainer.step < configs[0].steps
     outcomes: list[Outcome] = []
     steps = configs[0].steps
@@ -197,21 +198,13 @@ def summarise_sweep(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def train_many(configs: list[RunConfig], on_result: Callable[[RunResult], None] | None = None) -> list[Outcome]:
-    """Train every config, in batches of those that can train together where that pays (ensemble_pays),
-    one after another otherwise. Outcomes in the configs' order."""
-    from dann_demo.ensemble import group_key
-
-    groups: dict[str, list[int]] = {}
-    for i, c in enumerate(configs):
-        key = group_key(c) if ensemble_pays(c) else f"alone {i}"
-        groups.setdefault(key, []).append(i)
+    """Train every config, in the batches batching.plan makes (together where that pays, one after
+    another otherwise). Outcomes in the configs' order."""
     outcomes: list[Outcome | None] = [None] * len(configs)
-    for members in groups.values():
-        for start in range(0, len(members), MAX_MEMBERS):
-            chunk = members[start : start + MAX_MEMBERS]
-            results, _ = _train_group([configs[i] for i in chunk], lambda f: None, None)
-            for i, outcome in zip(chunk, results, strict=True):
-                outcomes[i] = outcome
-                if on_result and isinstance(outcome, RunResult):
-                    on_result(outcome)
+    for batch in batching.plan(configs):
+        results, _ = _train_group([configs[i] for i in batch], lambda f: None, None)
+        for i, outcome in zip(batch, results, strict=True):
+            outcomes[i] = outcome
+            if on_result and isinstance(outcome, RunResult):
+                on_result(outcome)
     return outcomes

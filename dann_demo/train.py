@@ -12,53 +12,32 @@ One step of DANN, as `Trainer.train_step` and `Trainer.dann_step` take it:
    feature extractor, which so learns features the domain classifier cannot tell apart;
 6. one SGD step with momentum.
 
-The rest of this file is bookkeeping (records, snapshots, pictures). How a step can run faster without
-changing what it computes (device tensors, a CUDA graph, channels-last memory) is in fast_step.py.
+What the run records (progress records, snapshots, pictures, the result) is its Recorder's
+(recorder.py), and the loop that drives the steps and the records is loop.py's, the same for one run
+and for an ensemble. How a step can run faster without changing what it computes (device tensors, a
+CUDA graph, channels-last memory) is in fast_step.py.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
-import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dann_demo import loop
 from dann_demo.config import RunConfig
 from dann_demo.datasets import DomainPair, load_pair
-from dann_demo.devices import device_label, resolve_device
-from dann_demo.fast_step import GraphedStep, graph_notice, prefers_channels_last, resolve_step_mode, run_device_step
-from dann_demo.metrics import accuracy, domain_accuracy, domain_probe_accuracy, proxy_a_distance
+from dann_demo.devices import resolve_device
+from dann_demo.fast_step import GraphedStep, graph_notice, prefers_channels_last, resolve_step_mode
 from dann_demo.models import DANN, build_model
-from dann_demo.results import (
-    FeatureSnapshot,
-    Gallery,
-    InputPlane,
-    ProgressRecord,
-    RunResult,
-    display_images,
-    history_frame,
-)
+from dann_demo.recorder import Recorder, TrainingDiverged, eval_accuracies, window_losses
+from dann_demo.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult, history_frame
 from dann_demo.schedules import lambda_at, lr_at
 
-EVAL_POINTS_PER_DOMAIN = 500  # held-out points per domain for accuracies, snapshots and PAD
-PLANE_RESOLUTION = 60  # grid points per axis of the input-plane pictures
-
-__all__ = ["RunResult", "Trainer", "TrainingDiverged", "history_frame", "train", "resolve_device", "device_label"]
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; training stopped at `step`."""
-
-    def __init__(self, step: int, config: RunConfig):
-        self.step = step
-        super().__init__(
-            f"non-finite loss at step {step}: training diverged (lr={config.lr:g}, "
-            f"lambda={config.lambda_value:g}). Try a smaller learning rate or lambda."
-        )
+__all__ = ["RunResult", "RunState", "Trainer", "TrainingDiverged", "history_frame", "train"]
 
 
 def paper_domain_loss(domain_logits: torch.Tensor, domain_labels: torch.Tensor, b: int) -> torch.Tensor:
@@ -70,8 +49,25 @@ def paper_domain_loss(domain_logits: torch.Tensor, domain_labels: torch.Tensor, 
     return bce[..., :b].mean(-1) + bce[..., b:].mean(-1)
 
 
+@dataclass
+class RunState:
+    """A run between two steps, enough to go on training exactly as it would have: its weights, SGD's
+    momentum buffers (by parameter name), its sampling generator, its live lambda, the losses of its open
+    logging window, and its records so far."""
+
+    step: int
+    seconds: float
+    weights: dict[str, torch.Tensor]
+    momentum: dict[str, torch.Tensor]
+    generator: torch.Tensor
+    lambda_override: float | None
+    window: torch.Tensor  # (log_every, 2): the losses of the steps since window_start
+    window_start: int
+    recorder: Recorder
+
+
 class Trainer:
-    """Trains one DANN step by step. Call `run()`, or `train_step()` yourself.
+    """Trains one DANN step by step. Call `run()`, or `train_step()` (and `record()`) yourself.
 
     `step_mode` and `channels_last` choose how a step runs, not what it computes (tests check that
     every choice gives the same weights); None/"auto" pick what was measured fastest on the device.
@@ -88,15 +84,15 @@ class Trainer:
         self.config = config
         self.pair = pair if pair is not None else load_pair(config)
         self.device = device if device is not None else resolve_device(config.device)
-        # Something the user should know, e.g. a CUDA graph asked for without CUDA, or one that fell back.
-        self.step_mode, self.notice = graph_notice(resolve_step_mode(step_mode, self.device), self.device)
+        # Something the user should know, e.g. a CUDA graph asked for without CUDA.
+        self._step_mode, self._notice = graph_notice(resolve_step_mode(step_mode, self.device), self.device)
         if channels_last is None:
             channels_last = prefers_channels_last(self.device, self.pair.input_shape)
-        self._memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model: DANN = build_model(config, self.pair.input_shape, self.pair.n_classes).to(self.device)
-        self.model.to(memory_format=self._memory_format)
+        self.model.to(memory_format=self.memory_format)
         # lr lives in a device tensor on the fast paths: a captured graph reads it at replay.
-        self._lr = torch.tensor(config.lr, device=self.device) if self.step_mode != "plain" else None
+        self._lr = torch.tensor(config.lr, device=self.device) if self._step_mode != "plain" else None
         # The fused kernel updates all parameters in one call: 7% faster per step on moons (CPU),
         # where optimiser overhead is a quarter of the step.
         fused = True if self.device.type in ("cpu", "cuda") else None
@@ -107,15 +103,13 @@ class Trainer:
             fused=fused,
         )
         self.step = 0
-        self.history: list[ProgressRecord] = []
-        self.snapshots: dict[int, FeatureSnapshot] = {}
-        self.lambda_changes: list[tuple[int, float]] = []
+        self.seconds = 0.0  # spent in training steps
         self._lambda_override: float | None = None
-        self._seconds = 0.0
+        self.recorder = Recorder(config, self.pair, self.device, self.memory_format)
 
         def on_device(a: np.ndarray) -> torch.Tensor:
             t = torch.as_tensor(a, device=self.device)
-            return t.contiguous(memory_format=self._memory_format) if t.ndim == 4 else t
+            return t.contiguous(memory_format=self.memory_format) if t.ndim == 4 else t
 
         p = self.pair
         self._source_x, self._target_x = on_device(p.source_x), on_device(p.target_x)
@@ -126,22 +120,23 @@ class Trainer:
         b = config.batch_size
         self._domain_labels = torch.cat([torch.zeros(b), torch.ones(b)]).to(self.device)
         self._generator = torch.Generator(device=self.device).manual_seed(config.seed)
-        # A fixed, seeded evaluation subset of each domain's held-out data.
-        rng = np.random.RandomState(config.seed)
-        n = EVAL_POINTS_PER_DOMAIN
-        si = rng.permutation(len(p.source_test_x))[:n]
-        ti = rng.permutation(len(p.target_test_x))[:n]
-        self._eval_x = on_device(np.concatenate([p.source_test_x[si], p.target_test_x[ti]]))
-        self._eval_y = np.concatenate([p.source_test_y[si], p.target_test_y[ti]])
-        self._eval_domain = np.concatenate([np.zeros(len(si), np.int64), np.ones(len(ti), np.int64)])
-        self._n_eval_source = len(si)
         # Per-step losses of the current logging window, kept on the device (no sync per step).
         self._window = torch.zeros(config.log_every, 2, device=self.device)
         self._window_start = 0
         self._slot = torch.zeros(1, dtype=torch.long, device=self.device)  # the window's next row, fast paths
         self._graphed = (
-            GraphedStep(self._device_step, [self._generator], self.device) if self.step_mode == "graph" else None
+            GraphedStep(self._device_step, [self._generator], self.device) if self._step_mode == "graph" else None
         )
+
+    @property
+    def step_mode(self) -> str:
+        """How steps run: a CUDA graph that could not be captured turned into the eager tensor step."""
+        return "tensor" if self._graphed is not None and self._graphed.failed else self._step_mode
+
+    @property
+    def notice(self) -> str | None:
+        """Something the user should know about how this run trains (None: nothing)."""
+        return self._graphed.notice if self._graphed is not None and self._graphed.failed else self._notice
 
     # --- the DANN step ---
     def train_step(self) -> None:
@@ -149,7 +144,7 @@ class Trainer:
         c = self.config
         p = self.progress
         self.model.grl.set_lambda(lambda_at(c, p, self._lambda_override))
-        if self.step_mode == "plain":
+        if self._step_mode == "plain":
             for group in self.optimizer.param_groups:
                 group["lr"] = lr_at(c, p)
             label_loss, domain_loss = self.dann_step()
@@ -158,7 +153,7 @@ class Trainer:
         else:
             # fill_ with a Python number is a kernel argument: no copy to the device, no sync.
             self._lr.fill_(lr_at(c, p))
-            run_device_step(self)
+            (self._graphed or self._device_step)()
         self.step += 1
 
     def dann_step(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -179,12 +174,17 @@ class Trainer:
         self.optimizer.step()
         return label_loss.detach(), domain_loss.detach() / 2  # recorded per example: ln 2 when guessing
 
+    def _device_step(self) -> None:
+        """The step of the fast paths: the losses go to the window row that a device counter names."""
+        label_loss, domain_loss = self.dann_step()
+        self._window.index_copy_(0, self._slot, torch.stack([label_loss, domain_loss]).unsqueeze(0))
+        self._slot.add_(1).remainder_(self.config.log_every)
+
     # --- knobs that may change while the run goes on ---
     def set_lambda(self, value: float) -> None:
         """Use `value` as lambda (constant) or as the schedule's ceiling from the next step on."""
         value = float(value)
-        if value != self.current_lambda_value:
-            self.lambda_changes.append((self.step, value))
+        self.recorder.lambda_set(self.step, self.current_lambda_value, value)
         self._lambda_override = value
 
     @property
@@ -198,203 +198,163 @@ class Trainer:
     def lambda_now(self) -> float:
         return lambda_at(self.config, self.progress, self._lambda_override)
 
-    def clone(self) -> Trainer:
-        """An independent copy of this run at its current step: same weights, optimiser state,
-        sampling generator and history. Training both copies on gives what training this one
-        would (used when one of several sessions sharing a run steers it)."""
-        other = Trainer(
-            self.config,
-            pair=self.pair,
-            device=self.device,
-            step_mode=self.step_mode,
-            channels_last=self._memory_format == torch.channels_last,
+    # --- a copy to go on from ---
+    def state(self) -> RunState:
+        """This run as it stands, copied: a Trainer resumed from it trains on as this one would."""
+        buffers = {}
+        for name, p in self.model.named_parameters():
+            buffer = self.optimizer.state.get(p, {}).get("momentum_buffer")
+            if buffer is not None:
+                buffers[name] = buffer.detach().clone()
+        return RunState(
+            step=self.step,
+            seconds=self.seconds,
+            weights={k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            momentum=buffers,
+            generator=self._generator.get_state(),
+            lambda_override=self._lambda_override,
+            window=self._window.clone(),
+            window_start=self._window_start,
+            recorder=self.recorder.copy(),
         )
-        other.model.load_state_dict(self.model.state_dict())
-        other.optimizer.load_state_dict(copy.deepcopy(self.optimizer.state_dict()))  # no shared buffers
-        if other._lr is not None:  # loading replaced the lr tensor the fast paths update in place
-            for group in other.optimizer.param_groups:
-                group["lr"] = other._lr
-        other._generator.set_state(self._generator.get_state())
-        other.step, other._seconds, other._lambda_override = self.step, self._seconds, self._lambda_override
-        other.history, other.snapshots = list(self.history), dict(self.snapshots)
-        other.lambda_changes = list(self.lambda_changes)
+
+    @classmethod
+    def resume(
+        cls,
+        config: RunConfig,
+        state: RunState,
+        pair: DomainPair | None = None,
+        device: torch.device | None = None,
+        step_mode: str = "auto",
+        channels_last: bool | None = None,
+    ) -> Trainer:
+        """A Trainer that goes on from `state` (of a run of `config`)."""
+        trainer = cls(config, pair, device, step_mode, channels_last)
+        trainer._load(state)
+        return trainer
+
+    def _load(self, state: RunState) -> None:
+        self.model.load_state_dict(state.weights)
+        for name, p in self.model.named_parameters():
+            if name in state.momentum:  # in p's own memory layout, as SGD keeps it
+                self.optimizer.state[p]["momentum_buffer"] = torch.empty_like(p).copy_(state.momentum[name])
+        self._generator.set_state(state.generator)
+        self.step, self.seconds, self._lambda_override = state.step, state.seconds, state.lambda_override
         # In place: a CUDA graph captured later reads these very tensors.
-        other._window.copy_(self._window)
-        other._slot.copy_(self._slot)
-        other._window_start = self._window_start
-        return other
+        self._window.copy_(state.window)
+        self._window_start = state.window_start
+        self._slot.fill_((state.step - state.window_start) % self.config.log_every)
+        self.recorder = state.recorder
 
-    # --- bookkeeping ---
-    def _device_step(self) -> None:
-        """The step of the fast paths: the losses go to the window row that a device counter names."""
-        label_loss, domain_loss = self.dann_step()
-        self._window.index_copy_(0, self._slot, torch.stack([label_loss, domain_loss]).unsqueeze(0))
-        self._slot.add_(1).remainder_(self.config.log_every)
+    def clone(self) -> Trainer:
+        """An independent copy of this run at its current step: training both copies on gives what
+        training this one would (used when one of several sessions sharing a run steers it)."""
+        channels_last = self.memory_format == torch.channels_last
+        return Trainer.resume(self.config, self.state(), self.pair, self.device, self._step_mode, channels_last)
 
-    @torch.no_grad()
-    def _predict(self, x: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(features, class logits, domain logits) in eval mode; x defaults to the evaluation subset."""
-        self.model.eval()
-        out = self.model(self._eval_x if x is None else x)
-        self.model.train()
-        return out
+    # --- what it records (its Recorder's) ---
+    @property
+    def history(self) -> list[ProgressRecord]:
+        return self.recorder.history
+
+    @property
+    def snapshots(self) -> dict[int, FeatureSnapshot]:
+        return self.recorder.snapshots
+
+    @property
+    def lambda_changes(self) -> list[tuple[int, float]]:
+        return self.recorder.lambda_changes
 
     def record(self) -> ProgressRecord:
         """Close the logging window: check the losses, evaluate on held-out data."""
         n = min(self.step - self._window_start, self.config.log_every)  # wraps if record() was skipped
-        window = self._window[:n]
-        if n and not torch.isfinite(window).all():
-            bad = (~torch.isfinite(window)).any(dim=1).nonzero()[0, 0].item()
-            raise TrainingDiverged(self._window_start + bad + 1, self.config)
-        label_loss, domain_loss = window.mean(dim=0).tolist() if n else (float("nan"), float("nan"))
-        _, class_logits, domain_logits = self._predict()
-        y = torch.as_tensor(self._eval_y, device=self.device)
-        src = torch.as_tensor(self._eval_domain == 0, device=self.device)
-        rec = ProgressRecord(
-            step=self.step,
-            p=self.progress,
-            lambda_=self.lambda_now(),
-            lr=lr_at(self.config, self.progress),
-            label_loss=label_loss,
-            domain_loss=domain_loss,
-            domain_acc=domain_accuracy(domain_logits[src], domain_logits[~src]),
-            source_acc=accuracy(class_logits[src], y[src]),
-            # Own data may come without target labels: then target accuracy is unknown (NaN), not 0.
-            target_acc=accuracy(class_logits[~src], y[~src]) if self.pair.has_target_labels else float("nan"),
-            seconds=self._seconds,
-        )
-        self._window_start = self.step
+        (losses,) = window_losses(self._window[:n].unsqueeze(1))
+        _, class_logits, domain_logits = self.recorder.predict(self.model)
+        accuracies = eval_accuracies(class_logits, domain_logits, self.recorder.eval_labels, self.recorder.eval_source)
+        start, self._window_start = self._window_start, self.step
         self._slot.zero_()
-        self.history.append(rec)
-        return rec
+        return self.recorder.record(self.step, self.lambda_now(), losses, start, accuracies.tolist(), self.seconds)
 
     def snapshot(self) -> FeatureSnapshot:
-        features, class_logits, domain_logits = self._predict()
-        snap = FeatureSnapshot(
-            step=self.step,
-            features=features.float().cpu().numpy(),
-            domain=self._eval_domain,
-            label=self._eval_y,
-            predicted=class_logits.argmax(1).cpu().numpy(),
-            domain_prob=torch.sigmoid(domain_logits).cpu().numpy(),
-        )
-        self.snapshots[self.step] = snap
-        return snap
+        return self.recorder.snapshot(self.model, self.step)
 
-    @property
-    def has_input_plane(self) -> bool:
-        return self.pair.input_shape == (2,)
+    def pictures(self) -> tuple[InputPlane | None, Gallery | None]:
+        return self.recorder.pictures(self.model)
 
-    @functools.cached_property
-    def _plane_grid(self) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
-        """The input-plane grid, built once: a grid covering the training points of both domains."""
-        resolution, margin = PLANE_RESOLUTION, 0.5
-        pts = np.concatenate([self.pair.source_x, self.pair.target_x])
-        lo, hi = pts.min(0) - margin, pts.max(0) + margin
-        xs, ys = np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
-        grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2).astype(np.float32)
-        return xs, ys, torch.as_tensor(grid, device=self.device)
-
-    @torch.no_grad()
-    def input_plane(self) -> InputPlane:
-        """Both classifiers' outputs over the 2-D input plane."""
-        xs, ys, grid = self._plane_grid
-        _, class_logits, domain_logits = self._predict(grid)
-        class_prob = torch.softmax(class_logits, 1)[:, 1] if class_logits.shape[1] == 2 else class_logits.argmax(1)
-        shape = (len(ys), len(xs))
-        return InputPlane(
-            xs,
-            ys,
-            class_prob.float().cpu().numpy().reshape(shape),
-            torch.sigmoid(domain_logits).cpu().numpy().reshape(shape),
-        )
-
-    @torch.no_grad()
-    def gallery(self, per_domain: int = 8) -> Gallery:
-        """The first held-out evaluation images of each domain, with predictions."""
-        n, s = per_domain, self._n_eval_source
-        idx = np.r_[0 : min(n, s), s : min(s + n, len(self._eval_y))]
-        x = self._eval_x[idx]
-        predicted = self._predict(x)[1].argmax(1).cpu().numpy()
-        images = display_images(x.float().cpu().numpy())
-        return Gallery(images, self._eval_y[idx], predicted, self._eval_domain[idx])
+    def result(self, stopped: bool = False) -> RunResult:
+        return self.recorder.result(self.model, self.step, self.seconds, stopped, self.step_mode)
 
     def run(
         self,
         on_progress: Callable[[ProgressRecord], None] | None = None,
         on_snapshot: Callable[[FeatureSnapshot], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        events: loop.Events | None = None,
     ) -> RunResult:
-        """Train to `config.steps` (or until `should_stop()`), emitting records and snapshots."""
-        c = self.config
-        snap_at = {0, c.steps, *c.snapshot_steps}
-        stopped = False
-        # Torch ops release the GIL, but a tight Python loop still starves the UI thread on 2
-        # cores; a zero sleep every few steps hands the interpreter over.
-        while True:
-            if self.step % c.log_every == 0 or self.step == c.steps:
-                rec = self.record()
-                if on_progress:
-                    on_progress(rec)
-            if self.step in snap_at and self.step not in self.snapshots:
-                snap = self.snapshot()
-                if on_snapshot:
-                    on_snapshot(snap)
-            if self.step >= c.steps:
-                break
-            if should_stop and should_stop():
-                stopped = True
-                if self.history[-1].step != self.step:
-                    self.record()
-                break
-            t0 = time.perf_counter()
-            self.train_step()
-            if self.device.type == "cuda" and (self.step % c.log_every == 0 or self.step == c.steps):
-                torch.cuda.synchronize(self.device)  # so that seconds count the GPU's work, not its queue
-            self._seconds += time.perf_counter() - t0
-            if self.step % 16 == 0:
-                time.sleep(0)
-        return self.result(stopped)
+        """Train to `config.steps` (or until `should_stop()`), emitting records and snapshots (or telling
+        `events`, as member 0, instead of the three callbacks). A loss that goes non-finite raises
+        TrainingDiverged."""
+        one = OneRun(self)
+        if events is None:
+            events = loop.Callbacks(
+                on_record=(lambda _, record: on_progress(record)) if on_progress else None,
+                on_snapshot=(lambda _, snap: on_snapshot(snap)) if on_snapshot else None,
+                should_stop=should_stop,
+            )
+        stopped = loop.run(one, events)
+        if isinstance(one.outcome, TrainingDiverged):
+            raise one.outcome
+        return one.outcome or self.result(stopped)
 
-    def final_metrics(self, stopped: bool = False) -> dict[str, float | str | bool]:
-        last = self.history[-1]
-        snap = self.snapshots.get(self.step) or self.snapshot()
-        source, target = snap.features[snap.domain == 0], snap.features[snap.domain == 1]
-        pad = proxy_a_distance(source, target, self.config.seed)
-        # A fresh probe beside the trained domain classifier: the adversary may be beaten while the
-        # features still show the domain (metrics.domain_probe_accuracy).
-        probe = domain_probe_accuracy(source, target, self.config.seed)
-        return {
-            "source_acc": last.source_acc,
-            "target_acc": last.target_acc,
-            "domain_acc": last.domain_acc,
-            "label_loss": last.label_loss,
-            "domain_loss": last.domain_loss,
-            "pad": pad,
-            "probe_acc": probe,
-            "steps": self.step,
-            "seconds": round(self._seconds, 3),
-            "steps_per_second": round(self.step / self._seconds, 1) if self._seconds else 0.0,
-            "device": device_label(self.device),
-            "step_mode": self.step_mode,
-            "stopped": stopped,
-        }
 
-    def result(self, stopped: bool = False) -> RunResult:
-        metrics = self.final_metrics(stopped)
-        state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-        plane = self.input_plane() if self.has_input_plane else None
-        gallery = self.gallery() if self.pair.is_image else None
-        return RunResult(
-            self.config,
-            list(self.history),
-            metrics,
-            dict(self.snapshots),
-            state,
-            list(self.lambda_changes),
-            plane,
-            gallery,
-        )
+class OneRun:
+    """A Trainer as the training loop's stepper of one member (number 0)."""
+
+    def __init__(self, trainer: Trainer):
+        self.trainer, self.config, self.device = trainer, trainer.config, trainer.device
+        self.outcome: RunResult | TrainingDiverged | None = None  # once it has ended
+
+    @property
+    def step(self) -> int:
+        return self.trainer.step
+
+    @property
+    def training(self) -> list[int]:
+        return [] if self.outcome is not None else [0]
+
+    def own_step(self, i: int) -> int:
+        return self.trainer.step
+
+    def last_recorded(self, i: int) -> int:
+        return self.trainer.history[-1].step if self.trainer.history else -1
+
+    def record(self, due: list[int]) -> dict[int, ProgressRecord | TrainingDiverged]:
+        if not due:
+            return {}
+        try:
+            return {0: self.trainer.record()}
+        except TrainingDiverged as e:
+            self.outcome = e
+            return {0: e}
+
+    def has_snapshot(self, i: int, step: int) -> bool:
+        return step in self.trainer.snapshots
+
+    def snapshot(self, i: int) -> FeatureSnapshot:
+        return self.trainer.snapshot()
+
+    def end(self, i: int, stopped: bool) -> RunResult:
+        self.outcome = self.trainer.result(stopped)
+        return self.outcome
+
+    def leave(self) -> None:
+        pass
+
+    def train_step(self) -> None:
+        self.trainer.train_step()
+
+    def add_seconds(self, seconds: float) -> None:
+        self.trainer.seconds += seconds
 
 
 def exploding_loss_note(history: list[ProgressRecord]) -> str | None:

@@ -11,7 +11,7 @@ from dann_demo import plots
 from dann_demo.links import ROOM_PARAM
 from dann_demo.results import history_frame
 from dann_demo.rooms import MAX_AGE_HOURS, MAX_RUNS_PER_ROOM, room_frame
-from pages.server import job_manager, require_navigation
+from pages.server import class_rooms, job_manager, require_navigation
 
 REDRAW_SECONDS = 2.0
 log = logging.getLogger("dann_demo.class_page")  # the server log: how long each redraw took (load test)
@@ -22,6 +22,7 @@ PERCENT = {name: st.column_config.NumberColumn(format="percent") for name in ("s
 require_navigation()
 st.title("Class")
 manager = job_manager()
+rooms = class_rooms()
 
 
 def open_room(code: str) -> None:
@@ -31,7 +32,7 @@ def open_room(code: str) -> None:
 with st.sidebar:
     st.header("Room")
     if st.button("Open a new room", icon=":material/add_circle:", type="primary"):
-        open_room(manager.rooms.create().code)
+        open_room(rooms.create().code)
     typed = st.text_input("Room code", key="class_code_input", max_chars=20, help="The code of a room opened before.")
     if st.button("Open this room", icon=":material/meeting_room:", disabled=not typed.strip()):
         open_room(typed.strip().lower())
@@ -41,7 +42,7 @@ with st.sidebar:
     )
 
 code = st.query_params.get(ROOM_PARAM, "")
-room = manager.rooms.get(code)
+room = rooms.get(code)
 if code and room is None:
     st.warning(
         f"Room {code!r} was not found: the code may be mistyped, or the room has ended (rooms last "
@@ -91,11 +92,11 @@ def room_figures(frame):
 def class_view() -> None:
     """The room's runs, redrawn every few seconds from what the job manager records."""
     started = time.perf_counter()
-    entries = manager.rooms.entries(room.code)
+    entries = rooms.entries(room.code)
     if not entries:
         st.info("No runs in this room yet: they appear here as students press Train.", icon=":material/hourglass:")
         return
-    frame = room_frame(entries)
+    frame = room_frame(entries, manager.get)
     running = int((frame["state"] == "running").sum())
     st.caption(
         f"{len(frame)} run(s), {running} training now. Filled markers: finished; open markers: the latest record "
@@ -122,10 +123,10 @@ def class_view() -> None:
     )
     rows = event.selection.rows if event is not None else []
     if rows:
-        entry = entries[rows[0]]
-        job = entry.job
-        st.subheader(f"Run {rows[0] + 1}: {entry.nickname or '(no name)'}, {job.config.mode}")
-        if job.history:
+        row = frame.iloc[rows[0]]
+        job = manager.get(row["job"])
+        st.subheader(f"Run {row['run']}: {row['nickname']}, {row['mode']}")
+        if job is not None and job.history:
             history = history_frame(list(job.history))
             a, b = st.columns(2)
             a.plotly_chart(plots.accuracy_figure(history, job.lambda_changes), key="class_run_accuracy")

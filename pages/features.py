@@ -107,7 +107,7 @@ settings = ProjectionSettings(
 def training_progress() -> None:
     """Progress of the compared runs; a full rerun draws the maps once they have all ended."""
     for job in jobs:
-        job.watch(me)
+        manager.watch(job, me)
         st.progress(job.fraction, text=f"{MODE_LABELS[job.config.mode]}: {job.status}, step {job.step}")
     if all(j.done for j in jobs):
         st.rerun()
@@ -191,7 +191,7 @@ def draw_comparison(finished: list[Job]) -> None:
     draw_maps(finished)
     st.info(TSNE_NOTE, icon=":material/lightbulb:")
     pair = load_pair(finished[0].config)
-    if pair.input_shape == (2,):
+    if pair.has_input_plane:
         st.subheader("Input space: decision boundaries side by side")
         for which in ("class", "domain"):
             for col, job in zip(st.columns(len(finished)), finished, strict=True):

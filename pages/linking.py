@@ -120,12 +120,12 @@ def write_link(prefix: str, config: RunConfig, exclude: tuple[str, ...] = (), ex
 
 def room_of_this_session(prefix: str):
     """The room the link names (?room=CODE), or None; a code that opens no room gets a note."""
-    from pages.server import job_manager
+    from pages.server import class_rooms
 
     code = st.query_params.get(ROOM_PARAM)
     if not code:
         return None
-    room = job_manager().rooms.get(code)
+    room = class_rooms().get(code)
     if room is None:
         notes = st.session_state.setdefault(f"{prefix}_link_notes", [])
         note = f"room={code!r} ignored: no such room (mistyped, or it has ended); your runs stay your own"

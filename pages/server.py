@@ -1,4 +1,4 @@
-"""Streamlit glue for the server process: the job manager every session shares, who this session is,
+"""Streamlit glue for the server process: the job manager and the rooms every session shares, who this session is,
 the start-up warm-up, and the device caption. Not a page (app.py's navigation lists the pages)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import streamlit as st
 import torch
 
 from dann_demo.jobs import JobManager
+from dann_demo.rooms import Rooms
 
 _navigation_forced = False
 
@@ -45,6 +46,12 @@ def job_manager() -> JobManager:
         cache_entries=int(os.environ.get("DANN_CACHE_RUNS", "32")),
         session_alive=_session_alive,
     )
+
+
+@st.cache_resource(show_spinner=False)
+def class_rooms() -> Rooms:
+    """The rooms of this server process, shared by every session (the job manager knows nothing of them)."""
+    return Rooms()
 
 
 def _session_alive(session: str) -> bool:

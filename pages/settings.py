@@ -10,7 +10,9 @@ import streamlit as st
 
 from dann_demo import devices
 from dann_demo.config import RUN_SPECS, ConfigError, RunConfig, Spec, belongs_to, dataset_defaults
-from dann_demo.datasets import REGISTRY, DataFileError, data_kind, files, load_pair, mnist
+from dann_demo.datasets import REGISTRY, DataFileError, data_kind, load_pair, mnist
+from dann_demo.datasets import file_checks as limits
+from dann_demo.datasets import uploads as kept_uploads
 from pages.linking import widget_key
 
 DATASET_LABELS = {name: d.label for name, d in REGISTRY.items()}
@@ -79,7 +81,7 @@ def _saved_upload(upload) -> str:
     saved = st.session_state.setdefault("uploaded_paths", {})
     key = (upload.file_id, upload.name, upload.size)
     if key not in saved or not os.path.isfile(saved[key]):
-        saved[key] = str(files.save_upload(upload.name, upload.getvalue()))
+        saved[key] = str(kept_uploads.save_upload(upload.name, upload.getvalue()))
     return saved[key]
 
 
@@ -100,14 +102,14 @@ NPZ_FORMAT = (
     "(only to report target accuracy), `target_test_x` and `target_test_y` (else 25% of each domain is held out "
     "for testing). `*_x`: a table (examples x features, numbers) or images (N x H x W grey, or N x H x W x 3 "
     "colour; uint8 0-255 or floats 0-1), resized to 28 x 28. `*_y`: whole numbers 0, 1, 2, ... At most "
-    f"{files.MAX_FILE_MB} MB, {files.MAX_ROWS:,} examples per array, {files.MAX_FEATURES:,} features, "
-    f"{files.MAX_IMAGE_SIDE} x {files.MAX_IMAGE_SIDE} pixels; no pickled objects."
+    f"{limits.MAX_FILE_MB} MB, {limits.MAX_ROWS:,} examples per array, {limits.MAX_FEATURES:,} features, "
+    f"{limits.MAX_IMAGE_SIDE} x {limits.MAX_IMAGE_SIDE} pixels; no pickled objects."
 )
 CSV_FORMAT = (
     "Two `.csv` files with a header line and the same numeric feature columns; the label column (whole numbers "
     "0, 1, 2, ...) is needed in the source and optional in the target (without it, target accuracy is not "
-    f"shown). 25% of each file is held out for testing. At most {files.MAX_ROWS:,} rows and "
-    f"{files.MAX_FEATURES:,} feature columns per file."
+    f"shown). 25% of each file is held out for testing. At most {limits.MAX_ROWS:,} rows and "
+    f"{limits.MAX_FEATURES:,} feature columns per file."
 )
 
 
@@ -122,12 +124,12 @@ def _own_data_settings(k: str) -> tuple[dict | None, str | None]:
         format_func={"npz": "one .npz", "csv": "two .csv"}.get,
     )
     if kind == "npz":
-        upload = st.file_uploader("Your .npz file", type=["npz"], key=f"{k}_npz", max_upload_size=files.MAX_FILE_MB)
+        upload = st.file_uploader("Your .npz file", type=["npz"], key=f"{k}_npz", max_upload_size=limits.MAX_FILE_MB)
         st.caption(NPZ_FORMAT)
         for example in ("table", "images"):
             st.download_button(
                 f"Example: {example}",
-                functools.partial(files.example_npz, example),
+                functools.partial(kept_uploads.example_npz, example),
                 f"example_{example}.npz",
                 "application/octet-stream",
                 key=f"{k}_example_{example}",
@@ -136,10 +138,13 @@ def _own_data_settings(k: str) -> tuple[dict | None, str | None]:
         uploads = (upload, None, "label")
     else:
         source = st.file_uploader(
-            "Source .csv (with labels)", type=["csv"], key=f"{k}_source_csv", max_upload_size=files.MAX_FILE_MB
+            "Source .csv (with labels)", type=["csv"], key=f"{k}_source_csv", max_upload_size=limits.MAX_FILE_MB
         )
         target = st.file_uploader(
-            "Target .csv (labels optional)", type=["csv"], key=f"{k}_target_csv", max_upload_size=files.MAX_FILE_MB
+            "Target .csv (labels optional)",
+            type=["csv"],
+            key=f"{k}_target_csv",
+            max_upload_size=limits.MAX_FILE_MB,
         )
         label = st.text_input("Label column", "label", key=f"{k}_label_column")
         st.caption(CSV_FORMAT)

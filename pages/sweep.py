@@ -97,11 +97,11 @@ job = manager.get(st.session_state.get("sweep_job"))
 buttons = st.columns([1, 1, 4])
 if buttons[0].button("Run sweep", type="primary", icon=":material/play_arrow:", disabled=base is None):
     if isinstance(job, SweepJob) and not job.done:
-        job.stop()
+        manager.stop(job, session_id())
     job = manager.submit_sweep(base, lambdas, seeds, references=True, watcher=session_id())
     st.session_state["sweep_job"] = job.id
 if buttons[1].button("Stop", icon=":material/stop:", disabled=job is None or job.done) and job is not None:
-    job.stop()
+    manager.stop(job, session_id())
 for message in errors:
     st.error(message, icon=":material/error:")
 if base is not None:
@@ -116,7 +116,7 @@ def progress_view() -> None:
     current = manager.get(st.session_state.get("sweep_job"))
     if current is None:
         return
-    current.watch(session_id())  # a sweep whose every watcher has left is stopped
+    manager.watch(current, session_id())  # a sweep whose every watcher has left is stopped
     if current.status == QUEUED:
         st.info(
             f"Waiting for a free trainer: {manager.queue_position(current)} run(s) ahead of this sweep.",
@@ -131,6 +131,9 @@ def progress_view() -> None:
 def draw_results(job: SweepJob) -> None:
     runs = job.runs
     if job.status == STOPPED:
+        if runs is None or runs.empty:  # stopped while it waited for a trainer, or before any run ended
+            st.warning("Stopped before any run of the sweep finished: nothing to show.", icon=":material/stop_circle:")
+            return
         st.warning(f"Stopped: {len(runs)} finished runs are shown.", icon=":material/stop_circle:")
     if runs is None or runs.empty:
         return

@@ -5,14 +5,15 @@ import streamlit as st
 
 from dann_demo import plots
 from dann_demo.datasets import UNLABELLED, load_pair
-from dann_demo.jobs import CLASS_RUNS, FAILED, FIGURE_SECONDS, QUEUED, RUNNING, STOPPED, Job, class_redraw_seconds
+from dann_demo.jobs import FAILED, QUEUED, RUNNING, STOPPED, Job
 from dann_demo.presets import PRESETS
 from dann_demo.results import display_images
 from dann_demo.rooms import MAX_NICKNAME
 from dann_demo.train import history_frame
 from pages.exports import load_config_box, run_downloads, share_box
 from pages.linking import apply_preset, link_notes, read_link, room_of_this_session, write_link
-from pages.server import job_manager, require_navigation, session_id
+from pages.pace import CLASS_RUNS, FIGURE_SECONDS, class_redraw_seconds, job_figures
+from pages.server import class_rooms, job_manager, require_navigation, session_id
 from pages.settings import run_settings
 from pages.summary import percent, summary
 
@@ -135,7 +136,13 @@ if buttons[0].button("Train", type="primary", icon=":material/play_arrow:", disa
     job = manager.submit(config, watcher=me)
     st.session_state["train_job"] = job.id
     if room is not None:
-        manager.rooms.add_run(room.code, me, st.session_state.get("train_nickname", ""), job)
+        class_rooms().add_run(
+            room.code,
+            me,
+            st.session_state.get("train_nickname", ""),
+            job.id,
+            lambda i: getattr(manager.get(i), "done", True),
+        )
     st.session_state["train_sent_lambda"] = config.lambda_value
 if buttons[1].button("Stop", icon=":material/stop:", disabled=job is None or job.done) and job is not None:
     manager.stop(job, me)
@@ -149,7 +156,10 @@ if error:
 # shared with other sessions is not steered under their feet: this session gets its own copy.
 live = job is not None and not job.done and config is not None
 if live and config.lambda_value != st.session_state.get("train_sent_lambda"):
-    job = manager.set_lambda(job, config.lambda_value, watcher=me)
+    steered = manager.set_lambda(job, config.lambda_value, watcher=me)
+    if steered.id != job.id:  # this session's own copy: its entry in a room follows it
+        class_rooms().replace_job(job.id, steered.id, me)
+    job = steered
     st.session_state["train_job"] = job.id
     st.session_state["train_sent_lambda"] = config.lambda_value
 
@@ -167,7 +177,7 @@ def image_row(images, captions: list[str]) -> None:
 
 def draw(job: Job, paced: bool = False, charts: bool = True) -> None:
     """Draw the job (`paced`: at a class's pace; `charts`: False for its state and summary alone)."""
-    job.watch(me)
+    manager.watch(job, me)
     in_class_view = paced and not job.done and bool(job.history)  # the view says who else shares the run
     if len(job.watchers) > 1 and not job.done and not in_class_view:
         st.caption(
@@ -240,7 +250,7 @@ def figures(job: Job) -> dict:
     """The run's figures by name (drawn on the page, and downloadable as HTML): built once per new record,
     at most once every FIGURE_SECONDS while the run trains, and shared by every session that watches it."""
     key = (len(job.history), len(job.lambda_changes), id(job.input_plane), id(job.gallery), job.done)
-    return job.memo(key, lambda: build_figures(job), every=FIGURE_SECONDS)
+    return job_figures(job, key, lambda: build_figures(job), every=FIGURE_SECONDS)
 
 
 def build_figures(job: Job) -> dict:
@@ -269,7 +279,7 @@ def data_preview(config) -> None:
     if config.dataset == "mnist":
         return
     pair = load_pair(config)  # cached: the run reads the same arrays
-    if pair.input_shape == (2,):
+    if pair.has_input_plane:
         st.plotly_chart(plots.data_figure(pair), key="data_preview", config=plots.CHART_CONFIG)
         st.caption(CAPTIONS["data"])
     elif pair.is_image:

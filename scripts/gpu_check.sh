@@ -14,7 +14,7 @@ export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH}
 
 # 1. The CUDA tests, and every library test that exercises the fast paths and batching.
 timeout 300 "$PY" -m pytest -q -p no:cacheprovider tests/test_train.py tests/test_ensemble.py tests/test_batching.py \
-  tests/test_jobs.py -rs > "$OUT/1-cuda-tests.log" 2>&1; echo "exit $?" >> "$OUT/1-cuda-tests.log"
+  tests/test_jobs.py tests/test_runners.py tests/test_store.py tests/test_scheduler.py -rs > "$OUT/1-cuda-tests.log" 2>&1; echo "exit $?" >> "$OUT/1-cuda-tests.log"
 
 # 2. The CLI on the device for every built-in data set and mode (short runs).
 for d in moons blobs digits; do for m in source_only dann no_reversal target_oracle; do

@@ -7,6 +7,7 @@ moves a slider ten times and times each full script rerun. Usage:
     .venv/bin/python scripts/responsiveness.py
 """
 
+import argparse
 import statistics
 import sys
 import time
@@ -19,14 +20,17 @@ sys.path.insert(0, str(ROOT))  # pages/ is the app's, not part of the installed 
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()
     at.sidebar.selectbox[0].select("digits").run()
     at.button[0].click().run()
     from pages.server import job_manager
 
-    job = job_manager().get(at.session_state["train_job"])
-    while job.step < 100:
+    manager = job_manager()
+    job = manager.get(at.session_state["train_job"])
+    deadline = time.monotonic() + 120
+    while job.step < 100 and not job.done and time.monotonic() < deadline:
         time.sleep(0.05)
     times = []
     for i in range(10):
@@ -40,7 +44,7 @@ def main() -> None:
         f"while training digits at step {job.step}: widget rerun median {statistics.median(times):.3f} s, "
         f"max {max(times):.3f} s over {len(times)} moves of the lambda slider"
     )
-    job.stop()
+    manager.stop(job)
 
 
 if __name__ == "__main__":

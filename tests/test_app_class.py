@@ -95,9 +95,9 @@ def test_rooms_are_bounded_and_cannot_be_listed(monkeypatch):
     assert registry.get(made[3].code.upper()) is made[3]  # codes are read in either case
     jobs = [Job(__import__("dann_demo").RunConfig()) for _ in range(3)]
     for i, job in enumerate(jobs):
-        registry.add_run(made[3].code, f"s{i}", "x" * 100 + "\x07", job)
+        registry.add_run(made[3].code, f"s{i}", "x" * 100 + "\x07", job.id)
     entries = registry.entries(made[3].code)
-    assert [e.job for e in entries] == jobs[1:] and entries[0].nickname == "x" * rooms.MAX_NICKNAME
+    assert [e.job_id for e in entries] == [j.id for j in jobs[1:]] and entries[0].nickname == "x" * rooms.MAX_NICKNAME
     made[3].created_at -= rooms.MAX_AGE_HOURS * 3600 + 1
     assert registry.get(made[3].code) is None  # ended
     assert set(rooms.CODE_ALPHABET).isdisjoint("01ilo") and len(made[1].code) == rooms.CODE_LENGTH
@@ -132,3 +132,39 @@ def test_a_students_page_in_a_room_keeps_the_class_pace_from_its_first_run():
         at.session_state["train_charts"] = True  # the student opens the expander
         at.run()
         assert len(at.get("plotly_chart")) >= 5, dataset
+
+
+def test_a_students_room_entry_follows_the_copy_they_steer(monkeypatch):
+    """Two students of a room on the same settings share one run; the one who moves lambda gets a copy of
+    it, and their entry in the room names the copy, while the other's still names the shared run."""
+    import pages.server
+    from pages.server import class_rooms, job_manager
+    from tests.waiting import wait_until
+
+    me = {"id": "teacher"}  # AppTest gives every page one session id: these are two students' own
+    monkeypatch.setattr(pages.server, "session_id", lambda: me["id"])
+    teacher = _page("pages/classroom.py")
+    next(b for b in teacher.sidebar.button if b.label == "Open a new room").click().run()
+    code = teacher.query_params["room"]
+    settings = {"steps": "100000", "seed": "71", "lambda_schedule": "constant", "lambda_value": "0.5"}
+    me["id"] = "a"
+    a = _student(code, "a", **settings)
+    me["id"] = "b"
+    b = _student(code, "b", **settings)
+    manager = job_manager()
+    shared = manager.get(a.session_state["train_job"])
+    assert b.session_state["train_job"] == shared.id
+    wait_until(lambda: shared.step > 0, what="the shared run to start")
+    slider = next(s for s in b.sidebar.slider if s.label.startswith("λ"))
+    slider.set_value(2.0).run()
+    assert not b.exception
+    copy = manager.get(b.session_state["train_job"])
+    assert copy.id != shared.id and copy.lambda_value == 2.0
+    entries = {e.nickname: e.job_id for e in class_rooms().entries(code)}
+    assert entries == {"a": shared.id, "b": copy.id}
+    teacher.run()
+    assert not teacher.exception and len(teacher.dataframe[0].value) == 2
+    for at, session in ((a, "a"), (b, "b")):
+        me["id"] = session
+        next(x for x in at.button if x.label == "Stop").click().run()
+    wait_until(lambda: shared.done and copy.done, what="both runs to stop")

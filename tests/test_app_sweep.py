@@ -81,3 +81,27 @@ def test_a_digits_sweep_runs_on_images_too():
     assert not at.exception and len(at.get("plotly_chart")) == 2
     assert list(at.dataframe[0].value["mode"]) == ["dann", "source_only", "target_oracle"]
     assert any("digits → digits-M" in h.value for h in at.subheader)
+
+
+def test_stop_on_a_sweep_that_waits_for_a_trainer_ends_it_with_a_note():
+    """Both trainers busy (two image runs, which train alone on the CPU): the sweep waits; Stop ends it at
+    once, and the page says nothing ran instead of failing on the missing table."""
+    from dann_demo.config import RunConfig
+    from pages.server import job_manager
+    from tests.waiting import wait_done, wait_until
+
+    manager = job_manager()
+    busy = [manager.submit(RunConfig.for_dataset("digits", steps=100_000, seed=s), use_cache=False) for s in (40, 41)]
+    wait_until(lambda: all(j.status == "running" for j in busy), what="both trainers to be busy")
+    try:
+        at = _sweep_page()
+        [b for b in at.button if b.label == "Run sweep"][0].click().run()
+        assert any("Waiting for a free trainer" in i.value for i in at.info)
+        [b for b in at.button if b.label == "Stop"][0].click().run()
+        at.run()
+        assert not at.exception
+        assert any("Stopped before any run of the sweep finished" in w.value for w in at.warning)
+    finally:
+        for job in busy:
+            manager.stop(job)
+            wait_done(job)

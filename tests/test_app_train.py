@@ -215,25 +215,22 @@ def test_finished_run_offers_every_download():
 
 
 def test_a_failed_run_is_a_message_and_the_page_keeps_working(monkeypatch):
-    import dann_demo.ensemble as ensemble
-    import dann_demo.jobs as jobs
+    from dann_demo.recorder import Recorder
     from dann_demo.train import TrainingDiverged
 
-    real = jobs.Trainer
+    real = Recorder.record
 
-    def diverging(config, *a, **k):
-        raise TrainingDiverged(17, config)
+    def diverging(self, step, *a, **k):  # alone or in a batch: every run records through its Recorder
+        raise TrainingDiverged(17, self.config)
 
     at = _app()
     _set(at, "Seed", 14)
     at.run()
-    monkeypatch.setattr(jobs, "Trainer", diverging)  # trained alone
-    monkeypatch.setattr(ensemble, "Trainer", diverging)  # or in a batch
+    monkeypatch.setattr(Recorder, "record", diverging)
     _button(at, "Train").click().run()
     _wait_for(at, lambda a: any("non-finite loss at step 17" in e.value for e in a.error))
     assert not at.exception
-    monkeypatch.setattr(jobs, "Trainer", real)
-    monkeypatch.setattr(ensemble, "Trainer", real)
+    monkeypatch.setattr(Recorder, "record", real)
     _set(at, "Steps", 60)
     at.run()
     _button(at, "Train").click().run()
@@ -298,7 +295,7 @@ def uploads_dir(tmp_path, monkeypatch):
 
 
 def test_uploaded_npz_table_trains_with_input_plane(uploads_dir):
-    from dann_demo.datasets.files import example_npz
+    from dann_demo.datasets.uploads import example_npz
 
     at = _app()
     _choose_dataset(at, "file")
@@ -394,7 +391,7 @@ def _chart_titles(at: AppTest) -> list[str]:
 
 
 def test_a_class_shares_a_redraw_budget():
-    from dann_demo.jobs import class_redraw_seconds
+    from pages.pace import class_redraw_seconds
 
     assert class_redraw_seconds(6) == 4.0 and class_redraw_seconds(30) == 10.0 and class_redraw_seconds(300) == 15.0
 

@@ -7,22 +7,15 @@ import pytest
 import torch
 
 from dann_demo import RunConfig, Trainer
-from dann_demo import jobs as jobs_module
-from dann_demo.jobs import FINISHED, QUEUED, RUNNING, STOPPED, JobManager
-
-
-def _wait(job, seconds=300):
-    deadline = time.time() + seconds
-    while not job.done and time.time() < deadline:
-        time.sleep(0.02)
-    assert job.done, job.status
+from dann_demo.jobs import FINISHED, QUEUED, RUNNING, STOPPED, Job, JobManager
+from dann_demo.jobs import manager as manager_module
+from tests.waiting import wait_done as _wait
+from tests.waiting import wait_until
 
 
 def _batch_log(manager, seconds=60) -> list[dict]:
     """The manager's batch log once its workers are done: a batch logs itself after its runs have ended."""
-    deadline = time.time() + seconds
-    while not manager.idle() and time.time() < deadline:
-        time.sleep(0.02)
+    wait_until(manager.idle, seconds, "the manager's workers to be idle", poll=0.02)
     return manager.batch_log
 
 
@@ -57,7 +50,7 @@ def test_queued_runs_that_can_train_together_form_one_batch_and_the_rest_split()
         alone = Trainer(job.config).run()
         _close(job.result.state_dict, alone.state_dict)
         assert job.result.metrics["ensemble_size"] == 5
-        assert manager.cache.get(job.config.stable_hash()) is job.result
+        assert manager.store.cached_result(job.config.stable_hash()) is job.result
 
 
 def test_a_batch_takes_at_most_max_batch_runs():
@@ -71,7 +64,7 @@ def test_a_batch_takes_at_most_max_batch_runs():
 
 
 def test_each_member_has_its_own_lambda_stop_and_cancel_on_leaving(monkeypatch):
-    monkeypatch.setattr(jobs_module, "LEAVE_GRACE_SECONDS", 0.0)
+    monkeypatch.setattr(manager_module, "LEAVE_GRACE_SECONDS", 0.0)
     alive = {"steerer", "stopper", "leaver"}
     manager = JobManager(max_concurrent=1, batch_window=0.5, session_alive=alive.__contains__)
     # A calm game (lr 0.02): batched and single matmuls round differently (1e-8 at first), and moons' default
@@ -81,8 +74,7 @@ def test_each_member_has_its_own_lambda_stop_and_cancel_on_leaving(monkeypatch):
     steered = manager.submit(base.replace(seed=31), watcher="steerer")
     stopped = manager.submit(base.replace(seed=32), watcher="stopper")
     left = manager.submit(base.replace(seed=33), watcher="leaver")
-    while steered.step < 30:
-        time.sleep(0.001)
+    wait_until(lambda: steered.step >= 30 or steered.done, what="step 30")
     assert steered.batch_size == 3 and steered.status == RUNNING
     alive.discard("leaver")  # the third student closes the tab
     manager.set_lambda(steered, 0.3, watcher="steerer")  # only this member's lambda
@@ -99,7 +91,7 @@ def test_each_member_has_its_own_lambda_stop_and_cancel_on_leaving(monkeypatch):
     trainer = Trainer(steered.config)
     alone = trainer.run(should_stop=lambda: trainer.step == at and trainer.set_lambda(0.3) or False)
     _close(steered.result.state_dict, alone.state_dict, atol=1e-5)
-    assert manager.cache.get(steered.config.stable_hash()) is None  # a steered run is not its config's result
+    assert manager.store.cached_result(steered.config.stable_hash()) is None  # a steered run is not its config's result
     # The stopped member: the same run alone, stopped at the same step.
     stop_at = stopped.result.metrics["steps"]
     assert 30 <= stop_at < 200
@@ -114,8 +106,7 @@ def test_steering_a_shared_member_forks_a_copy_that_trains_on_alone():
     shared = manager.submit(base.replace(seed=41), watcher="a")
     assert manager.submit(base.replace(seed=41), watcher="b") is shared  # the same settings: one run
     other = manager.submit(base.replace(seed=42), watcher="c")
-    while shared.step < 30:
-        time.sleep(0.001)
+    wait_until(lambda: shared.step >= 30 or shared.done, what="step 30")
     assert shared.batch_size == 2
     fork = manager.set_lambda(shared, 0.3, watcher="b")
     assert fork is not shared and "b" not in shared.watchers
@@ -131,39 +122,43 @@ def test_steering_a_shared_member_forks_a_copy_that_trains_on_alone():
 
 
 def test_a_jobs_figures_are_built_once_per_record():
-    job = jobs_module.Job(RunConfig())
+    from pages.pace import job_figures
+
+    job = Job(RunConfig())
     built = []
     build = lambda: built.append(1) or {"figure": len(built)}  # noqa: E731
-    first = job.memo(3, build)
-    assert job.memo(3, build) is first and len(built) == 1  # a second session, or a redraw, reuses it
-    assert job.memo(4, build) is not first and len(built) == 2
+    first = job_figures(job, 3, build)
+    assert job_figures(job, 3, build) is first and len(built) == 1  # a second session, or a redraw, reuses it
+    assert job_figures(job, 4, build) is not first and len(built) == 2
 
 
 def test_a_running_jobs_figures_change_at_most_every_few_seconds_and_not_just_before_the_end(monkeypatch):
     """A browser draws a changed chart anew (about a second for the Train page's six under load), an
     unchanged one next to free: while a job runs its figures are rebuilt at most every `every` seconds,
     and not when it is due to end sooner than that; its end rebuilds them at once."""
-    job = jobs_module.Job(RunConfig.for_dataset("moons", steps=3000))
+    from pages.pace import job_figures
+
+    job = Job(RunConfig.for_dataset("moons", steps=3000))
     job.status = RUNNING
     left = [float("inf")]
     monkeypatch.setattr(job, "seconds_left", lambda: left[0])
     built = []
     build = lambda: built.append(1) or len(built)  # noqa: E731
     every = 0.3
-    assert job.memo(1, build, every) == 1
-    assert job.memo(2, build, every) == 1  # new records, but too soon: the same figures
+    assert job_figures(job, 1, build, every) == 1
+    assert job_figures(job, 2, build, every) == 1  # new records, but too soon: the same figures
     time.sleep(every)
-    assert job.memo(3, build, every) == 2  # `every` since: rebuilt
+    assert job_figures(job, 3, build, every) == 2  # `every` since: rebuilt
     time.sleep(every)
     left[0] = every / 2
-    assert job.memo(4, build, every) == 2  # due to end sooner: kept for the end
+    assert job_figures(job, 4, build, every) == 2  # due to end sooner: kept for the end
     job.status = FINISHED
-    assert job.memo(5, build, every) == 3  # ended: the final figures at once
-    assert job.memo(5, build, every) == 3 and len(built) == 3
+    assert job_figures(job, 5, build, every) == 3  # ended: the final figures at once
+    assert job_figures(job, 5, build, every) == 3 and len(built) == 3
 
 
 def test_a_sweep_stops_when_its_tab_closes(monkeypatch):
-    monkeypatch.setattr(jobs_module, "LEAVE_GRACE_SECONDS", 0.0)
+    monkeypatch.setattr(manager_module, "LEAVE_GRACE_SECONDS", 0.0)
     manager = JobManager(max_concurrent=1, session_alive=lambda s: False)
     base = RunConfig.for_dataset("digits", steps=3000, seed=50)
     job = manager.submit_sweep(base, [0.1, 1.0], [0, 1], watcher="closed tab")
@@ -173,9 +168,9 @@ def test_a_sweep_stops_when_its_tab_closes(monkeypatch):
 
 @pytest.mark.parametrize("dataset", ["digits"])
 def test_images_on_the_cpu_never_batch(dataset):
-    from dann_demo.jobs import batches
+    from dann_demo.batching import batch_group
 
-    assert not batches(RunConfig.for_dataset(dataset)) and batches(RunConfig.for_dataset("blobs"))
+    assert batch_group(RunConfig.for_dataset(dataset)) is None and batch_group(RunConfig.for_dataset("blobs"))
 
 
 def test_a_run_joins_a_batch_under_way_even_with_a_worker_free():
@@ -185,11 +180,9 @@ def test_a_run_joins_a_batch_under_way_even_with_a_worker_free():
     manager = JobManager(max_concurrent=2, batch_window=0.0)
     base = RunConfig.for_dataset("moons", steps=400, log_every=10, n_samples=150, lambda_schedule="constant", lr=0.02)
     first = manager.submit(base.replace(seed=61))
-    while first.step < 50:
-        time.sleep(0.001)
+    wait_until(lambda: first.step >= 50 or first.done, what="step 50")
     later = [manager.submit(base.replace(seed=62)), manager.submit(base.replace(seed=63, mode="source_only"))]
-    while any(job.status != RUNNING for job in later):
-        time.sleep(0.001)
+    wait_until(lambda: all(job.status != QUEUED for job in later), what="the later runs to start")
     assert not first.done and 50 <= first.step < 400  # they did not wait for it
     for job in (first, *later):
         _wait(job)
@@ -205,11 +198,9 @@ def test_a_free_worker_takes_a_run_no_batch_under_way_takes():
     manager = JobManager(max_concurrent=2, batch_window=0.0)
     base = RunConfig.for_dataset("moons", steps=300, log_every=10, n_samples=120)
     first = manager.submit(base.replace(seed=71, steps=3000))
-    while first.step < 50:
-        time.sleep(0.001)
+    wait_until(lambda: first.step >= 50 or first.done, what="step 50")
     other_group = manager.submit(base.replace(seed=72, n_samples=130))
-    while other_group.status == QUEUED:
-        time.sleep(0.001)
+    wait_until(lambda: other_group.status != QUEUED, what="the other group's run to start")
     assert not first.done  # it trained beside the batch
     image = manager.submit(RunConfig.for_dataset("digits", steps=20, log_every=10, n_samples=60))
     for job in (first, other_group, image):
@@ -226,8 +217,7 @@ def test_a_run_left_for_a_batch_that_ends_without_it_still_trains(monkeypatch):
     manager = JobManager(max_concurrent=2, batch_window=0.0)
     base = RunConfig.for_dataset("moons", steps=200, log_every=10, n_samples=120)
     first = manager.submit(base.replace(seed=75))
-    while first.step < 20:
-        time.sleep(0.001)
+    wait_until(lambda: first.step >= 20 or first.done, what="step 20")
     late = manager.submit(base.replace(seed=76))
     time.sleep(0.2)
     assert late.status == QUEUED or first.done  # left for the batch, not started beside it
@@ -245,7 +235,7 @@ def test_a_run_that_others_may_join_starts_without_the_batch_window():
         job = manager.submit(base.replace(seed=77))
         time.sleep(1.0)
         assert (job.status == QUEUED) is waits, join
-        job.stop()
+        manager.stop(job)
         _wait(job)
 
 

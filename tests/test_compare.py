@@ -82,7 +82,9 @@ def test_background_projection_fills_every_step_and_stops_when_unwanted(moons_ru
 
 
 def test_map_chains_are_bounded(moons_runs, monkeypatch):
-    monkeypatch.setattr(compare_module, "MAX_CHAINS", 3)
+    from dann_demo.lru import LRU
+
+    monkeypatch.setattr(compare_module, "_chains", LRU(3))
     for seed in range(5):
         map_chain(moons_runs[0], ProjectionSettings("pca", points_per_domain=30, seed=10 + seed))
     assert len(compare_module._chains) <= 3

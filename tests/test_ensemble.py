@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from dann_demo import RunConfig, Trainer
-from dann_demo.ensemble import EnsembleTrainer, ensemble_pays, group_key
+from dann_demo.batching import ensemble_pays, group_key
+from dann_demo.ensemble import EnsembleTrainer
 from dann_demo.sweep import run_sweep
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -207,7 +208,7 @@ def test_members_that_join_a_running_ensemble_match_their_runs_alone():
     # How many trained together: the most rows a member shared (member 0 was at its step 80 when two joined).
     assert [r.metrics["ensemble_size"] for r in results] == [4, 4, 4, 4]
     # Seconds count from each member's own start.
-    assert results[2].history[0].seconds == 0.0 and results[2].metrics["seconds"] < ensemble._seconds
+    assert results[2].history[0].seconds == 0.0 and results[2].metrics["seconds"] < ensemble.seconds
 
 
 def test_a_member_handed_out_mid_run_trains_on_like_the_member():

@@ -59,7 +59,7 @@ def test_exploding_loss_note():
 
 
 def test_out_of_gpu_memory_falls_back_to_the_cpu(monkeypatch):
-    import dann_demo.jobs as jobs
+    import dann_demo.jobs.runners as jobs
 
     real = jobs.Trainer
     tried = []

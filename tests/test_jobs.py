@@ -1,17 +1,10 @@
-import time
-
 import pytest
 import torch
 
 from dann_demo import RunConfig
-from dann_demo.jobs import FAILED, FINISHED, QUEUED, STOPPED, JobManager, ResultCache
-
-
-def _wait(job, seconds=300):
-    deadline = time.time() + seconds
-    while not job.done and time.time() < deadline:
-        time.sleep(0.02)
-    assert job.done, job.status
+from dann_demo.jobs import FAILED, FINISHED, QUEUED, STOPPED, JobManager
+from tests.waiting import wait_done as _wait
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -31,40 +24,38 @@ def test_finished_run_is_cached_and_shared(manager):
 def test_queue_position_and_stop(manager):
     long = manager.submit(RunConfig.for_dataset("moons", steps=100_000, n_samples=100, seed=22))
     queued = manager.submit(RunConfig.for_dataset("moons", steps=100, n_samples=100, seed=23))
-    while long.status == QUEUED:
-        time.sleep(0.01)
+    wait_until(lambda: long.status != QUEUED, what="the long run to start")
     assert queued.status == QUEUED and manager.queue_position(queued) == 0
-    long.stop()
+    manager.stop(long)
     _wait(long)
     assert long.status == STOPPED and long.result.metrics["stopped"]
     _wait(queued)
     assert queued.status == FINISHED
     # A stopped (incomplete) run is not the result of its config.
-    assert manager.cache.get(long.config.stable_hash()) is None
+    assert manager.store.cached_result(long.config.stable_hash()) is None
 
 
 def test_live_lambda_reaches_the_job_and_steered_run_is_not_cached(manager):
     config = RunConfig.for_dataset("moons", steps=3000, n_samples=100, seed=24, lambda_schedule="constant")
     job = manager.submit(config)
-    while job.step == 0:
-        time.sleep(0.01)
-    job.set_lambda(4.0)
+    wait_until(lambda: job.step > 0, what="a first record")
+    manager.set_lambda(job, 4.0)
     _wait(job)
     assert job.result.lambda_changes and job.result.lambda_changes[0][1] == 4.0
     assert job.history[-1].lambda_ == 4.0
-    assert manager.cache.get(config.stable_hash()) is None
+    assert manager.store.cached_result(config.stable_hash()) is None
 
 
 def test_a_job_that_raises_is_reported_without_a_traceback(manager, monkeypatch):
     import dann_demo.ensemble as ensemble
-    import dann_demo.jobs as jobs
+    import dann_demo.jobs.runners as jobs
 
     class Broken:
         def __init__(self, *a, **k):
             raise ValueError("bad file")
 
     monkeypatch.setattr(jobs, "Trainer", Broken)  # a run trained alone
-    monkeypatch.setattr(ensemble, "Trainer", Broken)  # a run in a batch (where others could join it)
+    monkeypatch.setattr(ensemble, "Recorder", Broken)  # a run in a batch (where others could join it)
     for runs in (manager, JobManager(max_concurrent=1, max_batch=1)):
         job = runs.submit(RunConfig.for_dataset("moons", steps=10, seed=25))
         _wait(job)
@@ -73,7 +64,7 @@ def test_a_job_that_raises_is_reported_without_a_traceback(manager, monkeypatch)
 
 
 def test_diverged_run_says_where(manager, monkeypatch):
-    import dann_demo.jobs as jobs
+    import dann_demo.jobs.runners as jobs
     from dann_demo.train import TrainingDiverged
 
     class Diverging:
@@ -86,18 +77,10 @@ def test_diverged_run_says_where(manager, monkeypatch):
     assert job.status == FAILED and job.error.startswith("non-finite loss at step 17")
 
 
-def test_result_cache_is_bounded():
-    cache = ResultCache(max_entries=2)
-    for key in "abc":
-        cache.put(key, key)
-    assert len(cache) == 2 and cache.get("a") is None and cache.get("c") == "c"
+def test_old_finished_jobs_are_forgotten():
+    from dann_demo.jobs import MemoryStore
 
-
-def test_old_finished_jobs_are_forgotten(monkeypatch):
-    import dann_demo.jobs as jobs
-
-    monkeypatch.setattr(jobs, "MAX_JOBS", 3)
-    manager = JobManager(max_concurrent=1)
+    manager = JobManager(max_concurrent=1, store=MemoryStore(max_jobs=3))
     config = RunConfig.for_dataset("moons", steps=20, n_samples=50, seed=27)
     first = manager.submit(config)
     _wait(first)
@@ -119,7 +102,7 @@ def test_stop_by_one_session_leaves_a_shared_run_to_the_others(manager):
     job = manager.submit(config, watcher="a")
     manager.submit(config, watcher="b")
     manager.stop(job, "a")
-    assert not job._stop.is_set() and set(job.watchers) == {"b"}
+    assert not job.stop_requested and set(job.watchers) == {"b"}
     manager.stop(job, "b")
     _wait(job)
     assert job.status == STOPPED
@@ -132,8 +115,7 @@ def test_steering_a_shared_run_forks_a_copy_that_matches_training_alone():
     config = RunConfig.for_dataset("moons", steps=600, n_samples=100, seed=30, lambda_schedule="constant", log_every=10)
     job = manager.submit(config, watcher="a")
     manager.submit(config, watcher="b")
-    while job.step < 100:
-        time.sleep(0.005)
+    wait_until(lambda: job.step >= 100 or job.done, what="step 100")
     fork = manager.set_lambda(job, 3.0, watcher="b")
     assert fork is not job and set(fork.watchers) == {"b"} and set(job.watchers) == {"a"}
     _wait(job)
@@ -157,8 +139,7 @@ def test_a_run_whose_watchers_all_left_is_stopped():
     alive = {"a": True}
     manager = JobManager(max_concurrent=1, session_alive=lambda s: alive.get(s, False))
     job = manager.submit(RunConfig.for_dataset("moons", steps=100_000, n_samples=100, seed=31), watcher="a")
-    while job.step < 64:
-        time.sleep(0.01)
+    wait_until(lambda: job.step >= 64 or job.done, what="step 64")
     assert not job.done
     alive["a"] = False
     job.watchers["a"] -= 60  # as if it left a minute ago
@@ -191,17 +172,27 @@ def test_sweep_job_runs_in_the_background_and_is_cached(manager):
 def test_stopped_sweep_is_not_cached(manager):
     base = RunConfig.for_dataset("moons", steps=100_000, n_samples=100, seed=29)
     job = manager.submit_sweep(base, [0.1], [0])
-    while job.fraction == 0:
-        time.sleep(0.01)
-    job.stop()
+    wait_until(lambda: job.fraction > 0 or job.done, what="the sweep to start")
+    manager.stop(job)
     _wait(job)
     assert job.status == STOPPED and job.runs.empty
-    assert manager.sweep_cache.get(job.key) is None
+    assert manager.store.cached_sweep(job.key) is None
+
+
+def test_a_sweep_stopped_while_it_waits_ends_at_once(manager):
+    long = manager.submit(RunConfig.for_dataset("moons", steps=100_000, n_samples=100, seed=33))
+    job = manager.submit_sweep(RunConfig.for_dataset("moons", steps=50, n_samples=60), [0.1], [0])
+    wait_until(lambda: long.status != QUEUED, what="the long run to start")
+    assert job.status == QUEUED
+    manager.stop(job)
+    assert job.status == STOPPED and job.runs is None and manager.queue_position(job) == 0
+    manager.stop(long)
+    _wait(long)
 
 
 def test_a_trainer_notice_reaches_the_job(manager, monkeypatch):
     """Asking for a CUDA graph where there is no CUDA device trains eagerly and says so on the page."""
-    import dann_demo.jobs as jobs
+    import dann_demo.jobs.runners as jobs
     from dann_demo.train import Trainer
 
     if torch.cuda.is_available():

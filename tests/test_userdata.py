@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dann_demo import ConfigError, RunConfig, Trainer
-from dann_demo.datasets import UNLABELLED, DataFileError, load_pair
+from dann_demo.datasets import UNLABELLED, DataFileError, file_checks, load_pair, uploads
 from dann_demo.datasets import files as ud
 
 
@@ -124,16 +124,16 @@ def test_two_feature_table_has_an_input_plane_and_more_features_do_not(tmp_path)
     assert result.input_plane is not None and result.gallery is None
     three = write_npz(tmp_path, "three.npz", **_good_arrays())
     trainer = Trainer(_config(three, steps=10, log_every=5))
-    assert not trainer.has_input_plane and trainer.run().input_plane is None
+    assert not trainer.pair.has_input_plane and trainer.run().input_plane is None
 
 
 def test_example_files_load(tmp_path):
     table = tmp_path / "example_table.npz"
-    table.write_bytes(ud.example_npz("table"))
+    table.write_bytes(uploads.example_npz("table"))
     pair = load_pair(_config(table))
     assert pair.input_shape == (2,) and pair.n_classes == 3
     images = tmp_path / "example_images.npz"
-    images.write_bytes(ud.example_npz("images"))
+    images.write_bytes(uploads.example_npz("images"))
     with np.load(images, allow_pickle=False) as f:
         assert f["source_x"].shape[1:] == (8, 8) and f["source_x"].dtype == np.uint8  # grey
         assert f["target_x"].shape[1:] == (16, 16, 3)  # colour
@@ -307,7 +307,7 @@ def test_files_that_are_not_npz(tmp_path):
     ],
 )
 def test_limits(tmp_path, monkeypatch, limit, value, changes, fragment):
-    monkeypatch.setattr(ud, limit, value)
+    monkeypatch.setattr(file_checks, limit, value)
     msg = _bad(tmp_path, **changes)
     assert fragment in msg, msg
 
@@ -398,10 +398,10 @@ def test_csv_unreadable_and_empty(tmp_path):
 
 
 def test_csv_too_many_rows_or_columns(tmp_path, monkeypatch):
-    monkeypatch.setattr(ud, "MAX_ROWS", 15)
+    monkeypatch.setattr(file_checks, "MAX_ROWS", 15)
     assert "the rows: found more than 15 rows; expected at most 15" in _csv_error(tmp_path)
-    monkeypatch.setattr(ud, "MAX_ROWS", 20_000)
-    monkeypatch.setattr(ud, "MAX_FEATURES", 1)
+    monkeypatch.setattr(file_checks, "MAX_ROWS", 20_000)
+    monkeypatch.setattr(file_checks, "MAX_FEATURES", 1)
     assert "found 3 columns; expected at most 1 feature columns and the label column" in _csv_error(tmp_path)
 
 
@@ -429,17 +429,17 @@ def test_config_checks_the_file_fields(tmp_path):
 
 def test_uploads_are_stored_by_content(tmp_path, monkeypatch):
     monkeypatch.setenv("DANN_DATA_DIR", str(tmp_path))
-    a = ud.save_upload("my data.npz", b"one")
+    a = uploads.save_upload("my data.npz", b"one")
     assert a.parent.parent == tmp_path / "uploads" and a.name == "my_data.npz" and a.read_bytes() == b"one"
-    assert ud.save_upload("my data.npz", b"one") == a  # the same content: the same path
-    b = ud.save_upload("my data.npz", b"two")  # another user's file of the same name: another path
+    assert uploads.save_upload("my data.npz", b"one") == a  # the same content: the same path
+    b = uploads.save_upload("my data.npz", b"two")  # another user's file of the same name: another path
     assert b != a and a.read_bytes() == b"one" and b.read_bytes() == b"two"
-    assert ud.save_upload("../../etc/x.csv", b"x").parent.parent == tmp_path / "uploads"
+    assert uploads.save_upload("../../etc/x.csv", b"x").parent.parent == tmp_path / "uploads"
     with pytest.raises(DataFileError, match="the file name: found the ending '.txt'; expected a .npz or a .csv"):
-        ud.save_upload("notes.txt", b"x")
-    monkeypatch.setattr(ud, "MAX_FILE_MB", 0)
+        uploads.save_upload("notes.txt", b"x")
+    monkeypatch.setattr(file_checks, "MAX_FILE_MB", 0)
     with pytest.raises(DataFileError, match="expected at most 0 MB"):
-        ud.save_upload("big.npz", b"x")
+        uploads.save_upload("big.npz", b"x")
 
 
 def test_a_table_file_gets_table_defaults_and_dann_wins_on_a_small_two_moons_table(tmp_path):
@@ -467,7 +467,24 @@ def test_an_image_file_gets_image_defaults(tmp_path):
     from dann_demo.datasets import IMAGE_DEFAULTS, data_kind
 
     path = tmp_path / "images.npz"
-    path.write_bytes(ud.example_npz("images"))
+    path.write_bytes(uploads.example_npz("images"))
     config = RunConfig.for_dataset("file", data_file=str(path))
     assert data_kind(config) == "images" and config.is_image
     assert {k: getattr(config, k) for k in IMAGE_DEFAULTS} == IMAGE_DEFAULTS
+
+
+def test_old_uploads_and_the_oldest_over_the_size_limit_are_pruned(tmp_path, monkeypatch):
+    import os
+    import time
+
+    monkeypatch.setenv("DANN_DATA_DIR", str(tmp_path))
+    old = uploads.save_upload("old.csv", b"x,y\n" + b"1,0\n" * 10)
+    aged = time.time() - (uploads.UPLOAD_MAX_AGE_DAYS + 1) * 86400
+    os.utime(old, (aged, aged))
+    middle = uploads.save_upload("middle.csv", b"x,y\n" + b"2,1\n" * 300_000)
+    assert not old.exists() and middle.exists()  # older than the limit: gone at the next upload
+    monkeypatch.setattr(uploads, "UPLOAD_MAX_TOTAL_MB", 1)  # middle (1.2 MB) and newest pass it together
+    os.utime(middle, (time.time() - 60, time.time() - 60))
+    newest = uploads.save_upload("newest.csv", b"x,y\n" + b"3,0\n" * 300_000)
+    assert newest.exists() and not middle.exists()  # the oldest went first; the one just saved stays
+    assert uploads.prune_uploads(keep=newest) == [] and newest.exists()  # alone over the limit, it is kept

@@ -47,7 +47,9 @@ class Dataset:
 
     name: str
     label: str  # how the data set box names it
-    load: Callable[[Any], DomainPair]  # RunConfig -> DomainPair (cached by the module)
+    # RunConfig -> DomainPair (cached by the module): the one adapter from a config to the loader's own
+    # parameters, so that no data set module knows RunConfig.
+    load: Callable[[Any], DomainPair]
     images: bool | None  # None: decided by the file (own data)
     defaults: dict[str, Any] = field(default_factory=dict)  # RunConfig fields that differ from the dataclass
     settings: tuple[str, ...] = ()  # RunConfig fields that belong to this data set only
@@ -93,7 +95,9 @@ REGISTRY: dict[str, Dataset] = {
         Dataset(
             "file",
             "your own data (.npz or .csv)",
-            files.load_file_pair,
+            lambda c: files.load_file_pair(
+                c.data_file, c.target_file, c.label_column, c.seed, needs_target_labels=c.mode == "target_oracle"
+            ),
             images=None,
             defaults=TABLE_DEFAULTS,
             settings=("data_file", "target_file", "label_column", "hidden_units"),

@@ -12,6 +12,11 @@ UNLABELLED = -1  # the label of a target example whose file gave no label (own d
 DATA_DIR_VARIABLE = "DANN_DATA_DIR"
 
 
+def is_image_shape(input_shape: tuple[int, ...]) -> bool:
+    """The one answer to "is this images?" for data in hand: one example is (C, H, W)."""
+    return len(input_shape) == 3
+
+
 @dataclass(frozen=True)
 class DomainPair:
     """Arrays of one source/target problem. x: (N, D) tables or (N, C, H, W) images; y: int64."""
@@ -34,7 +39,12 @@ class DomainPair:
 
     @property
     def is_image(self) -> bool:
-        return self.source_x.ndim == 4
+        return is_image_shape(self.input_shape)
+
+    @property
+    def has_input_plane(self) -> bool:
+        """Points in the plane: the pages draw both classifiers over it."""
+        return self.input_shape == (2,)
 
     @property
     def has_target_labels(self) -> bool:
