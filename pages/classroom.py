@@ -8,6 +8,7 @@ from urllib.parse import urlencode, urlsplit
 import streamlit as st
 
 from dann_demo import plots
+from dann_demo.jobs import RUNNING
 from dann_demo.links import ROOM_PARAM
 from dann_demo.results import history_frame
 from dann_demo.rooms import MAX_AGE_HOURS, MAX_RUNS_PER_ROOM, room_frame
@@ -97,7 +98,7 @@ def class_view() -> None:
         st.info("No runs in this room yet: they appear here as students press Train.", icon=":material/hourglass:")
         return
     frame = room_frame(entries, manager.get)
-    running = int((frame["state"] == "running").sum())
+    running = int((frame["state"] == RUNNING).sum())
     st.caption(
         f"{len(frame)} run(s), {running} training now. Filled markers: finished; open markers: the latest record "
         "of a run still training."

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from dann_demo.jobs.job import FINISHED, STOPPED
 from dann_demo.plots.style import (
     layout,
 )
@@ -129,7 +130,7 @@ def room_figure(frame: pd.DataFrame, metric: str, title: str, y_title: str) -> g
             continue
         x = runs["lambda_at"].where(runs["lambda_at"] > 0, zero_at)
         symbols = [
-            ("diamond" if s == "paper" else "circle") + ("" if state in ("finished", "stopped") else "-open")
+            ("diamond" if s == "paper" else "circle") + ("" if state in (FINISHED, STOPPED) else "-open")
             for s, state in zip(runs["schedule"], runs["state"], strict=True)
         ]
         text = [
