@@ -52,6 +52,8 @@ def features(browser, url: str) -> None:
     page.wait_for_timeout(3000)  # the page's last redraw after the projection (it replaces the plot)
     maps = page.locator(".js-plotly-plot", has_text="Feature maps over training").first
     maps.scroll_into_view_if_needed()
+    page.wait_for_timeout(1500)
+    shoot(page, "features_start")  # step 0: three identical pictures, on one scale
     # The last step, where the maps differ: source only and no reversal apart, DANN mixed.
     maps.evaluate(
         """p => Plotly.animate(p, [p._transitionData._frames.at(-1).name],

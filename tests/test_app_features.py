@@ -22,6 +22,23 @@ def _compare_and_wait(at: AppTest, seconds: float = 120) -> None:
         at.run()
 
 
+def _assert_one_scale(spec: dict) -> None:
+    """The figure as the browser gets it: at step 0 and in every frame the panels have the same axis ranges
+    (within 1%), and at step 0 the three panels draw the same points."""
+    for layout in (spec["layout"], *(frame["layout"] for frame in spec["frames"])):
+        for axis in ("xaxis", "yaxis"):
+            ranges = [layout[f"{axis}{suffix}"]["range"] for suffix in ("", "2", "3")]
+            width = ranges[0][1] - ranges[0][0]
+            assert all(abs(r[0] - ranges[0][0]) <= 0.01 * width for r in ranges)
+            assert all(abs(r[1] - ranges[0][1]) <= 0.01 * width for r in ranges)
+    first = spec["frames"][0]["data"]
+    per_panel = len(first) // 3
+    for trace in range(per_panel):
+        for key in ("x", "y"):
+            values = [json.dumps(first[panel * per_panel + trace][key]) for panel in range(3)]
+            assert values[0] == values[1] == values[2]
+
+
 def test_feature_maps_page_compares_three_runs():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.run()
@@ -38,9 +55,11 @@ def test_feature_maps_page_compares_three_runs():
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert "How mixed are source and target? (a fresh k-NN probe on held-out features)" in titles
     assert at.dataframe[0].value.shape[0] == 3
-    # Another projection method redraws from the same runs.
+    _assert_one_scale(_animation(at))
+    # Another projection method redraws from the same runs, on one scale too.
     at.sidebar.radio[1].set_value("tsne").run()
     assert not at.exception and len(map_lines(at)) == 3
+    _assert_one_scale(_animation(at))
 
 
 def test_feature_maps_settings_come_from_a_link():
@@ -118,3 +137,4 @@ def test_a_digits_comparison_plays_back_every_snapshot_and_starts_from_one_pictu
         assert xs[0] == xs[1] == xs[2]
     last = spec["frames"][-1]["data"]
     assert json.dumps(last[0]["x"]) != json.dumps(last[per_panel]["x"])  # trained apart by the end
+    _assert_one_scale(spec)

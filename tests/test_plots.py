@@ -1,5 +1,7 @@
 import math
 
+import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from dann_demo import RunConfig, plots, train
@@ -146,3 +148,61 @@ def test_images_for_display_are_rgb_in_0_1_each_on_its_own_range():
     assert shown.shape == (2, 4, 4, 3) and shown.min() >= 0 and shown.max() <= 1
     assert (shown[0] == 0).all()  # a flat image is not divided by zero
     assert shown[1].min() == 0 and shown[1].max() == 1 and (shown[1, ..., 0] == shown[1, ..., 2]).all()
+
+
+def test_a_drag_of_the_lambda_slider_is_marked_once_at_its_last_value():
+    from dann_demo.plots.style import lambda_marks
+
+    drag = [(100, 0.2), (110, 0.4), (130, 0.8), (150, 1.0)]  # one drag: every value it passed through
+    later = [(900, 2.0)]
+    assert lambda_marks(drag + later, span=1000) == [(150, 1.0), (900, 2.0)]
+    frame = pd.DataFrame({"step": [0, 500, 1000], "label_loss": [1.0, 0.5, 0.3]})
+    fig = plots.label_loss_figure(frame, drag + later)
+    assert [s.x0 for s in fig.layout.shapes] == [150, 900]
+    assert [a.text for a in fig.layout.annotations] == ["λ=1", "λ=2"]
+
+
+def test_reference_labels_sit_clear_of_the_curves_they_explain():
+    frame = pd.DataFrame({"step": [0, 1000], "domain_acc": [0.9, 0.52], "domain_loss": [0.3, 0.69]})
+    (chance,) = plots.domain_accuracy_figure(frame).layout.annotations
+    assert chance.text == "50%: chance" and chance.yanchor == "top"  # below the line; the curve is above it
+    fig = plots.domain_loss_figure(frame, [(500, 2.0)])
+    ln2, lam = sorted(fig.layout.annotations, key=lambda a: a.text.startswith("λ"))
+    assert ln2.yanchor == "bottom" and lam.y == 0  # ln 2 above its line, λ at the foot of its own
+
+
+def _map_run(title: str, scale: float, seed: int) -> "plots.MapRun":
+    rng = np.random.default_rng(seed)
+    start = np.random.default_rng(0).normal(size=(40, 2))  # the same step-0 features for every run
+    return plots.MapRun(
+        title,
+        domain=np.repeat([0, 1], 20),
+        label=np.tile([0, 1], 20),
+        predicted={0: np.zeros(40, int), 10: np.zeros(40, int)},
+        maps={0: start, 10: start * scale + rng.normal(size=(40, 2))},
+    )
+
+
+def test_feature_map_panels_share_one_scale_and_a_far_spread_says_so():
+    runs = [_map_run("source only", 1.0, 1), _map_run("DANN", 2.0, 2), _map_run("no reversal", 3.0, 3)]
+    fig = plots.feature_maps_figure(runs, [0, 10])
+
+    def ranges(layout):
+        return [(layout[f"xaxis{s}"]["range"], layout[f"yaxis{s}"]["range"]) for s in ("", "2", "3")]
+
+    start = ranges(fig.layout.to_plotly_json())
+    assert start[0] == start[1] == start[2]
+    for frame in fig.frames:
+        each = ranges(frame.layout.to_plotly_json())
+        assert each[0] == each[1] == each[2]
+    assert ranges(fig.frames[0].layout.to_plotly_json()) == start  # the figure opens on step 0's frame
+    assert ranges(fig.frames[1].layout.to_plotly_json())[0] != start[0]  # the scale follows the features' growth
+    assert not any("wider" in (a.text or "") for f in fig.frames for a in f.layout.annotations)
+    assert [a.text for a in fig.frames[1].layout.annotations] == ["source only", "DANN", "no reversal"]
+    far = [runs[0], runs[1], _map_run("no reversal", 40.0, 3)]
+    fig = plots.feature_maps_figure(far, [0, 10])
+    last = fig.frames[1].layout
+    assert last.xaxis.range == last.xaxis3.range and last.xaxis.range[1] < 20  # the far run widens no panel
+    notes = [a for a in last.annotations if "wider" in (a.text or "")]
+    assert len(notes) == 1 and notes[0].xref == "x3 domain"
+    assert not any("wider" in (a.text or "") for a in fig.frames[0].layout.annotations)  # step 0: all alike

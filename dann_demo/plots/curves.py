@@ -18,6 +18,10 @@ from dann_demo.plots.style import (
 from dann_demo.schedules import paper_lambda, paper_lr
 
 
+def _span(history: pd.DataFrame) -> float:
+    return float(history["step"].max()) if len(history) else 0.0
+
+
 def _curves(
     history: pd.DataFrame,
     columns: dict[str, str],
@@ -38,7 +42,7 @@ def _curves(
                 hovertemplate="%{y:.4f}",
             )
         )
-    mark_lambda_changes(fig, lambda_changes)
+    mark_lambda_changes(fig, lambda_changes, _span(history))
     fig.update_xaxes(title="step")
     fig.update_yaxes(title=y_title)
     return layout(fig, title)
@@ -72,7 +76,14 @@ def domain_accuracy_figure(history: pd.DataFrame, lambda_changes: list[tuple[int
         lambda_changes,
         {"domain_acc": "#D55E00"},
     )
-    fig.add_hline(y=0.5, line={"dash": "dash", "color": "#333"}, annotation_text="50%: chance")
+    # Below the line: a domain classifier's accuracy is at or above chance nearly always, so the label does
+    # not sit on the curve it explains.
+    fig.add_hline(
+        y=0.5,
+        line={"dash": "dash", "color": "#333"},
+        annotation_text="50%: chance",
+        annotation_position="bottom right",
+    )
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
     return fig
 
@@ -98,7 +109,7 @@ def schedule_figure(history: pd.DataFrame, lambda_changes: list[tuple[int, float
         go.Scatter(x=history["step"], y=history["lr"], name="learning rate", line={"width": 3, "dash": "dash"}),
         secondary_y=True,
     )
-    mark_lambda_changes(fig, lambda_changes)
+    mark_lambda_changes(fig, lambda_changes, _span(history))
     fig.update_xaxes(title="step")
     fig.update_yaxes(title="lambda", secondary_y=False)
     fig.update_yaxes(title="learning rate", secondary_y=True, rangemode="tozero")

@@ -80,27 +80,79 @@ def _map_traces(run: MapRun, step: int, colour_by: str, mark_errors: bool, show_
     return traces
 
 
+# A run whose maps span more than this many times the median run's is drawn on the shared scale all the same,
+# with a note on its panel, rather than widening every panel until the others shrink to a dot.
+FAR_SPREAD = 3.0
+
+
+def shared_map_range(runs: list[MapRun], steps: list[int]) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """One (lo, hi) per axis for every panel over `steps`, and each run's spread against the others (its
+    maps' widest extent over the median run's): the union of the runs' own ranges, leaving out a run that
+    spreads FAR_SPREAD times wider than the median one (its panel says so)."""
+    ranges = []
+    for run in runs:
+        every = np.concatenate([run.maps[s] for s in steps])
+        ranges.append((every.min(axis=0), every.max(axis=0)))
+    spans = np.array([float(np.max(hi - lo)) for lo, hi in ranges])
+    typical = max(float(np.median(spans)), 1e-12)
+    ratios = [float(span / typical) for span in spans]
+    kept = [r for r, ratio in zip(ranges, ratios, strict=True) if ratio <= FAR_SPREAD] or ranges
+    lo = np.min([r[0] for r in kept], axis=0)
+    hi = np.max([r[1] for r in kept], axis=0)
+    pad = 0.05 * np.maximum(hi - lo, 1e-6)
+    return lo - pad, hi + pad, ratios
+
+
+def _spread_note(ratio: float, col: int) -> dict:
+    axis = "" if col == 1 else str(col)
+    return {
+        "text": f"its features spread {ratio:.0f}x wider than the others':<br>points past the edge are off this "
+        "shared scale",
+        "xref": f"x{axis} domain",
+        "yref": f"y{axis} domain",
+        "x": 0.5,
+        "y": 0.02,
+        "showarrow": False,
+        "font": {"size": 12, "color": "#444"},
+        "bgcolor": "rgba(255,255,255,0.8)",
+    }
+
+
+def _scale(runs: list[MapRun], step: int, titles: list) -> dict:
+    """The layout of one step: every panel's axes on the step's shared range, and a note on a far-spread panel."""
+    lo, hi, ratios = shared_map_range(runs, [step])
+    axes = {}
+    for col in range(1, len(runs) + 1):
+        suffix = "" if col == 1 else str(col)
+        axes[f"xaxis{suffix}"] = {"range": [float(lo[0]), float(hi[0])]}
+        axes[f"yaxis{suffix}"] = {"range": [float(lo[1]), float(hi[1])]}
+    notes = [_spread_note(r, col) for col, r in enumerate(ratios, start=1) if r > FAR_SPREAD]
+    return {**axes, "annotations": [*titles, *notes]}
+
+
 def feature_maps_figure(
     runs: list[MapRun], steps: list[int], colour_by: str = "domain", mark_errors: bool = False, duration_ms: int = 900
 ) -> go.Figure:
     """The compared runs' feature maps side by side, one frame per training step, with Play and a step
-    slider (played in the browser: a frame shows at once). Each panel keeps its axes over the steps."""
+    slider (played in the browser: a frame shows at once). At every step all panels share one scale
+    (shared_map_range over that step's maps), so identical maps look identical and spreads compare; the
+    scale follows the features as they grow, for every panel at once."""
     fig = make_subplots(rows=1, cols=len(runs), subplot_titles=[r.title for r in runs], horizontal_spacing=0.04)
+    titles = [a.to_plotly_json() for a in fig.layout.annotations]
     first = steps[0]
     for col, run in enumerate(runs, start=1):
         for trace in _map_traces(run, first, colour_by, mark_errors, show_legend=col == 1):
             fig.add_trace(trace, row=1, col=col)
-        every = np.concatenate([run.maps[s] for s in steps])
-        lo, hi = every.min(axis=0), every.max(axis=0)
-        pad = 0.05 * np.maximum(hi - lo, 1e-6)
-        fig.update_xaxes(range=[lo[0] - pad[0], hi[0] + pad[0]], showticklabels=False, row=1, col=col)
-        fig.update_yaxes(range=[lo[1] - pad[1], hi[1] + pad[1]], showticklabels=False, row=1, col=col)
+        fig.update_xaxes(showticklabels=False, row=1, col=col)
+        fig.update_yaxes(showticklabels=False, row=1, col=col)
+    fig.update_layout(_scale(runs, first, titles))
     fig.frames = [
         go.Frame(
             name=str(step),
             data=[
                 t for col, run in enumerate(runs, 1) for t in _map_traces(run, step, colour_by, mark_errors, col == 1)
             ],
+            layout=_scale(runs, step, titles),
         )
         for step in steps
     ]

@@ -44,13 +44,32 @@ def layout(fig: go.Figure, title: str, height: int = 320, **overrides) -> go.Fig
     return fig
 
 
-def mark_lambda_changes(fig: go.Figure, lambda_changes: list[tuple[int, float]]) -> None:
+# Lambda changes closer together than this fraction of the run are one drag of the slider (each value it
+# passed through reached the run): the chart marks the drag once, at its last value.
+BURST_FRACTION = 0.05
+
+
+def lambda_marks(lambda_changes: list[tuple[int, float]], span: float) -> list[tuple[int, float]]:
+    """The changes a chart marks: the last of each burst (changes less than BURST_FRACTION * span steps
+    after the one before)."""
+    marks: list[tuple[int, float]] = []
     for step, value in lambda_changes:
+        if marks and step - marks[-1][0] < BURST_FRACTION * span:
+            marks[-1] = (step, value)
+        else:
+            marks.append((step, value))
+    return marks
+
+
+def mark_lambda_changes(fig: go.Figure, lambda_changes: list[tuple[int, float]], span: float = 0.0) -> None:
+    """A dotted line where the user set lambda, labelled at the bottom (the reference lines' labels sit at
+    the top). `span`: the steps the chart shows, for telling one drag from separate moves."""
+    for step, value in lambda_marks(list(lambda_changes), span):
         fig.add_vline(
             x=step,
             line={"dash": "dot", "color": "#666"},
             annotation_text=f"λ={value:g}",
-            annotation_position="top left",
+            annotation_position="bottom left",
         )
 
 
