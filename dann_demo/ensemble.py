@@ -27,6 +27,7 @@ from dann_demo.config import RunConfig
 from dann_demo.datasets import DomainPair, load_pair
 from dann_demo.devices import resolve_device
 from dann_demo.fast_step import GraphedStep, graph_notice, resolve_step_mode
+from dann_demo.index_chunks import IndexChunks
 from dann_demo.models import DANN, GRL_SIGN, build_model
 from dann_demo.recorder import Recorder, TrainingDiverged, eval_accuracies, window_losses
 from dann_demo.results import FeatureSnapshot, ProgressRecord, RunResult
@@ -34,7 +35,6 @@ from dann_demo.schedules import lambda_at, lr_at
 from dann_demo.stacked import StackedDANN
 from dann_demo.train import RunState, Trainer, paper_domain_loss
 
-INDEX_CHUNK = 64  # steps of batch indices drawn at once on the CPU (one call per member, not two a step)
 Outcome = RunResult | TrainingDiverged
 
 
@@ -94,15 +94,11 @@ class EnsembleTrainer:
         self._live: list[int] = []
         self._row: dict[int, int] = {}
         self._target_y: torch.Tensor | None = None  # target training labels, only with a target oracle
-        # On the CPU each member's batch indices are drawn INDEX_CHUNK steps at a time, from its own
-        # generator in the order Trainer draws them (source b, target b, step after step): the same
-        # numbers, one call a member per chunk instead of two a step. CUDA draws step by step (its
-        # generator's stream depends on how the draws are split), inside the CUDA graph.
-        self._chunked = self.device.type == "cpu" and len(first.pair.source_x) == len(first.pair.target_x)
-        self._chunk_states: dict[int, torch.Tensor] = {}  # member -> its generator state at its chunk's start
-        self._chunk_start: dict[int, int] = {}  # member -> the own step its chunk starts at
-        self._refill_at: dict[int, int] = {}  # member -> the ensemble step its chunk runs out
-        self._next_refill = 0  # the earliest of those (a left member's may linger: it only costs a look)
+        # On the CPU each member's batch indices are drawn many steps at a time from its own generator, the
+        # same numbers as a Trainer's (index_chunks.py). CUDA draws step by step (its generator's stream
+        # depends on how the draws are split), inside the CUDA graph.
+        chunked = self.device.type == "cpu" and len(first.pair.source_x) == len(first.pair.target_x)
+        self._chunks = IndexChunks(c.batch_size, len(first.pair.source_x), c.steps) if chunked else None
         self._add([first] + [self._member(cfg) for cfg in configs[1:]])
         self._graphed = (
             GraphedStep(self._device_step, [m.generator for m in self.members], self.device)
@@ -206,16 +202,14 @@ class EnsembleTrainer:
         grow("_slot", torch.zeros(n, dtype=torch.long, device=dev))
         grow("_window", torch.zeros(self.config.log_every, n, 2, device=dev), 1)
         grow("_lambda_table", torch.stack([self._schedule(m.config) for m in members], 1), 1)
-        if self._chunked:
-            b = self.config.batch_size
-            grow("_chunk", torch.zeros(n, INDEX_CHUNK, 2 * b, dtype=torch.long))
-            grow("_chunk_pos", torch.zeros(n, dtype=torch.long))
+        if self._chunks is not None:
+            self._chunks.add_rows(n)
         self._live += new
         self._rows_changed()
-        if self._chunked:
+        if self._chunks is not None:
             for i in new:
                 self._refill(i)
-            self._next_refill = min(self._refill_at[i] for i in self._live)
+            self._chunks.started(self._live)
 
     def _schedule(self, config: RunConfig) -> torch.Tensor:
         """lambda at each of the run's steps, computed in float64 on the host once (as Trainer does per
@@ -255,34 +249,20 @@ class EnsembleTrainer:
             self._target_y = self._target_y.index_select(0, keep)
         self._window = self._window.index_select(1, keep)
         self._lambda_table = self._lambda_table.index_select(1, keep)
-        if self._chunked:
-            keep_cpu = keep.cpu()
-            self._chunk, self._chunk_pos = (
-                self._chunk.index_select(0, keep_cpu),
-                self._chunk_pos.index_select(0, keep_cpu),
-            )
-            for i in ended:
-                self._refill_at.pop(i, None)
+        if self._chunks is not None:
+            self._chunks.keep(keep, ended)
         self._live = keep_members
         self._rows_changed()
 
     # --- training ---
     def _refill(self, i: int) -> None:
         """Draw member i's next chunk of batch indices (CPU), from its own generator."""
-        b, r, own = self.config.batch_size, self._row[i], self.own_step(i)
-        n = min(INDEX_CHUNK, self.config.steps - own)
-        g = self.members[i].generator
-        self._chunk_states[i], self._chunk_start[i] = g.get_state(), own
-        if n > 0:
-            drawn = torch.randint(self._source_x.shape[1], (n * 2 * b,), generator=g)
-            self._chunk[r, :n] = drawn.view(n, 2 * b)
-        self._chunk_pos[r] = 0
-        self._refill_at[i] = self.step + max(n, 1)
+        self._chunks.refill(i, self._row[i], self.own_step(i), self.members[i].generator, self.step)
 
     def _draw(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Every row's (source, target) batch indices for this step, (K, b) each."""
         b = self.config.batch_size
-        if not self._chunked:
+        if self._chunks is None:
             n_src, n_tgt = self._source_x.shape[1], self._target_x.shape[1]
             draws = [
                 (
@@ -292,13 +272,7 @@ class EnsembleTrainer:
                 for i in self._live
             ]
             return torch.stack([d[0] for d in draws]), torch.stack([d[1] for d in draws])
-        if self._next_refill <= self.step:
-            for i in [i for i in self._live if self._refill_at[i] <= self.step]:
-                self._refill(i)
-            self._next_refill = min(self._refill_at[i] for i in self._live)
-        rows = self._chunk[self._rows, self._chunk_pos]
-        self._chunk_pos.add_(1)
-        return rows[:, :b], rows[:, b:]
+        return self._chunks.draw(self._live, self._rows, self.step, self._refill)
 
     def _device_step(self, i_src: torch.Tensor | None = None, i_tgt: torch.Tensor | None = None) -> None:
         """One SGD step of every row; device work only (so it can be a CUDA graph). Each row reads its
@@ -327,7 +301,7 @@ class EnsembleTrainer:
     def train_step(self) -> None:
         if self._graphed is not None:
             self._graphed()
-        elif self._chunked:
+        elif self._chunks is not None:
             self._device_step(*self._draw())
         else:
             self._device_step()
@@ -377,14 +351,8 @@ class EnsembleTrainer:
         """Member i as it stands (weights, momentum, generator, lambda, window, records), copied."""
         m, r, own = self._sync(i), self._row[i], self.own_step(i)
         generator = m.generator.get_state()
-        if self._chunked:
-            # The member's generator has drawn its whole chunk: replay up to this step from the chunk's start.
-            g = torch.Generator()
-            g.set_state(self._chunk_states[i])
-            used = (own - self._chunk_start[i]) * 2 * self.config.batch_size
-            if used:
-                torch.randint(self._source_x.shape[1], (used,), generator=g)
-            generator = g.get_state()
+        if self._chunks is not None:  # its generator has drawn its whole chunk: as of this step instead
+            generator = self._chunks.generator_state(i, own)
         return RunState(
             step=own,
             seconds=self.seconds - m.joined_seconds,

@@ -215,7 +215,7 @@ def test_a_member_handed_out_mid_run_trains_on_like_the_member():
     configs = _moons_members()
     handed: list[Trainer] = []
     ensemble = EnsembleTrainer(configs)
-    assert ensemble._chunked  # on the CPU the indices come in chunks: the hand-out must replay its generator
+    assert ensemble._chunks is not None  # on the CPU the indices come in chunks: the hand-out must replay its generator
     results = ensemble.run(between_steps=lambda e: handed.append(e.member_trainer(0)) if e.step == 50 else None)
     assert handed[0].step == 50
     continued = handed[0].run()
