@@ -26,7 +26,7 @@ from dann_demo.batching import group_key, member_fields
 from dann_demo.config import RunConfig
 from dann_demo.datasets import DomainPair, load_pair
 from dann_demo.devices import resolve_device
-from dann_demo.fast_step import GraphedStep, graph_notice, resolve_step_mode
+from dann_demo.fast_step import GraphedStep, ReportsStepMode, graph_notice, resolve_step_mode
 from dann_demo.index_chunks import IndexChunks
 from dann_demo.models import DANN, GRL_SIGN, build_model
 from dann_demo.recorder import Recorder, TrainingDiverged, eval_accuracies, window_losses
@@ -56,7 +56,7 @@ class Member:
     ended_at: int | None = None  # its last own step, once its rows are gone
 
 
-class EnsembleTrainer:
+class EnsembleTrainer(ReportsStepMode):
     """Trains configs that differ only in member_fields as one stacked model. `run()` returns one
     RunResult per member, or the TrainingDiverged of a member whose loss went non-finite.
 
@@ -113,14 +113,6 @@ class EnsembleTrainer:
         model = build_model(config, pair.input_shape, pair.n_classes).to(self.device)
         generator = torch.Generator(device=self.device).manual_seed(config.seed)
         return Member(config, pair, model, generator, Recorder(config, pair, self.device), self.step, self.seconds)
-
-    @property
-    def step_mode(self) -> str:
-        return "tensor" if self._graphed is not None and self._graphed.failed else self._step_mode
-
-    @property
-    def notice(self) -> str | None:
-        return self._graphed.notice if self._graphed is not None and self._graphed.failed else self._notice
 
     # --- who is in it ---
     @property

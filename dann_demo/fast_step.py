@@ -47,6 +47,25 @@ def prefers_channels_last(device: torch.device, input_shape: tuple[int, ...]) ->
     return device.type == "cpu" and is_image_shape(input_shape)
 
 
+class ReportsStepMode:
+    """What a trainer with an optional captured step reports: its step mode and its notice, where a CUDA graph
+    that could not be captured turned into the eager tensor step. Needs _step_mode, _notice and _graphed."""
+
+    _step_mode: str
+    _notice: str | None
+    _graphed: GraphedStep | None
+
+    @property
+    def step_mode(self) -> str:
+        """How steps run: a CUDA graph that could not be captured turned into the eager tensor step."""
+        return "tensor" if self._graphed is not None and self._graphed.failed else self._step_mode
+
+    @property
+    def notice(self) -> str | None:
+        """Something the user should know about how this run trains (None: nothing)."""
+        return self._graphed.notice if self._graphed is not None and self._graphed.failed else self._notice
+
+
 class GraphedStep:
     """Runs `step` (one training step: device work only, on tensors that stay put) as a CUDA graph.
 

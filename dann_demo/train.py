@@ -31,7 +31,7 @@ from dann_demo import loop
 from dann_demo.config import RunConfig
 from dann_demo.datasets import DomainPair, load_pair
 from dann_demo.devices import resolve_device
-from dann_demo.fast_step import GraphedStep, graph_notice, prefers_channels_last, resolve_step_mode
+from dann_demo.fast_step import GraphedStep, ReportsStepMode, graph_notice, prefers_channels_last, resolve_step_mode
 from dann_demo.models import DANN, build_model
 from dann_demo.recorder import Recorder, TrainingDiverged, eval_accuracies, window_losses
 from dann_demo.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult, history_frame
@@ -66,7 +66,7 @@ class RunState:
     recorder: Recorder
 
 
-class Trainer:
+class Trainer(ReportsStepMode):
     """Trains one DANN step by step. Call `run()`, or `train_step()` (and `record()`) yourself.
 
     `step_mode` and `channels_last` choose how a step runs, not what it computes (tests check that
@@ -127,16 +127,6 @@ class Trainer:
         self._graphed = (
             GraphedStep(self._device_step, [self._generator], self.device) if self._step_mode == "graph" else None
         )
-
-    @property
-    def step_mode(self) -> str:
-        """How steps run: a CUDA graph that could not be captured turned into the eager tensor step."""
-        return "tensor" if self._graphed is not None and self._graphed.failed else self._step_mode
-
-    @property
-    def notice(self) -> str | None:
-        """Something the user should know about how this run trains (None: nothing)."""
-        return self._graphed.notice if self._graphed is not None and self._graphed.failed else self._notice
 
     # --- the DANN step ---
     def train_step(self) -> None:

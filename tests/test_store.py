@@ -141,3 +141,21 @@ def test_progress_takes_only_what_it_knows(store):
     assert store.get(job.id).batch_size == 4
     with pytest.raises(ValueError):
         store.set_progress(job.id, status="finished")
+
+
+def test_a_restarted_job_asks_for_its_sessions_lambda_again(store):
+    """A run that trains again from step 0 (out of memory, a failed batch) takes the lambda its session set."""
+    job = Job(RunConfig(seed=18))
+    store.add(job)
+    store.request_lambda(job.id, 2.5)
+    assert store.take_lambda(job.id) == 2.5
+    store.set_progress(job.id, lambda_changes=[(0, 2.5)])
+    store.restart(job.id, "again")
+    assert store.take_lambda(job.id) == 2.5 and store.get(job.id).lambda_changes == []
+
+
+def test_a_copy_goes_on_from_another_runs_records(store):
+    job = Job(RunConfig(seed=19))
+    store.add(job)
+    store.continue_from(job.id, [_record(0), _record(50)], {}, [(40, 1.5)])
+    assert [r.step for r in store.get(job.id).history] == [0, 50] and store.get(job.id).lambda_changes == [(40, 1.5)]

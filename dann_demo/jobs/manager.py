@@ -251,12 +251,7 @@ class JobManager:
         value = self.store.take_lambda(copy_id)
         if value is not None:
             trainer.set_lambda(value)
-        self.store.restart(copy_id)
-        for record in trainer.history:
-            self.store.add_record(copy_id, record)
-        for snapshot in trainer.snapshots.values():
-            self.store.add_snapshot(copy_id, snapshot)
-        self.store.set_progress(copy_id, lambda_changes=list(trainer.lambda_changes))
+        self.store.continue_from(copy_id, trainer.history, trainer.snapshots, trainer.lambda_changes)
         if (copy := self.store.get(copy_id)) is not None:
             self._enqueue(copy, resume=trainer)
 
@@ -264,7 +259,6 @@ class JobManager:
         """A copy that found no run to copy (it was queued, or had just ended) trains from step 0 with its
         own lambda."""
         self.store.restart(copy_id)
-        self.store.set_progress(copy_id, lambda_changes=[])
         if (copy := self.store.get(copy_id)) is not None:
             self._enqueue(copy)
 

@@ -84,6 +84,13 @@ class Runner(loop.Events):
         for copy_id in self.store.take_copies(job.id):
             self.host.restart(copy_id)
 
+    def begin(self, job: Job | SweepJob) -> bool:
+        """The job starts training (True), unless nobody wants it any more (not_started)."""
+        if self.not_started(job):
+            return False
+        self.store.set_status(job.id, RUNNING)
+        return True
+
     def not_started(self, job: Job | SweepJob) -> bool:
         """A queued job that was stopped, or whose every watcher left, does not start."""
         stopped = self.store.stop_requested(job.id)
@@ -111,9 +118,8 @@ class LoneRun(Runner):
 
     def train(self) -> None:
         job = self.job
-        if self.not_started(job):
+        if not self.begin(job):
             return
-        self.store.set_status(job.id, RUNNING)
         try:
             self._train(self.trainer or Trainer(job.config))
         except torch.OutOfMemoryError:
@@ -231,7 +237,7 @@ class BatchRun(Runner):
         value = self.store.take_lambda(self.members[i].id)
         if value is not None:
             self.ensemble.set_member_lambda(i, value)
-            self.store.set_progress(self.members[i].id, lambda_changes=list(self.ensemble.lambda_changes(i)))
+            self.store.set_progress(self.members[i].id, lambda_changes=self.ensemble.lambda_changes(i))
 
     def _ended(self, i: int, outcome: RunResult | TrainingDiverged) -> None:
         job = self.members[i]
@@ -305,9 +311,8 @@ class SweepRun(Runner):
         from dann_demo.sweep import run_sweep
 
         job = self.job
-        if self.not_started(job):
+        if not self.begin(job):
             return
-        self.store.set_status(job.id, RUNNING)
         try:
             runs = run_sweep(
                 job.base,

@@ -123,10 +123,11 @@ class BatchScheduler:
 
     def close(self, batch: Batch) -> bool:
         """`batch` takes no more members. True when queued tickets of its group were left for it: they
-        now need a worker's turn."""
-        if batch in self.open:
-            self.open.remove(batch)
-        return any(t.group == batch.group for t in self.queue) if batch.group is not None else False
+        now need a worker's turn (False once it is closed: a second close frees nothing)."""
+        if batch not in self.open:
+            return False
+        self.open.remove(batch)
+        return any(t.group == batch.group for t in self.queue)
 
     # --- the rule ---
     def batch_for(self, ticket: Ticket) -> Batch | None:

@@ -40,6 +40,7 @@ class ClassStore(Protocol):
     def add_snapshot(self, job_id: str, snapshot: FeatureSnapshot) -> None: ...
     def set_progress(self, job_id: str, **fields) -> None: ...  # batch_size, lambda_changes, fraction
     def restart(self, job_id: str, notice: str | None = None) -> None: ...  # its records go; it starts again
+    def continue_from(self, job_id: str, history: list, snapshots: dict, lambda_changes: list) -> None: ...
     def finish(self, job_id: str, result: RunResult, status: Status) -> None: ...
     def finish_sweep(self, job_id: str, runs: pd.DataFrame | None, status: Status) -> None: ...
     def fail(self, job_id: str, error: str) -> None: ...
@@ -146,12 +147,21 @@ class MemoryStore:
                     setattr(job, name, value)
 
     def restart(self, job_id: str, notice: str | None = None) -> None:
+        """The job trains again from step 0: its records and pictures go, and the lambda a session set is
+        asked for again (the new trainer has not applied it)."""
         with self._lock:
             if (job := self._job(job_id)) is not None:
-                job.history, job.snapshots, job.batch_size = [], {}, 1
+                job.history, job.snapshots, job.batch_size, job.lambda_changes = [], {}, 1, []
                 job.input_plane = job.gallery = None
+                job.lambda_pending = job.lambda_value is not None
                 if notice:
                     job.notice = notice
+
+    def continue_from(self, job_id: str, history: list, snapshots: dict, lambda_changes: list) -> None:
+        """The job goes on from another run's records (a copy of it); its pictures stay until the next ones."""
+        with self._lock:
+            if (job := self._job(job_id)) is not None:
+                job.history, job.snapshots, job.lambda_changes = list(history), dict(snapshots), list(lambda_changes)
 
     def finish(self, job_id: str, result: RunResult, status: Status) -> None:
         with self._lock:
@@ -182,6 +192,9 @@ class MemoryStore:
                 job.lambda_value, job.lambda_pending = float(value), True
 
     def take_lambda(self, job_id: str) -> float | None:
+        job = self._job(job_id)
+        if not isinstance(job, Job) or not job.lambda_pending:  # asked between every two steps: no lock then
+            return None
         with self._lock:
             job = self._job(job_id)
             if not isinstance(job, Job) or not job.lambda_pending:
@@ -209,6 +222,8 @@ class MemoryStore:
             return True
 
     def take_copies(self, job_id: str) -> list[str]:
+        if job_id not in self._copies:  # asked between every two steps: no lock when none was asked for
+            return []
         with self._lock:
             return self._copies.pop(job_id, [])
 

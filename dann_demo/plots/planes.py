@@ -99,20 +99,25 @@ def _class_regions(fig: go.Figure, plane: InputPlane, n_classes: int, col: int) 
     )
     for c in np.unique(predicted).astype(int):
         # The 0.5 level of "is class c" is the border of c's region (a shared border is drawn twice).
-        fig.add_trace(
-            go.Contour(
-                x=plane.xs,
-                y=plane.ys,
-                z=(predicted == c).astype(float),
-                contours={"start": 0.5, "end": 0.5, "coloring": "none"},
-                line={"width": 3, "color": "black"},
-                showscale=False,
-                hoverinfo="skip",
-                showlegend=False,
-            ),
-            row=1,
-            col=col,
-        )
+        _border(fig, plane, (predicted == c).astype(float), col)
+
+
+def _border(fig: go.Figure, plane: InputPlane, z: np.ndarray, col: int) -> None:
+    """The 0.5 level of `z` over the plane as a black line: a classifier's decision boundary."""
+    fig.add_trace(
+        go.Contour(
+            x=plane.xs,
+            y=plane.ys,
+            z=z,
+            contours={"start": 0.5, "end": 0.5, "coloring": "none"},
+            line={"width": 3, "color": "black"},
+            showscale=False,
+            hoverinfo="skip",
+            showlegend=False,
+        ),
+        row=1,
+        col=col,
+    )
 
 
 def _plane_panel(fig: go.Figure, plane: InputPlane, pair: DomainPair, which: str, col: int = 1) -> None:
@@ -136,20 +141,7 @@ def _plane_panel(fig: go.Figure, plane: InputPlane, pair: DomainPair, which: str
         row=1,
         col=col,
     )
-    fig.add_trace(
-        go.Contour(
-            x=plane.xs,
-            y=plane.ys,
-            z=z,
-            contours={"start": 0.5, "end": 0.5, "coloring": "none"},
-            line={"width": 3, "color": "black"},
-            showscale=False,
-            hoverinfo="skip",
-            showlegend=False,
-        ),
-        row=1,
-        col=col,
-    )
+    _border(fig, plane, z, col)
     _domain_scatter(fig, pair, row=1, col=col)
 
 
