@@ -1,8 +1,15 @@
 """Load test: a class of N students against one real `streamlit run app.py` server on localhost.
 
-Starts the server on a free port, then opens N sessions at once, each in its own browser context
-(its own cookies and websocket, like a student's browser) of one headless Debian Chromium. Each
-student opens Train live from a link with their own setup, as a teacher's lesson would have it:
+Starts the server on a free port, then opens N sessions at once. `--students browser` (the default):
+each in its own browser context (its own cookies and websocket, like a student's browser) of one
+headless Debian Chromium. `--students protocol`: each a tab that speaks Streamlit's websocket protocol
+from Python (scripts/streamlit_tab.py): it reads the widgets from what the server sends, answers the
+page's timed reruns, and costs the machine so little that 300 fit beside the server; half of those with
+settings put them in through the widgets (a rerun per change, as a person clicks) and their link holds
+only room and seed. `--students mixed`: one in ten a browser, and a browser and a protocol student on the
+same settings must see the same target accuracy.
+
+Each student opens Train live from a link with their own setup, as a teacher's lesson would have it:
 different seeds, constant lambdas from 0 to 3 or the paper schedule, a few in source only or no
 reversal, a few with the target rotated by 60 degrees, two students on the very same settings (one
 shared run). Each presses Train once their page has settled (nothing on it changed for a second), as a
@@ -13,7 +20,12 @@ a lost connection, or no result within --timeout.
 
 Prints the sessions finished, failed and left early, the wall time, the median and 95th-percentile
 time from Train to result, the runs' own training time, the page-open time, the batches the server
-trained (their sizes, read from its log), the server's peak memory and its CPU seconds per run.
+trained (their sizes, read from its log), the reruns the pages asked for per second, the server's peak
+memory and its CPU seconds per run, split into training and the rest from its threads' CPU times
+(scripts/thread_cpu.py), the harness's own CPU, and how busy each core was.
+
+    .venv/bin/python scripts/loadtest.py --students protocol --sessions 300
+    .venv/bin/python scripts/loadtest.py --students mixed --sessions 30
 
     .venv/bin/python scripts/loadtest.py                 # 30 sessions
     .venv/bin/python scripts/loadtest.py --sessions 5 --timeout 120
@@ -28,18 +40,20 @@ browsers starve instead (docs/benchmarks.md).
 The server runs with DANN_WARM_UP=0 (no UMAP compilation thread: the Train page never draws UMAP;
 --warm-up starts it as `make run` does, so `--sessions 1 --no-room --warm-up` times a fresh server's
 first click) and the job manager's defaults (DANN_MAX_JOBS workers, 2 unless set; batches of up to DANN_MAX_BATCH).
-Exit code 0 when every session that stayed finished without error, 1 otherwise, 2 when the server
-or the browser cannot start.
+Exit code 0 when every session that stayed finished without error (and, mixed, the two kinds agreed),
+1 otherwise, 2 when the server or the browser cannot start.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import math
 import os
 import re
+import resource
 import socket
 import statistics
 import subprocess
@@ -51,6 +65,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+import thread_cpu
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit_tab import Tab
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -76,7 +94,9 @@ FAILURE = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 class Session:
     index: int
     seed: int
-    settings: dict = field(default_factory=dict)  # the link's settings beside the seed
+    settings: dict = field(default_factory=dict)  # the settings beside the seed (the link's, or the widgets')
+    kind: str = "browser"  # "browser": a Chromium page; "protocol": a Tab speaking Streamlit's websocket
+    by_widgets: bool = False  # sets its settings through the widgets, as a person would, not through the link
     moves_lambda: bool = False  # moves the lambda slider while the run trains
     leaves_early: bool = False  # closes the tab a moment after pressing Train
     ok: bool = False
@@ -87,13 +107,21 @@ class Session:
     result_seconds: float = math.nan  # Train pressed until the summary shows
     train_seconds: float = math.nan  # the run's own training time (the summary's "Time")
     from_cache: bool = False
+    target: str = ""  # the target accuracy the summary showed
+    full_reruns: int = 0  # rerun requests the page sent: for the whole page
+    fragment_reruns: int = 0  # and for a timed fragment
 
 
 LAMBDAS = ("0", "0.1", "0.3", "1", "3")
+STUDENT_KINDS = ("browser", "protocol", "mixed")
+# The settings a student may put in through the widgets rather than the link (the link keeps room and seed).
+WIDGET_SETTINGS = ("mode", "lambda_schedule", "lambda_value", "rotation")
 
 
-def class_of(n: int, first_seed: int) -> list[Session]:
-    """N students with the mix of a lesson (see the module docstring); deterministic, so runs compare."""
+def class_of(n: int, first_seed: int, students: str = "browser") -> list[Session]:
+    """N students with the mix of a lesson (see the module docstring); deterministic, so runs compare.
+    `students`: every one a browser, every one a protocol student, or "mixed": one in ten a browser
+    (session 0 among them, whose settings session 2 shares: the two kinds on one run)."""
     sessions = []
     for i in range(n):
         settings: dict = {}
@@ -106,10 +134,19 @@ def class_of(n: int, first_seed: int) -> list[Session]:
         if i % 7 == 4:
             settings["rotation"] = "60"
         seed = first_seed + i
-        sessions.append(Session(i, seed, settings, moves_lambda=i % 10 == 6, leaves_early=i % 10 == 8))
+        kind = "browser" if students == "browser" or (students == "mixed" and i % 10 == 0) else "protocol"
+        sessions.append(Session(i, seed, settings, kind=kind, moves_lambda=i % 10 == 6, leaves_early=i % 10 == 8))
     if n >= 3:  # two students press Train on the very same settings: one shared run
         sessions[2].seed, sessions[2].settings = sessions[0].seed, dict(sessions[0].settings)
+    for s in sessions:  # half the protocol students with settings click them in (session 2 among them)
+        s.by_widgets = s.kind == "protocol" and s.index % 2 == 0 and bool(s.settings)
     return sessions
+
+
+def link_query(session: Session, steps: int | None) -> dict:
+    """The query string of a student's link: room, seed and steps, and the settings unless the widgets set them."""
+    settings = {k: v for k, v in session.settings.items() if not (session.by_widgets and k in WIDGET_SETTINGS)}
+    return {"seed": session.seed, **settings, **({"steps": steps} if steps else {})}
 
 
 def free_port() -> int:
@@ -174,24 +211,11 @@ def proc_status(pid: int, field: str) -> int:
 
 
 def machine_busy_seconds() -> float:
-    """CPU seconds every core of the machine has spent busy so far, all processes and the kernel
-    (Linux /proc/stat), or NaN. The browsers' share is this less the server's: Chromium's renderers are
-    not children the harness reaps, so their CPU time is not in its rusage."""
-    try:
-        ticks = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
-    except (OSError, ValueError):
-        return math.nan
-    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc), or NaN."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return math.nan
+    """CPU seconds every core of the machine has spent busy so far, all processes and the kernel, or NaN.
+    The browsers' share is this less the server's: Chromium's renderers are not children the harness
+    reaps, so their CPU time is not in its rusage."""
+    ticks = thread_cpu.core_ticks()
+    return sum(busy for busy, _ in ticks) / thread_cpu.TICK if ticks else math.nan
 
 
 async def set_number(page, label: str, value: int, timeout: float) -> None:
@@ -249,7 +273,8 @@ async def run_session(
 ) -> Session:
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
-    query = {"seed": session.seed, **session.settings, **({"steps": steps} if steps else {})}
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: count_rerun(session, payload)))
+    query = link_query(session, steps)
     stage = "opening the page"
     try:
         t0 = time.perf_counter()
@@ -297,6 +322,7 @@ async def run_session(
                 ).removesuffix(" s")
             )
             session.from_cache = await page.get_by_text("from the cache").count() > 0
+            session.target = await result.locator('[data-testid="stMetricValue"]').inner_text(timeout=timeout * 1000)
             session.ok = True
     except Exception as e:  # a timeout or a browser error is this session's failure, not the whole test's
         session.error = f"{stage}: {type(e).__name__}: {str(e).splitlines()[0][:300]}"
@@ -310,6 +336,129 @@ async def run_session(
     return session
 
 
+def count_rerun(session: Session, payload) -> None:
+    """Count a rerun request the browser page sent (a BackMsg on its websocket; other frames are pings)."""
+    if not isinstance(payload, bytes):
+        return
+    try:
+        msg = BackMsg.FromString(payload)
+    except Exception:  # noqa: BLE001 - not a BackMsg: nothing to count
+        return
+    if msg.WhichOneof("type") == "rerun_script":
+        if msg.rerun_script.fragment_id:
+            session.fragment_reruns += 1
+        else:
+            session.full_reruns += 1
+
+
+# A protocol student picks a mode from the select box by the start of its label.
+MODE_OPTIONS = {"dann": "DANN", "source_only": "source only", "no_reversal": "no reversal"}
+PROTOCOL_LOOK = 0.25  # how often a protocol student looks at what it has received (it reads as it comes)
+
+
+async def set_widgets(tab: Tab, settings: dict, timeout: float) -> None:
+    """Put the settings in through the widgets, one change (one rerun) at a time as a person would, each
+    once the page has settled (a widget that already shows the value is left alone); then check the page
+    wrote every change into its link."""
+    mode = MODE_OPTIONS.get(settings.get("mode", ""), "")
+    changes = [  # (the link's key, the widget's kind and label, the value for it)
+        ("mode", "selectbox", "Mode", lambda el: next(o for o in el.options if o.startswith(mode))),
+        ("lambda_schedule", "radio", "Lambda", lambda el: "constant"),
+        ("lambda_value", "slider", "λ", lambda el: [float(settings["lambda_value"])]),
+        ("rotation", "slider", "Target rotation", lambda el: [float(settings["rotation"])]),
+    ]
+    changed = []
+    for key, kind, label, value in changes:
+        if key not in settings:
+            continue
+        el = await tab.wait_for(
+            lambda t, kind=kind, label=label: t.widget(kind, label, prefix=True), timeout, PROTOCOL_LOOK
+        )
+        if tab.value_of(el) != value(el):
+            await tab.set_value(el, value(el)[0] if kind == "slider" else value(el))
+            await tab.settled(0.3, timeout)
+            changed.append(key)
+    shown = urllib.parse.parse_qs(tab.query)
+    for key in changed:
+        if not same_setting(shown.get(key, [""])[0], settings[key]):
+            raise ValueError(
+                f"the page's link shows {key}={shown.get(key, [''])[0]!r}, the widgets were set to {settings[key]!r}"
+            )
+
+
+def same_setting(shown: str, wanted) -> bool:
+    try:
+        return math.isclose(float(shown), float(wanted))
+    except ValueError:
+        return shown == str(wanted)
+
+
+def summary_shown(tab: Tab) -> bool:
+    """The summary's numbers are in: its elements arrive one delta at a time, "Time" after "Target accuracy"."""
+    return tab.metric("Target accuracy") is not None and tab.metric("Time") is not None
+
+
+def run_step_shown(tab: Tab) -> bool:
+    """The page shows a run training: its progress bar, or the class view's "Step N of M"."""
+    return tab.has_text("steps/s") or any(re.search(r"Step \d+ of \d+", t) for t in tab.texts())
+
+
+async def run_protocol_session(url: str, session: Session, timeout: float, steps: int | None, start: float) -> Session:
+    """A student's tab without a browser (scripts/streamlit_tab.py), doing what run_session's page does."""
+    tab = Tab(url, urllib.parse.urlencode(link_query(session, steps)))
+    stage = "opening the page"
+    try:
+        t0 = time.perf_counter()
+        await asyncio.wait_for(tab.open(), timeout)
+        train = await tab.wait_for(lambda t: t.widget("button", "Train"), timeout, PROTOCOL_LOOK)
+        # The link's settings are in the widgets once the seed box holds the link's seed.
+        await tab.wait_for(
+            lambda t: (seed := t.widget("number_input", "Seed")) and t.value_of(seed) == session.seed,
+            timeout,
+            PROTOCOL_LOOK,
+        )
+        session.open_seconds = time.perf_counter() - t0
+        await tab.settled(SETTLED_SECONDS, timeout)
+        if session.by_widgets:
+            stage = "setting the widgets"
+            await set_widgets(tab, session.settings, timeout)
+        t1 = time.perf_counter()
+        session.clicked_at = t1 - start
+        stage = "pressing Train"
+        await tab.click(train)
+        if session.leaves_early:
+            await tab.pump(1.5)
+            session.left = True
+            return session
+        if session.moves_lambda:
+            stage = "waiting for training, to move lambda"
+            await tab.wait_for(lambda t: summary_shown(t) or run_step_shown(t), timeout, PROTOCOL_LOOK)
+            slider = tab.widget("slider", "λ", prefix=True)
+            if slider is not None and not summary_shown(tab):
+                value = tab.value_of(slider)[0]
+                for _ in range(4):  # four steps of 0.05, as four presses of the arrow key
+                    value = min(round(value + 0.05, 2), slider.max)
+                    await tab.set_value(slider, value)
+                    await tab.pump(0.3)
+        stage = "waiting for the result"
+        await tab.wait_for(lambda t: summary_shown(t) or t.failure(), timeout, PROTOCOL_LOOK)
+        if failure := tab.failure():
+            session.error = failure
+        else:
+            session.result_seconds = time.perf_counter() - t1
+            session.target = tab.metric("Target accuracy")
+            session.train_seconds = float(tab.metric("Time").removesuffix(" s"))
+            session.from_cache = tab.has_text("from the cache")
+            session.ok = True
+    except Exception as e:  # a timeout or a lost connection is this session's failure, not the whole test's
+        session.error = f"{stage}: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+        session.error += " | the page shows: " + " / ".join(t.replace("\n", " ")[:80] for t in tab.texts()[-6:])
+    finally:
+        session.full_reruns, session.fragment_reruns = tab.full_reruns, tab.fragment_reruns
+        await tab.close()
+    return session
+
+
 def batches_in(log_text: str) -> list[tuple[int, int]]:
     """(runs, most at once) of each batch the server trained, from its log ("batch of N moons runs done in
     S s (at most M at once)"); runs join a batch under way, so a batch's runs can exceed its most at once.
@@ -318,47 +467,92 @@ def batches_in(log_text: str) -> list[tuple[int, int]]:
     return [(int(n), int(most)) for n, most in found if int(n) > 1]
 
 
-async def open_room(browser, url: str, timeout: float):
-    """The teacher opens a new room on the Class page and keeps the page open (it redraws itself)."""
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    page = await context.new_page()
-    await page.goto(url + "classroom", timeout=timeout * 1000)
-    await page.get_by_role("button", name="Open a new room").click()
-    await page.wait_for_url(re.compile(r"room=\w{8}"), timeout=timeout * 1000)
-    return context, page, re.search(r"room=(\w{8})", page.url).group(1)
+class BrowserTeacher:
+    """The teacher opens a new room on the Class page in a browser and keeps the page open (it redraws itself)."""
+
+    async def open(self, browser, url: str, timeout: float) -> str:
+        self.context = await browser.new_context(viewport={"width": 1280, "height": 900})
+        self.page = await self.context.new_page()
+        await self.page.goto(url + "classroom", timeout=timeout * 1000)
+        await self.page.get_by_role("button", name="Open a new room").click()
+        await self.page.wait_for_url(re.compile(r"room=\w{8}"), timeout=timeout * 1000)
+        return re.search(r"room=(\w{8})", self.page.url).group(1)
+
+    async def runs_shown(self, timeout: float) -> int:
+        """The runs the Class page's table counts, after one more redraw."""
+        await self.page.wait_for_timeout(3000)
+        caption = await self.page.get_by_text(re.compile(r"\d+ run\(s\),")).first.inner_text(timeout=timeout * 1000)
+        return int(caption.split()[0])
+
+    async def close(self) -> None:
+        await self.context.close()
+
+
+class ProtocolTeacher:
+    """The same teacher's page over Streamlit's protocol; it reads its websocket all along, as a browser does."""
+
+    async def open(self, url: str, timeout: float) -> str:
+        self.tab = Tab(url, "", page_name="classroom")
+        await asyncio.wait_for(self.tab.open(), timeout)
+        button = await self.tab.wait_for(lambda t: t.widget("button", "Open a new room"), timeout)
+        await self.tab.settled(0.5, timeout)
+        await self.tab.click(button)
+        found = await self.tab.wait_for(lambda t: re.search(r"room=(\w{8})", t.query), timeout)
+        self.reading = asyncio.create_task(self.tab.pump(10**9))
+        return found.group(1)
+
+    async def runs_shown(self, timeout: float) -> int:
+        await asyncio.sleep(3)
+        self.reading.cancel()
+        caption = await self.tab.wait_for(
+            lambda t: next((m for x in t.texts() if (m := re.match(r"(\d+) run\(s\),", x))), None), timeout
+        )
+        return int(caption.group(1))
+
+    async def close(self) -> None:
+        self.reading.cancel()
+        await self.tab.close()
 
 
 async def run_class(
     url: str, sessions: list[Session], timeout: float, browsers: int, steps: int | None, room: bool, nice: int = 0
 ) -> tuple[list[Session], int | None]:
     """Every student at once (in one room, with the teacher's Class page open, unless room is False).
-    Returns the sessions and the number of runs the Class page's table shows at the end."""
-    from playwright.async_api import async_playwright
+    Returns the sessions and the number of runs the Class page's table shows at the end. Chromium starts
+    only when a student (and then the teacher too) is a browser."""
+    async with contextlib.AsyncExitStack() as stack:
+        launched = []
+        if any(s.kind == "browser" for s in sessions):
+            from playwright.async_api import async_playwright
 
-    async with async_playwright() as p:
-        launched = [await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS) for _ in range(browsers)]
-        if nice:
-            lower_browsers(nice)
-        try:
-            teacher = None
-            if room:
-                teacher, page, code = await open_room(launched[0], url, timeout)
-                for s in sessions:
-                    s.settings["room"] = code
-            look, start = look_seconds(len(sessions)), time.perf_counter()
-            done = await asyncio.gather(
-                *(run_session(launched[s.index % browsers], url, s, timeout, steps, look, start) for s in sessions)
+            p = await stack.enter_async_context(async_playwright())
+            for _ in range(browsers):
+                launched.append(await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS))
+                stack.push_async_callback(launched[-1].close)
+            if nice:
+                lower_browsers(nice)
+        teacher = None
+        if room:
+            if launched:
+                teacher = BrowserTeacher()
+                code = await teacher.open(launched[0], url, timeout)
+            else:
+                teacher = ProtocolTeacher()
+                code = await teacher.open(url, timeout)
+            stack.push_async_callback(teacher.close)
+            for s in sessions:
+                s.settings["room"] = code
+        look, start = look_seconds(len(sessions)), time.perf_counter()
+        done = await asyncio.gather(
+            *(
+                run_session(launched[s.index % browsers], url, s, timeout, steps, look, start)
+                if s.kind == "browser"
+                else run_protocol_session(url, s, timeout, steps, start)
+                for s in sessions
             )
-            shown = None
-            if teacher is not None:
-                await page.wait_for_timeout(3000)  # one more redraw of the Class page
-                caption = await page.get_by_text(re.compile(r"\d+ run\(s\),")).first.inner_text(timeout=timeout * 1000)
-                shown = int(caption.split()[0])
-                await teacher.close()
-            return done, shown
-        finally:
-            for b in launched:
-                await b.close()
+        )
+        shown = await teacher.runs_shown(timeout) if teacher is not None else None
+        return done, shown
 
 
 def lower_browsers(nice: int) -> None:
@@ -387,14 +581,13 @@ def write_sessions(path: Path, sessions: list[Session]) -> None:
     """One row per session: what it asked for and its times (seconds), for a timeline of the class."""
     with path.open("w", newline="") as f:
         out = csv.writer(f)
-        out.writerow(
-            ["index", "seed", "settings", "outcome", "open_s", "clicked_at_s", "result_s", "train_s", "from_cache"]
-        )
+        time_columns = ["open_s", "clicked_at_s", "result_s", "train_s"]
+        out.writerow(["index", "kind", "seed", "settings", "outcome", *time_columns, "from_cache"])
         for s in sessions:
             outcome = "finished" if s.ok else "left" if s.left else "failed"
             settings = " ".join(f"{k}={v}" for k, v in s.settings.items() if k != "room")
             times = (s.open_seconds, s.clicked_at, s.result_seconds, s.train_seconds)
-            out.writerow([s.index, s.seed, settings, outcome, *(f"{t:.2f}" for t in times), s.from_cache])
+            out.writerow([s.index, s.kind, s.seed, settings, outcome, *(f"{t:.2f}" for t in times), s.from_cache])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -406,6 +599,14 @@ def percentile(values: list[float], q: float) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=30, help="simulated students (default 30)")
+    parser.add_argument(
+        "--students",
+        choices=STUDENT_KINDS,
+        default="browser",
+        help="browser: each student a Chromium page (the default); protocol: each a tab that speaks Streamlit's "
+        "websocket protocol from Python (no browser; 300 fit one machine); mixed: one in ten a browser, and "
+        "the two kinds must see the same runs",
+    )
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     parser.add_argument(
         "--timeout",
@@ -449,7 +650,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--browser-nice must be from 0 to 19, got {args.browser_nice}")
     if args.timeout <= 0:
         parser.error(f"--timeout must be positive, got {args.timeout:g}")
-    if not os.path.exists(CHROMIUM):
+    if args.students != "protocol" and not os.path.exists(CHROMIUM):
         print(f"{CHROMIUM} is missing: install Debian's chromium (make test does).", file=sys.stderr)
         return 2
 
@@ -465,9 +666,10 @@ def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[f
     except RuntimeError as e:
         print(e, file=sys.stderr)
         return 2
-    sessions = class_of(args.sessions, args.first_seed)
+    sessions = class_of(args.sessions, args.first_seed, args.students)
     try:
-        t0, busy_before, server_before = time.perf_counter(), machine_busy_seconds(), cpu_seconds(server.pid)
+        t0, busy_before, cores_before = time.perf_counter(), machine_busy_seconds(), thread_cpu.core_ticks()
+        server_before, harness_before = thread_cpu.Look.at(server.pid), harness_cpu()
         sessions, shown = asyncio.run(
             run_class(
                 f"http://127.0.0.1:{port}/",
@@ -480,8 +682,9 @@ def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[f
             )
         )
         wall, busy = time.perf_counter() - t0, machine_busy_seconds() - busy_before
+        cores = thread_cpu.core_busy(cores_before, thread_cpu.core_ticks())
+        server_after, harness = thread_cpu.Look.at(server.pid), harness_cpu() - harness_before
         peak_kb = proc_status(server.pid, "VmHWM")
-        server_cpu = cpu_seconds(server.pid)
     finally:
         server.terminate()
         try:
@@ -498,12 +701,16 @@ def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[f
     server_log = tail(log, 10**8)
     sizes = batches_in(server_log)
     redraws = [t for n, t in class_page_redraws(server_log) if n >= len(sessions) - len(left)]
+    kinds = {k: sum(s.kind == k for s in sessions) for k in ("browser", "protocol")}
+    students = ", ".join(f"{n} {k}" for k, n in kinds.items() if n)
     print(
-        f"sessions: {len(sessions)} (moons, {args.steps or 'default'} steps, seeds {sessions[0].seed}-"
-        f"{sessions[-1].seed}; modes, lambdas and rotations mixed, two on the same settings, "
+        f"sessions: {len(sessions)} ({students}; moons, {args.steps or 'default'} steps, seeds "
+        f"{min(x.seed for x in sessions)}-{max(x.seed for x in sessions)}; modes, lambdas and rotations mixed, "
+        "two on the same settings, "
+        f"{sum(s.by_widgets for s in sessions)} set them through the widgets, "
         f"{sum(s.moves_lambda for s in sessions)} move lambda, {len(left)} close their tab early; "
-        f"{args.browsers} Chromium at niceness {args.browser_nice}, "
-        f"DANN_MAX_JOBS={os.environ.get('DANN_MAX_JOBS', '2')})"
+        + (f"{args.browsers} Chromium at niceness {args.browser_nice}, " if kinds["browser"] else "")
+        + f"DANN_MAX_JOBS={os.environ.get('DANN_MAX_JOBS', '2')})"
     )
     print(
         f"finished: {len(finished)}, failed: {len(failed)}, left early: {len(left)}, "
@@ -518,7 +725,7 @@ def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[f
         train = statistics.median(s.train_seconds for s in finished)
         print(
             f"of which training (the runs' own time): median {train:.1f} s; the rest is the queue, the page and "
-            f"the browser"
+            f"the client"
         )
         opens = [s.open_seconds for s in finished]
         clicks = [s.clicked_at for s in finished]
@@ -533,21 +740,68 @@ def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[f
     if shown is not None:
         full = f"median {statistics.median(redraws):.2f} s, max {max(redraws):.2f} s" if redraws else "none logged"
         print(f"class page: one room, {shown} runs in its table at the end; its redraws with every run in: {full}")
-    others = busy - (server_cpu - server_before)  # the server's start-up is before the test
+    full_reruns, fragment_reruns = sum(s.full_reruns for s in sessions), sum(s.fragment_reruns for s in sessions)
+    print(
+        f"reruns asked by the students' pages: {(full_reruns + fragment_reruns) / wall:.1f} per second "
+        f"({full_reruns} of the whole page, {fragment_reruns} of a timed fragment)"
+    )
+    server_cpu = server_after.total - server_before.total
+    training, rest = thread_cpu.training_and_rest(server_before, server_after)
+    others = busy - server_cpu
     print(
         f"server peak memory (VmHWM): {peak_kb / 1024:.0f} MiB; CPU time: server {server_cpu:.0f} s "
         f"({server_cpu / len(sessions):.2f} s per student's run); the machine was busy {busy:.0f} of "
-        f"{wall * (os.cpu_count() or 1):.0f} core-seconds, {others:.0f} of them the browsers, the harness and "
-        "the kernel"
+        f"{wall * (os.cpu_count() or 1):.0f} core-seconds, {others:.0f} of them the clients (browsers, the harness) "
+        "and the kernel"
     )
-    print(f"machine: {os.cpu_count()} cores; load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
+    print(
+        f"server CPU per run: training {training / len(sessions):.3f} s, the rest {rest / len(sessions):.3f} s "
+        f"(training threads {training:.0f} s, every other thread {rest:.0f} s)"
+    )
+    print("server " + thread_cpu.busiest(server_before, server_after, wall))
+    print(
+        f"load generator: the harness's own CPU {harness:.0f} s ({harness / wall:.0%} of one core)"
+        + (", the browsers' in the clients' share above" if kinds["browser"] else "")
+    )
+    print(
+        f"machine: {os.cpu_count()} cores, busy {', '.join(f'{b:.0%}' for b in cores)}; load average before "
+        f"{load_before[0]:.2f}, after {load_after[0]:.2f}"
+    )
+    mismatched = []
+    if kinds["browser"] and kinds["protocol"]:
+        mismatched = cross_kind_mismatches(finished)
+        pairs = len(cross_kind_pairs(finished))
+        print(
+            f"both kinds: {pairs} pair(s) of a browser and a protocol student on the same settings, "
+            f"{len(mismatched)} saw different runs"
+        )
+        for a, b in mismatched:
+            print(f"  session {a.index} ({a.kind}) saw {a.target}, session {b.index} ({b.kind}) saw {b.target}")
     if args.sessions_csv:
         write_sessions(args.sessions_csv, sessions)
     for s in failed:
         print(f"  session {s.index} (seed {s.seed}) failed: {s.error}")
     if failed:
         print("server output, last lines:\n" + tail(log))
-    return 0 if not failed else 1
+    return 0 if not failed and not mismatched else 1
+
+
+def harness_cpu() -> float:
+    """This process's own CPU seconds so far (the protocol students and the bookkeeping)."""
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
+
+
+def cross_kind_pairs(finished: list[Session]) -> list[tuple[Session, Session]]:
+    """Pairs of a browser and a protocol student who asked for the same run (seed and settings)."""
+    same = lambda s: (s.seed, tuple(sorted((k, str(v)) for k, v in s.settings.items())))  # noqa: E731
+    browsers = [s for s in finished if s.kind == "browser"]
+    return [(b, p) for b in browsers for p in finished if p.kind == "protocol" and same(p) == same(b)]
+
+
+def cross_kind_mismatches(finished: list[Session]) -> list[tuple[Session, Session]]:
+    """The pairs of cross_kind_pairs whose summaries showed different target accuracies."""
+    return [(b, p) for b, p in cross_kind_pairs(finished) if b.target != p.target]
 
 
 if __name__ == "__main__":

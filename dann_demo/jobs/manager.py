@@ -10,6 +10,8 @@ on each redraw, so a rerun (any widget) never touches the training.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
 import logging
 import os
 import threading
@@ -33,6 +35,17 @@ log = logging.getLogger("dann_demo.jobs")
 LEAVE_GRACE_SECONDS = 10.0  # a watcher disconnected this long has left (a page reload reconnects sooner)
 BATCH_WINDOW_S = float(os.environ.get("DANN_BATCH_WINDOW", "0.2"))  # how long a run waits for company
 JOIN_RUNNING = os.environ.get("DANN_BATCH_JOIN", "1") != "0"  # runs may join a batch under way
+
+
+TRAINER_THREAD_NAME = b"dann-job"  # what `top -H` and /proc/PID/task/*/comm show for a training thread
+
+
+def name_trainer_thread() -> None:
+    """Name the calling worker thread at the OS level too (Python names it only for itself), so per-thread
+    CPU figures tell training from the pages' work (scripts/loadtest.py reads them). Threads it starts,
+    torch's OpenMP helpers among them, inherit the name. Linux only; elsewhere nothing happens."""
+    with contextlib.suppress(OSError, AttributeError):  # no libc prctl: not Linux
+        ctypes.CDLL(None).prctl(15, TRAINER_THREAD_NAME, 0, 0, 0)  # 15: PR_SET_NAME
 
 
 def threads_per_job(max_concurrent: int) -> int:
@@ -64,7 +77,9 @@ class JobManager:
         self.scheduler = BatchScheduler(max_batch, join_running, batch_window)
         self.batch_log: deque[dict] = deque(maxlen=500)  # the batches trained: size, data set, seconds
         self._resumes: dict[str, Trainer] = {}  # copies waiting to go on from another run's step
-        self._pool = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="dann-job")
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_concurrent, thread_name_prefix="dann-job", initializer=name_trainer_thread
+        )
         self._busy = 0  # workers training now
         self._lock = threading.Lock()  # guards the scheduler, _resumes and _busy
         # At interpreter exit the pool's threads are joined: stop the runs first, or a long run would keep
