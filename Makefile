@@ -27,11 +27,15 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
 run: $(VENV)/.installed
 	$(BIN)/streamlit run app.py
 
-# Browser tests need Debian's chromium and chromium-driver (never a downloaded browser).
+# Browser tests need Debian's chromium and chromium-driver (never a downloaded browser); the QR test libzbar0.
 test: $(VENV)/.installed-test
 	@command -v chromium >/dev/null || { echo "installing Debian chromium for the browser test"; \
 		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) \
 		|| echo "could not install chromium: the browser test will be skipped"; }
+	@[ -e /usr/lib/x86_64-linux-gnu/libzbar.so.0 ] || ldconfig -p 2>/dev/null | grep -q libzbar.so.0 || { \
+		echo "installing Debian libzbar0 to decode the join screen's QR code"; \
+		(apt-get update -qq && apt-get install -y -qq libzbar0 >/dev/null) \
+		|| echo "could not install libzbar0: the QR decoding test will be skipped"; }
 	$(BIN)/pip check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -23,6 +23,7 @@ NOT_IN_LINKS = tuple(name for name in RunConfig.__dataclass_fields__ if name not
 HIDE_PARAM = "hide"  # ?hide=dataset,mode: a classroom link that fixes these controls
 PRESET_PARAM = "preset"
 ROOM_PARAM = "room"  # ?room=CODE: the runs started from the link join the teacher's room
+RUN_PARAM = "run"  # ?run=JOB: the run this page shows, so a reloaded page (or the link again) finds it
 NO_FILES_NOTE = "links carry no data files: upload your data (the link's other settings are applied)"
 
 

@@ -124,6 +124,14 @@ class Rooms:
         with self._lock:
             return list(room.entries)
 
+    def nickname_taken(self, code: str, nickname: str, session: str) -> bool:
+        """Whether another session's run in the room goes by this nickname (letter case and spaces aside):
+        the two stay two entries, and the second student is told."""
+        wanted = clean_nickname(nickname).casefold()
+        return bool(wanted) and any(
+            e.session != session and e.nickname.casefold() == wanted for e in self.entries(code)
+        )
+
     def __len__(self) -> int:
         return len(self._rooms)
 

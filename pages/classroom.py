@@ -2,13 +2,16 @@
 records and trains nothing itself."""
 
 import logging
+import os
 import time
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import streamlit as st
 
 from dann_demo import plots
 from dann_demo.jobs import RUNNING
+from dann_demo.join import qr_png
+from dann_demo.lan import is_loopback, server_address_root, students_roots
 from dann_demo.links import ROOM_PARAM
 from dann_demo.results import history_frame
 from dann_demo.rooms import MAX_AGE_HOURS, MAX_RUNS_PER_ROOM, room_frame
@@ -59,11 +62,59 @@ if room is None:
     )
     st.stop()
 
-parts = urlsplit(st.context.url or "")
-root = f"{parts.scheme}://{parts.netloc}/" if parts.netloc else "/"
+teacher_url = st.context.url or ""
+configured = server_address_root(
+    str(st.get_option("browser.serverAddress") or ""),
+    st.get_option("browser.serverPort"),
+    "https" if teacher_url.startswith("https:") else "http",
+)
+roots, address_note = students_roots(teacher_url, os.environ.get("DANN_PUBLIC_URL", ""), server_address=configured)
+listen = str(st.get_option("server.address") or "")
+if listen and is_loopback(listen):
+    address_note += (
+        f" The server listens on {listen} only (server.address), so no other machine reaches it: start it without "
+        "that option, or with --server.address 0.0.0.0."
+    )
+root = roots[0].root
+if len(roots) > 1:  # several networks (wired, Wi-Fi, a VPN): the teacher knows which one the class is on
+    picked = st.selectbox(
+        "The students reach this machine at",
+        [r.label for r in roots],
+        key="class_address",
+        help="This page is open as localhost, which means each student's own machine: the students' link uses one "
+        "of this machine's network addresses instead. Pick the one of the room's network.",
+    )
+    root = next(r.root for r in roots if r.label == picked)
+link = f"{root}?{urlencode({ROOM_PARAM: room.code})}"
+address_note = address_note.strip()
+
+if st.session_state.get("class_join_screen"):
+    # For the projector: the link as a QR code and the room code large enough to read from the back.
+    st.button("Back to the class", icon=":material/arrow_back:", on_click=st.session_state.update,
+              kwargs={"class_join_screen": False})  # fmt: skip
+    qr, words = st.columns([1, 1], vertical_alignment="center")
+    qr.image(qr_png(link), caption="Scan to join", width=520)
+    words.markdown("## Join room")
+    # The code in type readable from the back of a lecture hall, as large as its column allows (17% of the
+    # column's width a letter: 8 monospace letters fill it) and at most 7rem. A code is 8 letters and
+    # digits: safe as HTML.
+    words.html(
+        '<div style="container-type: inline-size"><div style="font: 700 min(17cqi, 7rem)/1.1 monospace; '
+        f'letter-spacing: .08em">{room.code}</div></div>'
+    )
+    words.markdown(f"or open **{link}**")
+    if address_note:
+        words.warning(address_note, icon=":material/wifi_off:")
+    st.stop()
+
 st.subheader(f"Room {room.code}")
 st.markdown("**The students' link** (Train live in this room):")
-st.code(f"{root}?{urlencode({ROOM_PARAM: room.code})}", language=None)
+st.code(link, language=None)
+if address_note:
+    st.warning(address_note, icon=":material/wifi_off:")
+st.button("Show the join screen", icon=":material/qr_code_2:", on_click=st.session_state.update,
+          kwargs={"class_join_screen": True}, help="The link as a QR code and the room code in large type, for the "
+          "projector.")  # fmt: skip
 st.caption(
     "Add a lesson to it: `&preset=lambda_too_large`, or `&hide=dataset,mode` to fix controls (the share box under "
     "Train live builds such links and keeps the room). Two students on the same settings share one run: both appear."

@@ -11,6 +11,7 @@ from dann_demo.links import (
     LINK_FIELDS,
     PRESET_PARAM,
     ROOM_PARAM,
+    RUN_PARAM,
     config_values_from_query,
     hidden_from_query,
     params_from_query,
@@ -61,6 +62,7 @@ def read_link(prefix: str, page_params: dict | None = None) -> None:
     `page_params` ({name: (Spec, default)}) are the page's own settings (widget keys `{prefix}_{name}`).
     Values that are not allowed are left out and listed by link_notes()."""
     params = st.query_params.to_dict()
+    params.pop(RUN_PARAM, None)  # the run the page shows (the Train page reads it), not a setting
     preset_id = params.get(PRESET_PARAM)
     if preset_id is None:
         st.session_state.pop(f"{prefix}_preset_applied", None)
@@ -110,9 +112,9 @@ def write_link(prefix: str, config: RunConfig, exclude: tuple[str, ...] = (), ex
     hidden = st.session_state.get(f"{prefix}_hidden") or set()
     if hidden:
         query[HIDE_PARAM] = ",".join(sorted(hidden))
-    room = st.query_params.get(ROOM_PARAM)
-    if room:
-        query[ROOM_PARAM] = room
+    for kept in (ROOM_PARAM, RUN_PARAM):  # the room it joins and the run it shows stay in the address
+        if st.query_params.get(kept):
+            query[kept] = st.query_params[kept]
     query.update(extra or {})
     if st.query_params.to_dict() != query:
         st.query_params.from_dict(query)

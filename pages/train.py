@@ -6,9 +6,10 @@ import streamlit as st
 from dann_demo import plots
 from dann_demo.datasets import UNLABELLED, load_pair
 from dann_demo.jobs import FAILED, QUEUED, RUNNING, STOPPED, Job
+from dann_demo.links import RUN_PARAM
 from dann_demo.presets import PRESETS
 from dann_demo.results import display_images
-from dann_demo.rooms import MAX_NICKNAME
+from dann_demo.rooms import MAX_NICKNAME, clean_nickname
 from dann_demo.train import history_frame
 from pages.exports import load_config_box, run_downloads, share_box
 from pages.linking import apply_preset, link_notes, read_link, room_of_this_session, write_link
@@ -100,6 +101,13 @@ with st.sidebar:
             max_chars=MAX_NICKNAME,
             help="Shown to the class beside your runs; plain text.",
         )
+        nickname = clean_nickname(st.session_state.get("train_nickname", ""))
+        if class_rooms().nickname_taken(room.code, nickname, me):
+            st.warning(
+                f"Someone else in this room goes by **{nickname}**: pick another, so that the class can tell your "
+                "runs apart (if that was you before a reload, yours are the ones your page shows).",
+                icon=":material/badge:",
+            )
     st.header("Run settings")
     config, error = run_settings("train")
     loader = st.expander("Load a saved config", icon=":material/upload_file:", key="train_load_open", on_change="rerun")
@@ -128,6 +136,21 @@ if lesson is not None:
     st.info(f"**{lesson.title}.** {lesson.lesson} Press **Train**.", icon=":material/lightbulb:")
 
 job: Job | None = manager.get(st.session_state.get("train_job"))
+if not st.session_state.get("train_run_read"):  # a reloaded page, or the link opened again: the run it names
+    st.session_state["train_run_read"] = True
+    named = st.query_params.get(RUN_PARAM)
+    if job is None and named:
+        job = manager.get(named)
+        if job is None:
+            st.query_params.pop(RUN_PARAM, None)
+            st.warning(
+                f"The run this link names ({named}) is no longer on the server (it forgets runs after a while, and "
+                "all of them when it restarts): press **Train** to run it again.",
+                icon=":material/link_off:",
+            )
+        else:
+            st.session_state["train_job"] = job.id
+            st.session_state["train_sent_lambda"] = job.config.lambda_value
 
 buttons = st.columns([1, 1, 4])
 if buttons[0].button("Train", type="primary", icon=":material/play_arrow:", disabled=config is None):
@@ -135,6 +158,7 @@ if buttons[0].button("Train", type="primary", icon=":material/play_arrow:", disa
         manager.stop(job, me)
     job = manager.submit(config, watcher=me)
     st.session_state["train_job"] = job.id
+    st.query_params[RUN_PARAM] = job.id
     if room is not None:
         class_rooms().add_run(
             room.code,
@@ -148,6 +172,7 @@ if buttons[1].button("Stop", icon=":material/stop:", disabled=job is None or job
     manager.stop(job, me)
     if job.watchers:  # others still watch it: it goes on for them, and this session lets go
         st.session_state.pop("train_job", None)
+        st.query_params.pop(RUN_PARAM, None)
         job = None
 if error:
     st.error(error, icon=":material/error:")
@@ -161,6 +186,7 @@ if live and config.lambda_value != st.session_state.get("train_sent_lambda"):
         class_rooms().replace_job(job.id, steered.id, me)
     job = steered
     st.session_state["train_job"] = job.id
+    st.query_params[RUN_PARAM] = job.id
     st.session_state["train_sent_lambda"] = config.lambda_value
 
 

@@ -6,7 +6,7 @@ Debian Chromium (never a downloaded browser), one PNG per page into assets/scree
 
 Each page is shown as a user would see it after one click: Train live after a moons run, Feature maps
 after a digits comparison, Lambda sweep after a small moons sweep, How it works, and the Class page
-of a room in which six students trained.
+of a room in which six students trained, and its join screen (the QR code for the projector).
 """
 
 from __future__ import annotations
@@ -119,7 +119,26 @@ def classroom(browser, url: str) -> None:
     teacher.close()
 
 
-SHOTS = {"train": train, "features": features, "sweep": sweep, "how_it_works": how_it_works, "class": classroom}
+def join(browser, url: str) -> None:
+    """The join screen for the projector, the teacher on localhost as `make run` opens it."""
+    teacher = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+    teacher.goto(url.replace("127.0.0.1", "localhost") + "/classroom")
+    teacher.get_by_role("button", name="Open a new room").click()
+    teacher.wait_for_url(re.compile(r"room=\w{8}"), timeout=30_000)
+    teacher.get_by_role("button", name="Show the join screen").click()
+    teacher.locator('[data-testid="stImage"] img').first.wait_for(timeout=30_000)
+    shoot(teacher, "join")
+    teacher.close()
+
+
+SHOTS = {
+    "train": train,
+    "features": features,
+    "sweep": sweep,
+    "how_it_works": how_it_works,
+    "class": classroom,
+    "join": join,
+}
 
 
 def main() -> int:

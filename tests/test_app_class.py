@@ -168,3 +168,53 @@ def test_a_students_room_entry_follows_the_copy_they_steer(monkeypatch):
         me["id"] = session
         next(x for x in at.button if x.label == "Stop").click().run()
     wait_until(lambda: shared.done and copy.done, what="both runs to stop")
+
+
+def test_the_students_link_uses_the_public_url_and_the_join_screen_shows_the_code(monkeypatch):
+    monkeypatch.setenv("DANN_PUBLIC_URL", "https://dann.example.org/lab")
+    teacher = _page("pages/classroom.py")
+    next(b for b in teacher.sidebar.button if b.label == "Open a new room").click().run()
+    code = teacher.query_params["room"]
+    assert teacher.code[0].value == f"https://dann.example.org/lab/?room={code}"
+    next(b for b in teacher.button if b.label == "Show the join screen").click().run()
+    assert not teacher.exception
+    assert len(teacher.get("image")) == 1  # the QR code
+    assert any(f">{code}</div>" in h.proto.body for h in teacher.get("html"))  # the code in large type
+    assert any(f"https://dann.example.org/lab/?room={code}" in m.value for m in teacher.markdown)
+    assert not teacher.dataframe and not teacher.code  # the projector sees the join screen alone
+    next(b for b in teacher.button if b.label == "Back to the class").click().run()
+    assert teacher.code[0].value.endswith(f"?room={code}")
+
+
+def test_a_student_who_opens_the_link_again_sees_their_run_and_a_taken_nickname_is_told():
+    from pages.server import job_manager
+
+    teacher = _page("pages/classroom.py")
+    next(b for b in teacher.sidebar.button if b.label == "Open a new room").click().run()
+    code = teacher.query_params["room"]
+    ada = _student(code, "Ada", seed="81", steps="300")
+    run = ada.query_params["run"]
+    assert run == ada.session_state["train_job"]
+    # The same link in a new session (a reload): the page shows that run, and enters no second one.
+    again = _page("pages/train.py", dict(ada.query_params))
+    assert again.session_state["train_job"] == run
+    job = job_manager().get(run)
+    deadline = time.time() + 120
+    while not job.done and time.time() < deadline:
+        time.sleep(0.2)
+    again.run()
+    assert any(m.label == "Target accuracy" for m in again.metric)
+    teacher.run()
+    assert len(teacher.dataframe[0].value) == 1
+    # Another student types the same nickname: told. (AppTest gives every session one id, so the other
+    # student's run is entered as another browser session's would be.)
+    from pages.server import class_rooms
+
+    class_rooms().add_run(code, "another browser session", "Ada", run)
+    grace = _page("pages/train.py", {"room": code, "steps": "200", "n_samples": "150", "seed": "82"})
+    grace.sidebar.text_input(key="train_nickname").set_value("ada").run()
+    assert any("Someone else in this room goes by **ada**" in w.value for w in grace.sidebar.warning)
+    # A link whose run the server no longer has says so.
+    gone = _page("pages/train.py", {"room": code, "run": "no-such-run"})
+    assert any("no longer on the server" in w.value for w in gone.warning)
+    assert "run" not in gone.query_params

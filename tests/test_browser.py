@@ -186,3 +186,47 @@ def test_a_digits_comparison_plays_back_and_its_slider_moves(app_url, browser):
     )
     assert seen[-1] == "40" and {"2", "4", "8", "16", "28"} <= set(seen)
     page.close()
+
+
+def test_a_room_on_the_network_a_qr_code_and_a_reload_that_keeps_the_run(app_url, browser):
+    import io
+    from urllib.parse import urlsplit
+
+    from dann_demo.lan import interface_addresses, is_loopback
+
+    teacher = browser.new_page(viewport={"width": 1280, "height": 1000})
+    teacher.goto(app_url.replace("127.0.0.1", "localhost") + "/classroom")  # as `make run` opens it
+    teacher.get_by_role("button", name="Open a new room").click()
+    teacher.wait_for_url(re.compile(r"room=\w{8}"), timeout=30_000)
+    code = re.search(r"room=(\w{8})", teacher.url).group(1)
+    link = teacher.locator('[data-testid="stCode"]').first.inner_text().strip()
+    shown = urlsplit(link)
+    assert link.endswith(f"/?room={code}") and shown.port == urlsplit(app_url).port
+    if interface_addresses():  # a machine on a network: the link names it, not the teacher's localhost
+        assert not is_loopback(shown.hostname), link
+    # The join screen: the QR code decodes back to the very link, the code in large type beside it.
+    teacher.get_by_role("button", name="Show the join screen").click()
+    qr = teacher.locator('[data-testid="stImage"] img').first
+    qr.wait_for(timeout=30_000)
+    expect(teacher.get_by_text(code, exact=True)).to_be_visible()
+    try:
+        from PIL import Image
+        from pyzbar.pyzbar import decode
+    except ImportError:  # libzbar0 missing: make test installs it
+        decode = None
+    if decode is not None:
+        assert [d.data.decode() for d in decode(Image.open(io.BytesIO(qr.screenshot())))] == [link]
+    teacher.get_by_role("button", name="Back to the class").click()
+    # A student starts a run from the room's link, reloads, and finds the same run, running and then done.
+    student = browser.new_page(viewport={"width": 1280, "height": 900})
+    student.goto(f"{app_url}/?room={code}&steps=6000&seed=5")
+    student.get_by_role("button", name="Train", exact=True).click()
+    student.wait_for_url(re.compile(r"run=\w+"), timeout=30_000)
+    run = re.search(r"run=(\w+)", student.url).group(1)
+    student.reload()
+    student.get_by_text(re.compile(r"Step \d+ of 6000|step \d+ of 6000")).first.wait_for(timeout=60_000)
+    student.get_by_text("Summary").first.wait_for(timeout=120_000)
+    assert re.search(r"run=(\w+)", student.url).group(1) == run
+    expect(teacher.get_by_text("1 run(s), 0 training now")).to_be_visible(timeout=30_000)
+    for page in (teacher, student):
+        page.close()
