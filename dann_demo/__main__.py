@@ -252,9 +252,20 @@ def cmd_fetch_mnist(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from dann_demo.bench import run_bench
 
-    report = run_bench(
-        quality_too=args.quality, seeds=args.seeds, datasets=tuple(args.datasets.split(",")), quick=args.quick
-    )
+    datasets = tuple(args.datasets.split(","))
+    if args.robustness:  # a measure of its own: the speed figures are not taken again
+        from dann_demo.bench import machine
+        from dann_demo.robustness import robustness
+
+        report = {"machine": machine()}
+        print("machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()), flush=True)
+        modes = tuple(m for m in args.modes.split(",") if m)
+        report["robustness"] = robustness(
+            datasets, modes, args.seeds or list(range(20)), args.steps, say=lambda line: print(line, flush=True)
+        )
+    else:
+        report = run_bench(quality_too=args.quality, seeds=args.seeds or list(range(5)), datasets=datasets,
+                           quick=args.quick)  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
         print(f"wrote {args.json}")
@@ -311,7 +322,17 @@ def build_parser() -> argparse.ArgumentParser:
     p_sweep.set_defaults(func=cmd_sweep)
     p_bench = sub.add_parser("bench", help="measure speed (and with --quality, accuracy over seeds)")
     p_bench.add_argument("--quality", action="store_true", help="also train every mode over several seeds")
-    p_bench.add_argument("--seeds", type=parse_seeds, default=list(range(5)), help="seeds for --quality")
+    p_bench.add_argument(
+        "--robustness",
+        action="store_true",
+        help="instead of speed: each data set's defaults over the seeds, alone, in a batch, on 2 threads and "
+        "with the initial weights nudged by 1e-6 (mean, minimum, spread across those of one seed)",
+    )
+    p_bench.add_argument(
+        "--seeds", type=parse_seeds, default=None, help="seeds for --quality (default 0-4) and --robustness (0-19)"
+    )
+    p_bench.add_argument("--modes", default="dann,source_only", help="--robustness: comma-separated modes")
+    p_bench.add_argument("--steps", type=int, default=None, help="--robustness: fewer steps than the defaults")
     p_bench.add_argument(
         "--datasets", default=",".join(BENCH_DATASETS), type=_dataset_list, help="comma-separated data sets to measure"
     )
