@@ -254,11 +254,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     datasets = tuple(args.datasets.split(","))
     if args.robustness:  # a measure of its own: the speed figures are not taken again
-        from dann_demo.bench import machine
+        from dann_demo.bench import said_machine
         from dann_demo.robustness import robustness
 
-        report = {"machine": machine()}
-        print("machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()), flush=True)
+        report = {"machine": said_machine()}
         modes = tuple(m for m in args.modes.split(",") if m)
         report["robustness"] = robustness(
             datasets, modes, args.seeds or list(range(20)), args.steps, say=lambda line: print(line, flush=True)

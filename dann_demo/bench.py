@@ -64,6 +64,13 @@ def machine() -> dict[str, Any]:
     }
 
 
+def said_machine() -> dict[str, Any]:
+    """machine(), printed as the first line of a bench's output."""
+    m = machine()
+    print("machine: " + ", ".join(f"{k} {v}" for k, v in m.items()), flush=True)
+    return m
+
+
 def time_run(manager: JobManager, config: RunConfig) -> dict[str, float]:
     """A run as a user of the app feels it: from pressing Train (submit) to the first curve point
     and to the final summary, through the same job manager the app uses."""
@@ -354,8 +361,7 @@ def run_bench(
     """Every figure of docs/benchmarks.md for this machine; `quick` shrinks each to a few steps (a check
     that the command runs to the end, not a measurement)."""
     q = QUICK if quick else {}
-    report: dict[str, Any] = {"machine": machine(), "quick": quick, "speed": {}, "quality": {}}
-    print("machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()), flush=True)
+    report: dict[str, Any] = {"machine": said_machine(), "quick": quick, "speed": {}, "quality": {}}
     speed(report, datasets, q.get("run_steps"))
     if quick:
         step_speed(report, steps=q["step_steps"], warmup=1, rounds=q["step_rounds"])

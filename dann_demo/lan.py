@@ -88,16 +88,16 @@ def students_roots(
     all is well). `teacher_url`: the address in the teacher's browser; `public_url`: DANN_PUBLIC_URL;
     `addresses`: (interface, address) pairs, by default this machine's; `server_address`: the root
     server_address_root gives for Streamlit's browser.serverAddress ("" when unset)."""
-    if not public_url.strip() and server_address:
-        return [StudentsRoot("the server's address (browser.serverAddress)", server_address)], ""
-    if public_url.strip():
-        public = urlsplit(public_url.strip())
-        if root_of(public_url.strip()):  # its path stays: a proxy may serve the app under /dann/
+    note = ""
+    public_url = public_url.strip()
+    if public_url:
+        if root_of(public_url):  # its path stays: a proxy may serve the app under /dann/
+            public = urlsplit(public_url)
             root = f"{public.scheme}://{public.netloc}{public.path.rstrip('/')}/"
             return [StudentsRoot("the public address (DANN_PUBLIC_URL)", root)], ""
-        note = f"DANN_PUBLIC_URL={public_url.strip()!r} is not an address such as https://dann.example.org/: ignored."
-    else:
-        note = ""
+        note = f"DANN_PUBLIC_URL={public_url!r} is not an address such as https://dann.example.org/: ignored."
+    if server_address:
+        return [StudentsRoot("the server's address (browser.serverAddress)", server_address)], note
     parts = urlsplit(teacher_url or "")
     teacher_root = root_of(teacher_url)
     if not teacher_root or not is_loopback(parts.hostname or ""):
@@ -118,4 +118,14 @@ def students_roots(
                 "reach it. Connect it to the room's network (or set DANN_PUBLIC_URL behind a proxy) and reload.",
             ],
         )
+    )
+
+
+def listen_note(listen: str) -> str:
+    """What to tell the teacher when the server listens on a loopback address only (server.address)."""
+    if not listen or not is_loopback(listen):
+        return ""
+    return (
+        f"The server listens on {listen} only (server.address), so no other machine reaches it: start it without "
+        "that option, or with --server.address 0.0.0.0."
     )

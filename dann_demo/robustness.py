@@ -27,7 +27,6 @@ from dann_demo.config import RunConfig
 from dann_demo.ensemble import EnsembleTrainer
 from dann_demo.train import Trainer, TrainingDiverged
 
-PERTURBATIONS = ("alone", "batch", "threads2", "init1e-6")
 INIT_NUDGE = 1e-6
 
 
@@ -60,7 +59,7 @@ def _alone(config: RunConfig, threads: int = 1, nudge: bool = False) -> float:
         if nudge:
             nudge_weights(trainer.model, config.seed)
         try:
-            return _target_acc(trainer.run())
+            return float(trainer.run().metrics["target_acc"])
         except TrainingDiverged:
             return float("nan")
 
@@ -70,21 +69,22 @@ def _batch(configs: list[RunConfig]) -> list[float]:
         return [_target_acc(o) for o in EnsembleTrainer(configs).run()]
 
 
+# perturbation -> how the configs (one per seed) are trained; target accuracy in their order
+WAYS: dict[str, Callable[[list[RunConfig]], list[float]]] = {
+    "alone": lambda configs: [_alone(c) for c in configs],
+    "batch": _batch,
+    "threads2": lambda configs: [_alone(c, threads=2) for c in configs],
+    "init1e-6": lambda configs: [_alone(c, nudge=True) for c in configs],
+}
+PERTURBATIONS = tuple(WAYS)
+
+
 def seed_runs(configs: list[RunConfig], perturbations: tuple[str, ...] = PERTURBATIONS) -> dict[str, list[float]]:
     """Target accuracy of every config (one per seed) under each perturbation, in the configs' order."""
-    out: dict[str, list[float]] = {}
-    for name in perturbations:
-        if name == "batch":
-            out[name] = _batch(configs)
-        elif name == "alone":
-            out[name] = [_alone(c) for c in configs]
-        elif name == "threads2":
-            out[name] = [_alone(c, threads=2) for c in configs]
-        elif name == "init1e-6":
-            out[name] = [_alone(c, nudge=True) for c in configs]
-        else:
-            raise ValueError(f"perturbation: one of {', '.join(PERTURBATIONS)}, not {name!r}")
-    return out
+    unknown = [p for p in perturbations if p not in WAYS]
+    if unknown:
+        raise ValueError(f"perturbation: one of {', '.join(PERTURBATIONS)}, not {unknown[0]!r}")
+    return {name: WAYS[name](configs) for name in perturbations}
 
 
 def summarise(runs: dict[str, list[float]], seeds: list[int]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import streamlit as st
 from dann_demo import plots
 from dann_demo.jobs import RUNNING
 from dann_demo.join import qr_png
-from dann_demo.lan import is_loopback, server_address_root, students_roots
+from dann_demo.lan import listen_note, server_address_root, students_roots
 from dann_demo.links import ROOM_PARAM
 from dann_demo.results import history_frame
 from dann_demo.rooms import MAX_AGE_HOURS, MAX_RUNS_PER_ROOM, room_frame
@@ -69,12 +69,7 @@ configured = server_address_root(
     "https" if teacher_url.startswith("https:") else "http",
 )
 roots, address_note = students_roots(teacher_url, os.environ.get("DANN_PUBLIC_URL", ""), server_address=configured)
-listen = str(st.get_option("server.address") or "")
-if listen and is_loopback(listen):
-    address_note += (
-        f" The server listens on {listen} only (server.address), so no other machine reaches it: start it without "
-        "that option, or with --server.address 0.0.0.0."
-    )
+address_note = f"{address_note} {listen_note(str(st.get_option('server.address') or ''))}".strip()
 root = roots[0].root
 if len(roots) > 1:  # several networks (wired, Wi-Fi, a VPN): the teacher knows which one the class is on
     picked = st.selectbox(
@@ -86,7 +81,6 @@ if len(roots) > 1:  # several networks (wired, Wi-Fi, a VPN): the teacher knows 
     )
     root = next(r.root for r in roots if r.label == picked)
 link = f"{root}?{urlencode({ROOM_PARAM: room.code})}"
-address_note = address_note.strip()
 
 if st.session_state.get("class_join_screen"):
     # For the projector: the link as a QR code and the room code large enough to read from the back.

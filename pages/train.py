@@ -40,6 +40,12 @@ def redraw_seconds(job: Job) -> float:
     return REDRAW_SECONDS.get(job.config.dataset, 1.0) * (1 + manager.running_count() / 2)
 
 
+def show_run(job: Job) -> None:
+    """The run this page shows, in the session and in the URL (so that a reload finds it again)."""
+    st.session_state["train_job"] = job.id
+    st.query_params[RUN_PARAM] = job.id
+
+
 def class_view(job: Job) -> None:
     """A running job in a class: its progress and latest numbers in one element (every element is a
     message the browser renders)."""
@@ -149,7 +155,7 @@ if not st.session_state.get("train_run_read"):  # a reloaded page, or the link o
                 icon=":material/link_off:",
             )
         else:
-            st.session_state["train_job"] = job.id
+            show_run(job)
             st.session_state["train_sent_lambda"] = job.config.lambda_value
 
 buttons = st.columns([1, 1, 4])
@@ -157,8 +163,7 @@ if buttons[0].button("Train", type="primary", icon=":material/play_arrow:", disa
     if job is not None and not job.done:
         manager.stop(job, me)
     job = manager.submit(config, watcher=me)
-    st.session_state["train_job"] = job.id
-    st.query_params[RUN_PARAM] = job.id
+    show_run(job)
     if room is not None:
         class_rooms().add_run(
             room.code,
@@ -185,8 +190,7 @@ if live and config.lambda_value != st.session_state.get("train_sent_lambda"):
     if steered.id != job.id:  # this session's own copy: its entry in a room follows it
         class_rooms().replace_job(job.id, steered.id, me)
     job = steered
-    st.session_state["train_job"] = job.id
-    st.query_params[RUN_PARAM] = job.id
+    show_run(job)
     st.session_state["train_sent_lambda"] = config.lambda_value
 
 
