@@ -218,3 +218,24 @@ def test_a_student_who_opens_the_link_again_sees_their_run_and_a_taken_nickname_
     gone = _page("pages/train.py", {"room": code, "run": "no-such-run"})
     assert any("no longer on the server" in w.value for w in gone.warning)
     assert "run" not in gone.query_params
+
+
+def test_a_reloaded_digits_run_is_found_again_with_its_images():
+    """The run in the URL is a job id, whatever the data: an image run reloads as a moons one does."""
+    from pages.server import job_manager
+
+    teacher = _page("pages/classroom.py")
+    next(b for b in teacher.sidebar.button if b.label == "Open a new room").click().run()
+    code = teacher.query_params["room"]
+    grace = _student(code, "Grace", dataset="digits", steps="40", seed="83")
+    run = grace.query_params["run"]
+    job = job_manager().get(run)
+    assert job.config.dataset == "digits"
+    deadline = time.time() + 120
+    while not job.done and time.time() < deadline:
+        time.sleep(0.2)
+    again = _page("pages/train.py", dict(grace.query_params))
+    assert again.session_state["train_job"] == run and again.query_params["run"] == run
+    assert any(m.label == "Target accuracy" for m in again.metric)
+    teacher.run()
+    assert len(teacher.dataframe[0].value) == 1
