@@ -7,7 +7,7 @@ PIP := $(BIN)/pip --quiet --disable-pip-version-check
 # Python 3.11). The lock names no build of torch, so the same file serves the CPU wheel and the CUDA one.
 CONSTRAINTS := -c requirements.lock
 
-.PHONY: run test lint bench loadtest screenshots lock clean
+.PHONY: run test lint bench loadtest cluster screenshots lock clean
 
 # The stamp files make the second run quick: pip runs again only when a requirements file changes.
 $(BIN)/python:
@@ -27,7 +27,18 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
 run: $(VENV)/.installed
 	$(BIN)/streamlit run app.py
 
-# Browser tests need Debian's chromium and chromium-driver (never a downloaded browser); the QR test libzbar0.
+# Debian packages a target needs, installed when missing (as root, or where apt-get may run).
+define apt_install
+	@for pkg in $(1); do \
+		command -v $$pkg >/dev/null || [ -x /usr/sbin/$$pkg ] || [ -x /usr/bin/$$pkg ] || { \
+			echo "installing Debian $$pkg"; \
+			(apt-get update -qq && apt-get install -y -qq $$pkg >/dev/null) \
+			|| echo "could not install $$pkg: what needs it will be skipped or refuse to start"; }; \
+	done
+endef
+
+# Browser tests need Debian's chromium and chromium-driver (never a downloaded browser); the QR test libzbar0;
+# the tests of a class beyond one process a real redis-server and haproxy.
 test: $(VENV)/.installed-test
 	@command -v chromium >/dev/null || { echo "installing Debian chromium for the browser test"; \
 		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) \
@@ -36,6 +47,7 @@ test: $(VENV)/.installed-test
 		echo "installing Debian libzbar0 to decode the join screen's QR code"; \
 		(apt-get update -qq && apt-get install -y -qq libzbar0 >/dev/null) \
 		|| echo "could not install libzbar0: the QR decoding test will be skipped"; }
+	$(call apt_install,redis-server haproxy)
 	$(BIN)/pip check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -50,6 +62,12 @@ bench: $(VENV)/.installed
 # 30 simulated students in headless Chromium against a real `streamlit run` (docs/benchmarks.md).
 loadtest: $(VENV)/.installed-test
 	$(BIN)/python scripts/loadtest.py
+
+# A class beyond one process on this machine: Redis, 2 training workers, 2 app processes behind HAProxy on
+# port 8501 (docs/deploy.md). `make run` needs none of it.
+cluster: $(VENV)/.installed
+	$(call apt_install,redis-server haproxy)
+	$(BIN)/python scripts/cluster.py --app-processes 2 --workers 2
 
 # The README's pictures, taken from the real app in headless Chromium.
 screenshots: $(VENV)/.installed-test

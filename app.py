@@ -6,7 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 import dann_demo  # noqa: F401 - before torch and scikit-learn load: its OpenMP setting
-from pages.server import device_caption, warm_up
+from pages.server import device_caption, store_errors, store_lost, warm_up
 
 # The tab icon is a file of ours: a ":material/...:" icon would make the browser fetch it from an outside host.
 ICON = Path(__file__).resolve().parent / "assets" / "icon.png"
@@ -40,5 +40,8 @@ with st.sidebar:
             "classifier then works on the unlabelled target too. **lambda** sets how hard the reversal "
             "pushes."
         )
-warm_up()
-page.run()
+try:
+    warm_up()
+    page.run()
+except store_errors() as error:  # a class on Redis whose Redis is away: say so, try again; no traceback
+    store_lost(error)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -347,7 +349,32 @@ def build_parser() -> argparse.ArgumentParser:
     p_fetch = sub.add_parser("fetch-mnist", help="download MNIST if missing, check the checksums, say where it is")
     p_fetch.add_argument("--data-dir", metavar="DIR", help="default: $DANN_DATA_DIR, else ~/.cache/dann_playground")
     p_fetch.set_defaults(func=cmd_fetch_mnist)
+    p_worker = sub.add_parser("worker", help="train a class's runs from Redis (a cluster; docs/deploy.md)")
+    p_worker.add_argument(
+        "--redis", metavar="URL", default=os.environ.get("DANN_REDIS_URL"), help="default: $DANN_REDIS_URL"
+    )
+    p_worker.add_argument("--jobs", type=int, default=1, help="batches it trains at once (default 1)")
+    p_worker.add_argument("--threads", type=int, default=1, help="torch threads (default 1: one worker per core)")
+    p_worker.add_argument("--device", default="auto", help="auto, cpu, cuda or mps: where runs set to auto train")
+    p_worker.add_argument("--name", help="its name in the consumer group (default: host name and a random tail)")
+    p_worker.set_defaults(func=cmd_worker)
     return parser
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from dann_demo.worker import RedisUnreachable, serve
+
+    if not args.redis:
+        raise ConfigError("--redis", None, "a Redis URL such as redis://localhost:6379/0 (or set DANN_REDIS_URL)")
+    for name in ("jobs", "threads"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name}", getattr(args, name), "a whole number of at least 1")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        return serve(args.redis, args.jobs, args.device, args.name, args.threads)
+    except RedisUnreachable as e:
+        print(f"dann-playground worker: error: {e}", file=sys.stderr)
+        return 2
 
 
 def main(argv: list[str] | None = None) -> int:

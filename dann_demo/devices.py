@@ -6,6 +6,9 @@ import torch
 
 from dann_demo.config import ConfigError
 
+# What "auto" means in this process: None picks as below; a training worker's --device sets it.
+AUTO: str | None = None
+
 
 def available(name: str) -> bool:
     """Whether device `name` ("auto", "cpu", "cuda", "mps") can train on this machine."""
@@ -25,6 +28,8 @@ def check_device(name: str) -> None:
 def resolve_device(name: str) -> torch.device:
     """`auto` picks cuda, then mps, then cpu; a device this machine lacks is a ConfigError."""
     check_device(name)
+    if name == "auto" and AUTO not in (None, "auto"):
+        return torch.device(AUTO)
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -15,7 +15,7 @@ from dann_demo.lan import listen_note, server_address_root, students_roots
 from dann_demo.links import ROOM_PARAM
 from dann_demo.results import history_frame
 from dann_demo.rooms import MAX_AGE_HOURS, MAX_RUNS_PER_ROOM, room_frame
-from pages.server import class_rooms, job_manager, require_navigation
+from pages.server import class_rooms, guarded, job_manager, require_navigation
 
 REDRAW_SECONDS = 2.0
 log = logging.getLogger("dann_demo.class_page")  # the server log: how long each redraw took (load test)
@@ -135,6 +135,7 @@ def room_figures(frame):
 
 
 @st.fragment(run_every=REDRAW_SECONDS)
+@guarded
 def class_view() -> None:
     """The room's runs, redrawn every few seconds from what the job manager records."""
     started = time.perf_counter()
@@ -142,7 +143,7 @@ def class_view() -> None:
     if not entries:
         st.info("No runs in this room yet: they appear here as students press Train.", icon=":material/hourglass:")
         return
-    frame = room_frame(entries, manager.get)
+    frame = room_frame(entries, manager.get_many([e.job_id for e in entries]).get)
     running = int((frame["state"] == RUNNING).sum())
     st.caption(
         f"{len(frame)} run(s), {running} training now. Filled markers: finished; open markers: the latest record "

@@ -17,7 +17,7 @@ from dann_demo.datasets import load_pair
 from dann_demo.embed import ProjectionSettings
 from dann_demo.jobs import FAILED, Job
 from pages.linking import link_notes, read_link, write_link
-from pages.server import job_manager, require_navigation, session_id
+from pages.server import guarded, job_manager, require_navigation, session_id
 from pages.settings import METHOD_LABELS, MODE_LABELS, draw_widget, mode_title, run_settings
 from pages.summary import percent
 
@@ -104,6 +104,7 @@ settings = ProjectionSettings(
 
 
 @st.fragment(run_every=0.5)
+@guarded
 def training_progress() -> None:
     """Progress of the compared runs; a full rerun draws the maps once they have all ended."""
     for job in jobs:
@@ -131,6 +132,7 @@ def map_runs(finished: list[Job], chains, steps: list[int]) -> list[plots.MapRun
 
 
 @st.fragment(run_every=0.5)
+@guarded
 def maps_view(finished: list[Job]) -> None:
     """The maps of every step that is projected (the background fills the rest, and this redraws
     until all are in); Play and the step slider run in the browser."""

@@ -3,6 +3,7 @@ the start-up warm-up, and the device caption. Not a page (app.py's navigation li
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 
@@ -38,9 +39,31 @@ def require_navigation() -> None:
             st.rerun()
 
 
+# With DANN_REDIS_URL the class's state and work live in Redis, shared by several app processes and
+# trained by `dann-playground worker`s (docs/deploy.md); without it, everything stays in this process.
+REDIS_URL = os.environ.get("DANN_REDIS_URL") or None
+REDIS_PREFIX = os.environ.get("DANN_REDIS_PREFIX", "dann")
+STORE_RETRY_SECONDS = 3
+
+
+@st.cache_resource(show_spinner=False)
+def shared_store():
+    """This process's client of the class's Redis store (DANN_REDIS_URL only)."""
+    from dann_demo.jobs.redis_store import RedisStore
+
+    store = RedisStore(REDIS_URL, prefix=REDIS_PREFIX, cache_entries=int(os.environ.get("DANN_CACHE_RUNS", "32")))
+    store.ping()  # unreachable: not cached, the next page load tries again
+    return store
+
+
 @st.cache_resource(show_spinner=False)
 def job_manager() -> JobManager:
-    """One manager per server process, shared by every session, so identical runs are trained once."""
+    """One manager per server process, shared by every session, so identical runs are trained once. In a
+    cluster it trains nothing: the workers do, and identical runs are shared across processes."""
+    if REDIS_URL:
+        from dann_demo.jobs.cluster import ClusterManager
+
+        return ClusterManager(shared_store(), session_alive=_session_alive)
     return JobManager(
         max_concurrent=int(os.environ.get("DANN_MAX_JOBS", "2")),
         cache_entries=int(os.environ.get("DANN_CACHE_RUNS", "32")),
@@ -50,8 +73,63 @@ def job_manager() -> JobManager:
 
 @st.cache_resource(show_spinner=False)
 def class_rooms() -> Rooms:
-    """The rooms of this server process, shared by every session (the job manager knows nothing of them)."""
+    """The rooms of this server process, shared by every session (the job manager knows nothing of them);
+    in a cluster, the rooms in Redis that every app process shares."""
+    if REDIS_URL:
+        from dann_demo.redis_rooms import RedisRooms
+
+        return RedisRooms(shared_store().r, REDIS_PREFIX)
     return Rooms()
+
+
+def store_errors() -> tuple[type[BaseException], ...]:
+    """What a page raises when the class's Redis store is away (nothing without one)."""
+    if not REDIS_URL:
+        return ()
+    import redis
+
+    return (redis.ConnectionError, redis.TimeoutError)
+
+
+def store_lost(error: BaseException) -> None:
+    """The page of a class whose Redis store is away: what happened, that nothing is lost, and a retry
+    every STORE_RETRY_SECONDS that brings the page back once Redis answers. No traceback."""
+    from urllib.parse import urlsplit
+
+    where = urlsplit(REDIS_URL)
+    st.error(
+        f"The class's shared store (Redis at {where.hostname}:{where.port or 6379}) cannot be reached, so this "
+        "page cannot show or start runs just now. Nothing is lost: the runs and rooms are kept in Redis, and the "
+        f"training workers wait for it too. This page tries again every {STORE_RETRY_SECONDS} seconds.",
+        icon=":material/cloud_off:",
+    )
+    st.caption(f"({type(error).__name__}: {error})")
+
+    @st.fragment(run_every=STORE_RETRY_SECONDS)
+    def retry() -> None:
+        try:
+            shared_store.clear()
+            shared_store()
+        except store_errors():
+            return
+        st.rerun(scope="app")
+
+    retry()
+
+
+def guarded(view):
+    """A fragment's view that says so, instead of a traceback, while the class's Redis store is away (the
+    fragment's own run_every tries again)."""
+
+    @functools.wraps(view)
+    def run(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except store_errors() as e:
+            st.error("The class's shared store (Redis) cannot be reached; trying again.", icon=":material/cloud_off:")
+            st.caption(f"({type(e).__name__}: {e})")
+
+    return run
 
 
 def _session_alive(session: str) -> bool:

@@ -9,7 +9,7 @@ from dann_demo.config import LIMITS, ConfigError, RunConfig
 from dann_demo.datasets import BENCH_DATASETS
 from dann_demo.jobs import FAILED, QUEUED, STOPPED, SweepJob
 from dann_demo.sweep import PAPER, parse_lambdas, parse_seeds, summarise_sweep, sweep_configs
-from pages.server import job_manager, require_navigation, session_id
+from pages.server import guarded, job_manager, require_navigation, session_id
 from pages.settings import DATASET_LABELS
 
 # Caps that keep a classroom machine usable: at most this many values and seeds per sweep.
@@ -173,4 +173,4 @@ elif job.status == FAILED:
 elif job.done:
     draw_results(job)
 else:
-    st.fragment(run_every=0.5)(progress_view)()
+    st.fragment(run_every=0.5)(guarded(progress_view))()

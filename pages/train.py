@@ -14,7 +14,7 @@ from dann_demo.train import history_frame
 from pages.exports import load_config_box, run_downloads, share_box
 from pages.linking import apply_preset, link_notes, read_link, room_of_this_session, write_link
 from pages.pace import CLASS_RUNS, FIGURE_SECONDS, class_redraw_seconds, job_figures
-from pages.server import class_rooms, job_manager, require_navigation, session_id
+from pages.server import class_rooms, guarded, job_manager, require_navigation, session_id
 from pages.settings import run_settings
 from pages.summary import percent, summary
 
@@ -376,6 +376,6 @@ else:
     else:
         every = QUEUED_REDRAW_SECONDS if slow else redraw_seconds(job)
     st.session_state["train_every"] = every
-    st.fragment(run_every=every)(live_view)()
+    st.fragment(run_every=every)(guarded(live_view))()
 if config is not None:
     share_box("train", config)

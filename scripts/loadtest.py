@@ -59,6 +59,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -640,10 +641,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sessions-csv", type=Path, default=None, help="write each session's times (open, click, result) here"
     )
+    parser.add_argument(
+        "--app-processes",
+        type=int,
+        default=0,
+        help="drive a cluster instead (scripts/cluster.py): this many app processes behind HAProxy, sharing Redis",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="with --app-processes: training workers (default 2)")
+    parser.add_argument(
+        "--kill-worker-at",
+        type=float,
+        default=None,
+        metavar="S",
+        help="with --app-processes: SIGKILL worker 0 this many seconds after the students start",
+    )
     args = parser.parse_args(argv)
-    for name in ("sessions", "browsers"):
+    for name in ("sessions", "browsers", "workers"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.app_processes < 0:
+        parser.error(f"--app-processes must be 0 (one server process) or more, got {args.app_processes}")
+    if args.kill_worker_at is not None and (not args.app_processes or args.workers < 2 or args.kill_worker_at < 0):
+        parser.error("--kill-worker-at needs --app-processes and at least 2 --workers, and seconds from 0")
     if args.steps is not None and args.steps < 1:
         parser.error(f"--steps must be at least 1, got {args.steps}")
     if not 0 <= args.browser_nice <= 19:
@@ -659,39 +678,99 @@ def main(argv: list[str] | None = None) -> int:
         return run_load_test(args, log, load_before)
 
 
+class OneServer:
+    """The class on one `streamlit run` process (the default)."""
+
+    def __init__(self, port: int, log: IO[bytes], warm_up: bool):
+        self.proc = start_server(port, log, warm_up=warm_up)
+        self.url = f"http://127.0.0.1:{port}/"
+
+    def processes(self) -> list[int]:
+        return [self.proc.pid]
+
+    def lost_runs(self) -> int | None:
+        return None  # its runs live and end with the process: the sessions' results tell
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class ClusterServer:
+    """The class on scripts/cluster.py's pieces: the students go through the proxy."""
+
+    def __init__(self, args: argparse.Namespace, log: IO[bytes]):
+        from cluster import Cluster
+
+        self.cluster = Cluster(args.app_processes, args.workers, args.port, log=log).start()
+        self.url = self.cluster.url
+
+    def processes(self) -> list[int]:
+        pids = self.cluster.pids()
+        return pids["apps"] + pids["workers"] + pids["redis"] + pids["proxy"]
+
+    def lost_runs(self, settle: float = 60.0) -> int:
+        """Runs that neither ended nor are still held by a live worker once the class is over: queued or
+        running in Redis after `settle` seconds for the runs of the students who left to be stopped."""
+        import redis
+
+        r = redis.Redis.from_url(self.cluster.redis_url)
+        deadline = time.time() + settle
+        while True:
+            p = self.cluster.prefix
+            open_runs = r.scard(f"{p}:status:queued") + r.scard(f"{p}:status:running")
+            if not open_runs or time.time() > deadline:
+                failed = r.scard(f"{p}:status:failed")
+                return open_runs + failed
+            time.sleep(1)
+
+    def stop(self) -> None:
+        self.cluster.stop()
+
+
+def peak_memory_mib(pids: list[int]) -> float:
+    return sum(proc_status(pid, "VmHWM") for pid in pids) / 1024
+
+
 def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[float, float, float]) -> int:
-    port = args.port or free_port()
     try:
-        server = start_server(port, log, warm_up=args.warm_up)
+        if args.app_processes:
+            server = ClusterServer(args, log)
+        else:
+            server = OneServer(args.port or free_port(), log, args.warm_up)
     except RuntimeError as e:
         print(e, file=sys.stderr)
         return 2
     sessions = class_of(args.sessions, args.first_seed, args.students)
+    killer = None
+    if args.kill_worker_at is not None:
+        killer = threading.Timer(args.kill_worker_at, server.cluster.kill_worker, args=(0,))
+    lost = None
     try:
         t0, busy_before, cores_before = time.perf_counter(), machine_busy_seconds(), thread_cpu.core_ticks()
-        server_before, harness_before = thread_cpu.Look.at(server.pid), harness_cpu()
+        pids = server.processes()
+        before, harness_before = [thread_cpu.Look.at(pid) for pid in pids], harness_cpu()
+        if killer is not None:
+            killer.start()
         sessions, shown = asyncio.run(
             run_class(
-                f"http://127.0.0.1:{port}/",
-                sessions,
-                args.timeout,
-                args.browsers,
-                args.steps,
-                not args.no_room,
-                args.browser_nice,
+                server.url, sessions, args.timeout, args.browsers, args.steps, not args.no_room, args.browser_nice
             )
         )
         wall, busy = time.perf_counter() - t0, machine_busy_seconds() - busy_before
         cores = thread_cpu.core_busy(cores_before, thread_cpu.core_ticks())
-        server_after, harness = thread_cpu.Look.at(server.pid), harness_cpu() - harness_before
-        peak_kb = proc_status(server.pid, "VmHWM")
+        alive = [n for n, pid in enumerate(pids) if os.path.exists(f"/proc/{pid}")]
+        after, harness = {n: thread_cpu.Look.at(pids[n]) for n in alive}, harness_cpu() - harness_before
+        peak_mib = peak_memory_mib([pids[n] for n in alive])
+        lost = server.lost_runs()
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        if killer is not None:
+            killer.cancel()
+        server.stop()
     load_after = os.getloadavg()
 
     finished = [s for s in sessions if s.ok]
@@ -710,12 +789,23 @@ def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[f
         f"{sum(s.by_widgets for s in sessions)} set them through the widgets, "
         f"{sum(s.moves_lambda for s in sessions)} move lambda, {len(left)} close their tab early; "
         + (f"{args.browsers} Chromium at niceness {args.browser_nice}, " if kinds["browser"] else "")
-        + f"DANN_MAX_JOBS={os.environ.get('DANN_MAX_JOBS', '2')})"
+        + (
+            f"a cluster: {args.app_processes} app processes behind HAProxy, {args.workers} training workers, Redis"
+            + (f", worker 0 killed at {args.kill_worker_at:g} s)" if args.kill_worker_at is not None else ")")
+            if args.app_processes
+            else f"DANN_MAX_JOBS={os.environ.get('DANN_MAX_JOBS', '2')})"
+        )
     )
     print(
         f"finished: {len(finished)}, failed: {len(failed)}, left early: {len(left)}, "
         f"from the cache: {sum(s.from_cache for s in finished)}"
     )
+    if lost is not None:
+        claimed = sum(int(n) for n in re.findall(r"died: (\d+) run\(s\) claimed", server_log))
+        print(
+            f"runs lost: {lost} (runs that failed, or neither ended nor stayed with a worker; {claimed} claimed from "
+            "a dead worker)"
+        )
     print(f"wall time: {wall:.1f} s (all sessions opened at once until the last result)")
     if times:
         print(
@@ -745,11 +835,15 @@ def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[f
         f"reruns asked by the students' pages: {(full_reruns + fragment_reruns) / wall:.1f} per second "
         f"({full_reruns} of the whole page, {fragment_reruns} of a timed fragment)"
     )
-    server_cpu = server_after.total - server_before.total
-    training, rest = thread_cpu.training_and_rest(server_before, server_after)
+    # Every process of the class (one server, or the cluster's apps, workers, Redis and proxy; a worker
+    # killed on purpose counts until its last look: none after it).
+    server_cpu = sum(after[n].total - before[n].total for n in after)
+    split = [thread_cpu.training_and_rest(before[n], after[n]) for n in after]
+    training, rest = sum(t for t, _ in split), sum(r for _, r in split)
     others = busy - server_cpu
+    what = "server" if not args.app_processes else "cluster (every process)"
     print(
-        f"server peak memory (VmHWM): {peak_kb / 1024:.0f} MiB; CPU time: server {server_cpu:.0f} s "
+        f"{what} peak memory (VmHWM): {peak_mib:.0f} MiB; CPU time: {what} {server_cpu:.0f} s "
         f"({server_cpu / len(sessions):.2f} s per student's run); the machine was busy {busy:.0f} of "
         f"{wall * (os.cpu_count() or 1):.0f} core-seconds, {others:.0f} of them the clients (browsers, the harness) "
         "and the kernel"
@@ -758,7 +852,8 @@ def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[f
         f"server CPU per run: training {training / len(sessions):.3f} s, the rest {rest / len(sessions):.3f} s "
         f"(training threads {training:.0f} s, every other thread {rest:.0f} s)"
     )
-    print("server " + thread_cpu.busiest(server_before, server_after, wall))
+    for n in after:
+        print(f"process {pids[n]}: " + thread_cpu.busiest(before[n], after[n], wall))
     print(
         f"load generator: the harness's own CPU {harness:.0f} s ({harness / wall:.0%} of one core)"
         + (", the browsers' in the clients' share above" if kinds["browser"] else "")

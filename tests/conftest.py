@@ -43,6 +43,18 @@ def quick_moons():
 
 
 @pytest.fixture(scope="session")
+def redis_url():
+    """One real redis-server for the tests that share it (each uses keys under its own prefix)."""
+    from tests.redis_server import REDIS_SERVER, RedisServer
+
+    if not os.path.exists(REDIS_SERVER):
+        pytest.skip("Debian's redis-server is missing (make test installs it)")
+    server = RedisServer().start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def app_url(tmp_path_factory):
     """One real server for every browser test (starting one costs seconds). Its data folder holds small
     MNIST files, so an MNIST link can train."""

@@ -8,12 +8,17 @@ from dann_demo import RunConfig
 from dann_demo.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Job, MemoryStore, SweepJob
 from dann_demo.results import ProgressRecord, RunResult
 
-STORES = {"memory": MemoryStore}
+STORES = ["memory", "redis"]
 
 
-@pytest.fixture(params=sorted(STORES))
+@pytest.fixture(params=STORES)
 def store(request):
-    return STORES[request.param](cache_entries=2, max_jobs=3)
+    if request.param == "memory":
+        return MemoryStore(cache_entries=2, max_jobs=3)
+    from dann_demo.jobs.redis_store import RedisStore
+    from tests.redis_server import fresh_prefix
+
+    return RedisStore(request.getfixturevalue("redis_url"), prefix=fresh_prefix(), cache_entries=2, max_jobs=3)
 
 
 def _record(step: int) -> ProgressRecord:
@@ -29,6 +34,7 @@ def test_a_job_added_is_found_by_id_and_counted_by_status(store):
     store.add(job, watcher="s1")
     assert store.get(job.id).config == job.config and "s1" in store.get(job.id).watchers
     assert store.get("no such id") is None and store.get(None) is None
+    assert [j and j.id for j in store.get_many([job.id, "no such id"])] == [job.id, None]
     assert store.count(QUEUED) == 1 and store.count(RUNNING, FINISHED) == 0
     store.set_status(job.id, RUNNING)
     assert store.get(job.id).status == RUNNING and [j.id for j in store.jobs(RUNNING)] == [job.id]

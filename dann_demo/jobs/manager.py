@@ -202,6 +202,10 @@ class JobManager:
     def get(self, job_id: str | None) -> AnyJob | None:
         return self.store.get(job_id)
 
+    def get_many(self, ids: list[str]) -> dict[str, AnyJob]:
+        """The known jobs of `ids`, by id, read at once."""
+        return {i: j for i, j in zip(ids, self.store.get_many(list(ids)), strict=True) if j is not None}
+
     def watch(self, job: AnyJob, session: str) -> None:
         """`session` is looking at `job` (called on every redraw)."""
         self.store.watch(job.id, session)

@@ -184,6 +184,9 @@ class BatchRun(Runner):
         self.members: list[Job] = []  # member number -> its job
         self.ensemble: EnsembleTrainer | None = None
         self._last_picture: dict[int, float] = {}
+        # Members that ended, by job id: kept here, not read off the jobs, which in a shared store are
+        # copies read when the batch started.
+        self.ended: set[str] = set()
 
     def train(self) -> None:
         batch, host = self.batch, self.host
@@ -206,7 +209,7 @@ class BatchRun(Runner):
             log.exception("batch of %d failed; training its runs one by one", len(self.members))
             host.close(batch)
             for job in self.members:
-                if not job.done:
+                if job.id not in self.ended:
                     self.store.restart(job.id, f"Trained alone: the batch it was in failed ({type(e).__name__}).")
                     LoneRun(host, job).train()
             return
@@ -215,7 +218,8 @@ class BatchRun(Runner):
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
         for i, outcome in enumerate(outcomes):
-            if not self.members[i].done:  # every member ends through on_end or its Stop; this is the safety net
+            # Every member ends through on_end or its Stop; this is the safety net.
+            if self.members[i].id not in self.ended:
                 self.on_end(i, outcome)
         seconds = round(time.perf_counter() - started, 2)
         most = max(self.ensemble.company(i) for i in range(len(self.members)))
@@ -241,6 +245,7 @@ class BatchRun(Runner):
 
     def _ended(self, i: int, outcome: RunResult | TrainingDiverged) -> None:
         job = self.members[i]
+        self.ended.add(job.id)
         self.host.left(self.batch, job.id)
         if isinstance(outcome, TrainingDiverged):
             self.report_failure(job, outcome)

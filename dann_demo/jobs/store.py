@@ -27,6 +27,7 @@ class ClassStore(Protocol):
     # --- jobs ---
     def add(self, job: AnyJob, watcher: str | None = None) -> None: ...
     def get(self, job_id: str | None) -> AnyJob | None: ...
+    def get_many(self, ids: list[str]) -> list[AnyJob | None]: ...  # at once: a Class page's runs
     def shared_run(self, config: RunConfig) -> Job | None: ...  # an identical untouched run under way
     def count(self, *statuses: Status) -> int: ...
     def jobs(self, *statuses: Status) -> list[AnyJob]: ...
@@ -89,6 +90,9 @@ class MemoryStore:
 
     def get(self, job_id: str | None) -> AnyJob | None:
         return self._jobs.get(job_id) if job_id else None
+
+    def get_many(self, ids: list[str]) -> list[AnyJob | None]:
+        return [self._jobs.get(i) for i in ids]
 
     def shared_run(self, config: RunConfig) -> Job | None:
         with self._lock:

@@ -1,0 +1,646 @@
+"""A ClassStore in Redis (chosen by DANN_REDIS_URL): the same contract as MemoryStore (tests/test_store.py
+runs against both), shared by every app process and training worker of a class, and kept across a
+restart of any of them.
+
+Every key is under one prefix (`dann:` unless told). Per job:
+
+    {p}:job:{id}            hash: what it is (config JSON), status, notice, error, the lambda asked,
+                            stop, batch size, generation (restarts), pictures' version
+    {p}:job:{id}:records    stream of its progress records (JSON), capped at MAX_RECORDS
+    {p}:job:{id}:snaps      hash: step -> feature snapshot (.npz)
+    {p}:job:{id}:pics       hash: the input plane and the gallery (.npz)
+    {p}:job:{id}:result     its RunResult (.npz), or a sweep's table (JSON)
+    {p}:job:{id}:watchers   hash: session -> when it last looked
+    {p}:job:{id}:copies     list of copies asked for
+
+and for the class: {p}:jobs (a sorted set by submission), {p}:status:{status} (sets, so counting is
+cheap), {p}:shared:{config hash} (the untouched run of a config), {p}:asked:lambda and {p}:asked:copies
+(jobs with something asked), {p}:cache:run:{key} and {p}:cache:sweep:{key} with their recency sets.
+
+No pickle: arrays travel as .npz read with allow_pickle=False, the rest as JSON (codec.py). Every key of
+a job expires JOB_TTL_S after its last write, the cache and the job list are bounded, so a class that
+is left alone does not keep memory for ever.
+
+Runners ask "anything asked of this job?" between every two steps. A round trip per question would cost
+more than a moons step, so the store reads which jobs have something asked (one command) at most every
+ASK_POLL_S and answers the rest from that; a lambda or Stop takes effect within ASK_POLL_S.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+import pandas as pd
+import redis
+
+from dann_demo.config import RunConfig
+from dann_demo.jobs import codec
+from dann_demo.jobs.job import DONE, AnyJob, Job, Status, SweepJob
+from dann_demo.jobs.store import MAX_JOBS
+from dann_demo.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult
+
+MAX_RECORDS = 10_000  # progress records kept per job (a 20,000-step run logging every 10 steps: 2,000)
+JOB_TTL_S = 13 * 3600  # a job's keys outlive a 12-hour room by an hour after its last write
+ASK_POLL_S = 0.1  # how stale a runner's view of "asked" may be
+# Decoded snapshots, pictures, records and results kept per process: a page redraw decodes only what is
+# new (a Class page of 300 finished runs holds about 30 MB of moons results).
+DECODED_BYTES = int(os.environ.get("DANN_DECODED_MB", "256")) * 2**20
+
+# Move a job between the status sets and set its fields, atomically: a page never counts a job twice.
+# KEYS: job hash, the status-set prefix. ARGV: id, new status, then field, value pairs.
+_MOVE = """
+local old = redis.call('HGET', KEYS[1], 'status')
+if not old then return 0 end
+redis.call('SREM', KEYS[2] .. old, ARGV[1])
+redis.call('SADD', KEYS[2] .. ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[1], 'status', ARGV[2])
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+# Take the lambda asked for, once. KEYS: job hash, the asked-lambda set. ARGV: id.
+_TAKE_LAMBDA = """
+if redis.call('SREM', KEYS[2], ARGV[1]) == 0 then return false end
+redis.call('HSET', KEYS[1], 'lambda_pending', '0')
+return redis.call('HGET', KEYS[1], 'lambda_value')
+"""
+# Ask a running job for a copy. KEYS: job hash, its copies list, the asked-copies set. ARGV: id, copy id.
+_REQUEST_COPY = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[1])
+return 1
+"""
+# Take every copy asked for. KEYS: the copies list, the asked-copies set. ARGV: id.
+_TAKE_COPIES = """
+redis.call('SREM', KEYS[2], ARGV[1])
+local copies = redis.call('LRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+return copies
+"""
+# Add a notice unless the job has one. KEYS: job hash. ARGV: notice.
+_NOTICE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local old = redis.call('HGET', KEYS[1], 'notice')
+if old and old ~= '' then return 0 end
+redis.call('HSET', KEYS[1], 'notice', ARGV[1])
+return 1
+"""
+
+
+def _size_of(value: Any) -> int:
+    """About the bytes a decoded value holds: its arrays (a result's weights, snapshots, pictures)."""
+    import numpy as np
+
+    if value is None:
+        return 64
+    if isinstance(value, tuple):
+        return sum(_size_of(v) for v in value)
+    if isinstance(value, RunResult):
+        arrays = [t.numpy() for t in value.state_dict.values()]
+        arrays += [a for snap in value.snapshots.values() for a in vars(snap).values() if isinstance(a, np.ndarray)]
+        for picture in (value.input_plane, value.gallery):
+            if picture is not None:
+                arrays += [a for a in vars(picture).values() if isinstance(a, np.ndarray)]
+        return 4096 + sum(a.nbytes for a in arrays)
+    if isinstance(value, (InputPlane, Gallery)):
+        return sum(a.nbytes for a in vars(value).values() if isinstance(a, np.ndarray))
+    if isinstance(value, pd.DataFrame):
+        return int(value.memory_usage(deep=True).sum())
+    return 1024
+
+
+def connect(url: str, wait: bool = False) -> redis.Redis:
+    """A client for `url`. `wait`: retry for ever while the server is away (a worker that should go on
+    once Redis is back); otherwise give up after about a second (a page says so and tries again)."""
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+
+    retry = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=-1 if wait else 2)
+    return redis.Redis.from_url(
+        url,
+        retry=retry,
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        socket_connect_timeout=1.0,
+        socket_timeout=None if wait else 5.0,
+        health_check_interval=10,
+    )
+
+
+class RedisStore:
+    """A ClassStore in Redis; thread-safe (redis-py's client is), one per process."""
+
+    def __init__(
+        self,
+        client: redis.Redis | str,
+        prefix: str = "dann",
+        cache_entries: int = 32,
+        max_jobs: int = MAX_JOBS,
+        wait: bool = False,
+    ):
+        self.r = connect(client, wait) if isinstance(client, str) else client
+        self.p = prefix
+        self.cache_entries, self.max_jobs = cache_entries, max_jobs
+        self._move = self.r.register_script(_MOVE)
+        self._take_lambda = self.r.register_script(_TAKE_LAMBDA)
+        self._request_copy = self.r.register_script(_REQUEST_COPY)
+        self._take_copies = self.r.register_script(_TAKE_COPIES)
+        self._notice = self.r.register_script(_NOTICE)
+        self._decoded: OrderedDict[tuple, tuple[Any, int]] = OrderedDict()
+        self._decoded_bytes = 0
+        self._lock = threading.Lock()
+        self._asked: tuple[float, set[str], set[str]] = (-1.0, set(), set())
+        self._stopped: set[str] = set()
+
+    # --- keys ---
+    def _k(self, job_id: str, part: str = "") -> str:
+        return f"{self.p}:job:{job_id}" + (f":{part}" if part else "")
+
+    def _parts(self, job_id: str) -> list[str]:
+        return [self._k(job_id, part) for part in ("", "records", "snaps", "pics", "result", "watchers", "copies")]
+
+    def _touch(self, pipe, job_id: str) -> None:
+        for key in self._parts(job_id):
+            pipe.expire(key, JOB_TTL_S)
+
+    def ping(self) -> None:
+        self.r.ping()
+
+    # --- jobs ---
+    def add(self, job: AnyJob, watcher: str | None = None) -> None:
+        fields: dict[str, Any] = {
+            "status": str(job.status),
+            "notice": job.notice or "",
+            "error": job.error or "",
+            "from_cache": int(job.from_cache),
+            "submitted_at": job.submitted_at,
+            "stop_requested": int(job.stop_requested),
+            "gen": 0,
+            "pics": 0,
+        }
+        if isinstance(job, Job):
+            fields |= {
+                "kind": "run",
+                "config": job.config.to_json(),
+                "batch_size": job.batch_size,
+                "lambda_value": "" if job.lambda_value is None else job.lambda_value,
+                "lambda_pending": int(job.lambda_pending),
+                "lambda_changes": json.dumps(job.lambda_changes),
+            }
+        else:
+            fields |= {
+                "kind": "sweep",
+                "config": job.base.to_json(),
+                "sweep": json.dumps({"lambdas": job.lambdas, "seeds": job.seeds, "references": job.references}),
+                "fraction": job.fraction,
+            }
+        pipe = self.r.pipeline()
+        pipe.hset(self._k(job.id), mapping=fields)
+        pipe.zadd(f"{self.p}:jobs", {job.id: job.submitted_at})
+        pipe.sadd(f"{self.p}:status:{job.status}", job.id)
+        watchers = dict(job.watchers)
+        if watcher is not None:
+            watchers[watcher] = job.watchers[watcher] = time.time()
+        if watchers:
+            pipe.hset(self._k(job.id, "watchers"), mapping=watchers)
+        if isinstance(job, Job):
+            if job.history:
+                for record in job.history:
+                    pipe.xadd(self._k(job.id, "records"), {"r": codec.record_json(record)}, maxlen=MAX_RECORDS)
+            if job.snapshots:
+                pipe.hset(
+                    self._k(job.id, "snaps"), mapping={s: codec.snapshot_bytes(v) for s, v in job.snapshots.items()}
+                )
+            self._pictures(pipe, job.id, job.input_plane, job.gallery)
+            if job.result is not None:
+                pipe.set(self._k(job.id, "result"), codec.result_bytes(job.result))
+            if job.lambda_pending:
+                pipe.sadd(f"{self.p}:asked:lambda", job.id)
+            if job.shareable:
+                pipe.set(f"{self.p}:shared:{job.config.stable_hash()}", job.id, ex=JOB_TTL_S)
+        elif job.runs is not None:
+            pipe.set(self._k(job.id, "result"), codec.frame_json(job.runs))
+        if job.stop_requested:
+            pipe.sadd(f"{self.p}:stopped", job.id)
+        self._touch(pipe, job.id)
+        pipe.execute()
+        self._forget_old()
+
+    def _forget_old(self) -> None:
+        """Past max_jobs the oldest ended jobs are forgotten (their results stay in the cache)."""
+        total = self.r.zcard(f"{self.p}:jobs")
+        if total <= self.max_jobs:
+            return
+        oldest = [i.decode() for i in self.r.zrange(f"{self.p}:jobs", 0, -1)]
+        statuses = self.statuses(oldest)
+        for job_id in oldest:
+            if total <= self.max_jobs:
+                break
+            status = statuses.get(job_id)
+            if status is None or Status(status) in DONE:
+                self._delete(job_id, status)
+                total -= 1
+
+    def statuses(self, ids: list[str]) -> dict[str, str | None]:
+        """Each job's status word (None: not known), in one round trip."""
+        pipe = self.r.pipeline()
+        for job_id in ids:
+            pipe.hget(self._k(job_id), "status")
+        return {i: (s.decode() if s else None) for i, s in zip(ids, pipe.execute(), strict=True)}
+
+    def _delete(self, job_id: str, status: str | None) -> None:
+        pipe = self.r.pipeline()
+        pipe.delete(*self._parts(job_id))
+        pipe.zrem(f"{self.p}:jobs", job_id)
+        for s in Status:
+            pipe.srem(f"{self.p}:status:{s}", job_id)
+        pipe.srem(f"{self.p}:stopped", job_id)
+        pipe.execute()
+
+    def get(self, job_id: str | None) -> AnyJob | None:
+        return self.get_many([job_id])[0] if job_id else None
+
+    def get_many(self, ids: list[str]) -> list[AnyJob | None]:
+        """The jobs of `ids` (None where unknown), read in one round trip (a Class page's 300 runs)."""
+        pipe = self.r.pipeline()
+        for job_id in ids:
+            pipe.hgetall(self._k(job_id))
+            pipe.xrange(self._k(job_id, "records"))
+            pipe.hkeys(self._k(job_id, "snaps"))
+            pipe.hgetall(self._k(job_id, "watchers"))
+        answers = pipe.execute()
+        jobs: list[AnyJob | None] = []
+        for n, job_id in enumerate(ids):
+            h, records, snap_steps, watchers = answers[4 * n : 4 * n + 4]
+            h = {k.decode(): v.decode() for k, v in h.items()}
+            jobs.append(self._job(job_id, h, records, snap_steps, watchers) if h else None)
+        return jobs
+
+    def _job(self, job_id: str, h: dict[str, str], records, snap_steps, watchers) -> AnyJob:
+        status = Status(h["status"])
+        common = {
+            "id": job_id,
+            "status": status,
+            "error": h.get("error") or None,
+            "notice": h.get("notice") or None,
+            "from_cache": h.get("from_cache") == "1",
+            "submitted_at": float(h["submitted_at"]),
+            "watchers": {k.decode(): float(v) for k, v in watchers.items()},
+            "stop_requested": h.get("stop_requested") == "1",
+        }
+        config = RunConfig.from_json(h["config"])
+        if h["kind"] == "sweep":
+            sweep = json.loads(h["sweep"])
+            runs = (
+                self._decoded_once((job_id, "runs", h["status"]), lambda: self._runs(job_id))
+                if status in DONE
+                else None
+            )
+            return SweepJob(
+                config,
+                sweep["lambdas"],
+                sweep["seeds"],
+                sweep["references"],
+                fraction=float(h["fraction"]),
+                runs=runs,
+                **common,
+            )
+        gen = h.get("gen", "0")
+        steps = sorted(int(s) for s in snap_steps)
+        snapshots = self._snapshots(job_id, gen, steps)
+        plane, gallery = self._decoded_once((job_id, gen, "pics", h.get("pics")), lambda: self._read_pictures(job_id))
+        result = None
+        if h.get("has_result") == "1":
+            result = self._decoded_once((job_id, gen, "result"), lambda: self._read_result(job_id))
+            if result is not None:
+                plane, gallery = result.input_plane, result.gallery
+        value = h.get("lambda_value", "")
+        return Job(
+            config,
+            history=self._history(job_id, gen, records),
+            snapshots=snapshots,
+            input_plane=plane,
+            gallery=gallery,
+            lambda_changes=[(int(s), float(v)) for s, v in json.loads(h.get("lambda_changes") or "[]")],
+            result=result,
+            batch_size=int(h.get("batch_size") or 1),
+            lambda_value=float(value) if value != "" else None,
+            lambda_pending=h.get("lambda_pending") == "1",
+            **common,
+        )
+
+    def _history(self, job_id: str, gen: str, records) -> list[ProgressRecord]:
+        """The records, each decoded once per process (an entry's id names it: records never change)."""
+        if not records:
+            return []
+        last = records[-1][0]
+        return self._decoded_once(
+            (job_id, gen, "records", len(records), last),
+            lambda: [codec.record_from_json(fields[b"r"]) for _, fields in records],
+            size=sum(len(f[b"r"]) for _, f in records),
+        )
+
+    def _snapshots(self, job_id: str, gen: str, steps: list[int]) -> dict[int, FeatureSnapshot]:
+        """A snapshot never changes once written (a restart starts a new generation): each is read and
+        decoded once per process."""
+        missing = [s for s in steps if (job_id, gen, "snap", s) not in self._decoded]
+        if missing:
+            blobs = self.r.hmget(self._k(job_id, "snaps"), [str(s) for s in missing])
+            for step, blob in zip(missing, blobs, strict=True):
+                if blob is not None:
+                    self._remember((job_id, gen, "snap", step), codec.snapshot_from_bytes(blob), len(blob))
+        out = {}
+        for step in steps:
+            if (snap := self._recall((job_id, gen, "snap", step))) is not None:
+                out[step] = snap
+        return out
+
+    def _read_pictures(self, job_id: str) -> tuple[InputPlane | None, Gallery | None]:
+        plane, gallery = self.r.hmget(self._k(job_id, "pics"), ["plane", "gallery"])
+        return codec.picture_from_bytes(plane), codec.picture_from_bytes(gallery)
+
+    def _read_result(self, job_id: str) -> RunResult | None:
+        blob = self.r.get(self._k(job_id, "result"))
+        return codec.result_from_bytes(blob) if blob else None
+
+    def _runs(self, job_id: str) -> pd.DataFrame | None:
+        blob = self.r.get(self._k(job_id, "result"))
+        return codec.frame_from_json(blob) if blob else None
+
+    # --- decoded blobs, once per process ---
+    def _remember(self, key: tuple, value: Any, size: int = 1024) -> None:
+        """Keep a decoded value, the least recently used going first past DECODED_BYTES (`size`: the
+        bytes it was decoded from, about what it takes in memory)."""
+        with self._lock:
+            if key in self._decoded:
+                self._decoded_bytes -= self._decoded[key][1]
+            self._decoded[key] = (value, size)
+            self._decoded.move_to_end(key)
+            self._decoded_bytes += size
+            while self._decoded_bytes > DECODED_BYTES and len(self._decoded) > 1:
+                self._decoded_bytes -= self._decoded.popitem(last=False)[1][1]
+
+    def _recall(self, key: tuple) -> Any:
+        with self._lock:
+            if key in self._decoded:
+                self._decoded.move_to_end(key)
+                return self._decoded[key][0]
+        return None
+
+    def _decoded_once(self, key: tuple, read, size: int | None = None):
+        with self._lock:
+            if key in self._decoded:
+                self._decoded.move_to_end(key)
+                return self._decoded[key][0]
+        value = read()
+        if size is None:
+            size = _size_of(value)
+        self._remember(key, value, size)
+        return value
+
+    def shared_run(self, config: RunConfig) -> Job | None:
+        job_id = self.r.get(f"{self.p}:shared:{config.stable_hash()}")
+        job = self.get(job_id.decode()) if job_id else None
+        return job if isinstance(job, Job) and job.config == config and job.shareable else None
+
+    def count(self, *statuses: Status) -> int:
+        pipe = self.r.pipeline()
+        for s in statuses:
+            pipe.scard(f"{self.p}:status:{s}")
+        return sum(pipe.execute())
+
+    def jobs(self, *statuses: Status) -> list[AnyJob]:
+        ids = set()
+        for s in statuses:
+            ids |= {i.decode() for i in self.r.smembers(f"{self.p}:status:{s}")}
+        found = [self.get(i) for i in sorted(ids)]
+        return sorted((j for j in found if j is not None and j.status in statuses), key=lambda j: j.submitted_at)
+
+    def position(self, job_id: str) -> int:
+        """How many queued jobs were submitted before this one (0: next, or not queued)."""
+        ids = list(self.r.smembers(f"{self.p}:status:queued"))
+        if not ids:
+            return 0
+        mine = self.r.zscore(f"{self.p}:jobs", job_id)
+        scores = self.r.zmscore(f"{self.p}:jobs", ids)
+        return 0 if mine is None else sum(1 for s in scores if s is not None and s < mine)
+
+    def watchers(self, job_id: str) -> dict[str, float]:
+        return {k.decode(): float(v) for k, v in self.r.hgetall(self._k(job_id, "watchers")).items()}
+
+    def active_watchers(self) -> dict[str, dict[str, float]]:
+        """The watchers of every queued or running job, in two round trips (no records, no pictures)."""
+        ids = sorted({i.decode() for s in ("queued", "running") for i in self.r.smembers(f"{self.p}:status:{s}")})
+        pipe = self.r.pipeline()
+        for job_id in ids:
+            pipe.hgetall(self._k(job_id, "watchers"))
+        return {
+            job_id: {k.decode(): float(v) for k, v in w.items()} for job_id, w in zip(ids, pipe.execute(), strict=True)
+        }
+
+    # --- what a run's runner reports ---
+    def set_status(self, job_id: str, status: Status) -> None:
+        self._move(keys=[self._k(job_id), f"{self.p}:status:"], args=[job_id, str(status)])
+
+    def add_notice(self, job_id: str, notice: str) -> None:
+        self._notice(keys=[self._k(job_id)], args=[notice])
+
+    def add_record(
+        self, job_id: str, record: ProgressRecord, plane: InputPlane | None = None, gallery: Gallery | None = None
+    ) -> None:
+        if not self.r.exists(self._k(job_id)):
+            return
+        pipe = self.r.pipeline(transaction=True)
+        # Pictures first, then the record: a page that sees the record also sees its pictures.
+        self._pictures(pipe, job_id, plane, gallery)
+        pipe.xadd(self._k(job_id, "records"), {"r": codec.record_json(record)}, maxlen=MAX_RECORDS)
+        self._touch(pipe, job_id)
+        pipe.execute()
+
+    def _pictures(self, pipe, job_id: str, plane: InputPlane | None, gallery: Gallery | None) -> None:
+        pictures = {}
+        if plane is not None:
+            pictures["plane"] = codec.picture_bytes(plane)
+        if gallery is not None:
+            pictures["gallery"] = codec.picture_bytes(gallery)
+        if pictures:
+            pipe.hset(self._k(job_id, "pics"), mapping=pictures)
+            pipe.hincrby(self._k(job_id), "pics", 1)
+
+    def add_snapshot(self, job_id: str, snapshot: FeatureSnapshot) -> None:
+        if self.r.exists(self._k(job_id)):
+            self.r.hset(self._k(job_id, "snaps"), str(snapshot.step), codec.snapshot_bytes(snapshot))
+
+    def set_progress(self, job_id: str, **fields) -> None:
+        allowed = {"batch_size", "lambda_changes", "fraction"}
+        if not set(fields) <= allowed:
+            raise ValueError(f"set_progress takes {', '.join(sorted(allowed))}, not {', '.join(set(fields) - allowed)}")
+        if "lambda_changes" in fields:
+            fields["lambda_changes"] = json.dumps([list(c) for c in fields["lambda_changes"]])
+        if self.r.exists(self._k(job_id)):
+            self.r.hset(self._k(job_id), mapping=fields)
+
+    def restart(self, job_id: str, notice: str | None = None) -> None:
+        """The job trains again from step 0: its records and pictures go (a new generation), and the
+        lambda a session set is asked for again (the new trainer has not applied it)."""
+        h = self.r.hmget(self._k(job_id), ["status", "lambda_value"])
+        if h[0] is None:
+            return
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(self._k(job_id, "records"), self._k(job_id, "snaps"), self._k(job_id, "pics"))
+        pipe.hset(self._k(job_id), mapping={"batch_size": 1, "lambda_changes": "[]", "has_result": 0})
+        pipe.hincrby(self._k(job_id), "gen", 1)
+        if h[1]:
+            pipe.hset(self._k(job_id), "lambda_pending", 1)
+            pipe.sadd(f"{self.p}:asked:lambda", job_id)
+        if notice:
+            pipe.hset(self._k(job_id), "notice", notice)
+        pipe.execute()
+        self._asks_changed()
+
+    def continue_from(self, job_id: str, history: list, snapshots: dict, lambda_changes: list) -> None:
+        """The job goes on from another run's records (a copy of it); its pictures stay until the next ones."""
+        if not self.r.exists(self._k(job_id)):
+            return
+        pipe = self.r.pipeline(transaction=True)
+        pipe.delete(self._k(job_id, "records"), self._k(job_id, "snaps"))
+        for record in history:
+            pipe.xadd(self._k(job_id, "records"), {"r": codec.record_json(record)}, maxlen=MAX_RECORDS)
+        if snapshots:
+            pipe.hset(self._k(job_id, "snaps"), mapping={s: codec.snapshot_bytes(v) for s, v in snapshots.items()})
+        pipe.hset(self._k(job_id), "lambda_changes", json.dumps([list(c) for c in lambda_changes]))
+        pipe.hincrby(self._k(job_id), "gen", 1)
+        pipe.execute()
+
+    def finish(self, job_id: str, result: RunResult, status: Status) -> None:
+        if not self.r.exists(self._k(job_id)):
+            return
+        self.r.set(self._k(job_id, "result"), codec.result_bytes(result), ex=JOB_TTL_S)
+        # The result first, then the status: a page that sees the run ended also sees its result.
+        changes = json.dumps([list(c) for c in result.lambda_changes])
+        self._move(
+            keys=[self._k(job_id), f"{self.p}:status:"],
+            args=[job_id, str(status), "has_result", 1, "lambda_changes", changes],
+        )
+
+    def finish_sweep(self, job_id: str, runs: pd.DataFrame | None, status: Status) -> None:
+        if self.r.hget(self._k(job_id), "kind") != b"sweep":
+            return
+        if runs is not None:
+            self.r.set(self._k(job_id, "result"), codec.frame_json(runs), ex=JOB_TTL_S)
+        extra = ["fraction", 1.0] if status == Status.FINISHED else []
+        self._move(keys=[self._k(job_id), f"{self.p}:status:"], args=[job_id, str(status), *extra])
+
+    def fail(self, job_id: str, error: str) -> None:
+        # The message with the status, in one step: a page that sees FAILED also sees why.
+        self._move(keys=[self._k(job_id), f"{self.p}:status:"], args=[job_id, "failed", "error", error])
+
+    # --- what sessions ask ---
+    def request_lambda(self, job_id: str, value: float) -> None:
+        if self.r.hget(self._k(job_id), "kind") != b"run":
+            return
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self._k(job_id), mapping={"lambda_value": float(value), "lambda_pending": 1})
+        pipe.sadd(f"{self.p}:asked:lambda", job_id)
+        pipe.execute()
+        self._asks_changed()
+
+    def _asks_changed(self) -> None:
+        """This process asked something: its own runners see it at once."""
+        self._asked = (-1.0, set(), set())
+
+    def _asked_now(self) -> tuple[set[str], set[str]]:
+        at, lambdas, copies = self._asked
+        if time.monotonic() - at > ASK_POLL_S:
+            pipe = self.r.pipeline()
+            pipe.smembers(f"{self.p}:asked:lambda")
+            pipe.smembers(f"{self.p}:asked:copies")
+            pipe.smembers(f"{self.p}:stopped")
+            lam, cop, stopped = pipe.execute()
+            lambdas, copies = {i.decode() for i in lam}, {i.decode() for i in cop}
+            self._stopped = {i.decode() for i in stopped}
+            self._asked = (time.monotonic(), lambdas, copies)
+        return lambdas, copies
+
+    def take_lambda(self, job_id: str) -> float | None:
+        if job_id not in self._asked_now()[0]:
+            return None
+        value = self._take_lambda(keys=[self._k(job_id), f"{self.p}:asked:lambda"], args=[job_id])
+        self._asked[1].discard(job_id)
+        return float(value) if value not in (None, b"") else None
+
+    def request_stop(self, job_id: str) -> None:
+        if not self.r.exists(self._k(job_id)):
+            return
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(self._k(job_id), "stop_requested", 1)
+        pipe.sadd(f"{self.p}:stopped", job_id)
+        pipe.execute()
+        self._asks_changed()
+
+    def stop_requested(self, job_id: str) -> bool:
+        self._asked_now()
+        return job_id in self._stopped
+
+    def request_copy(self, job_id: str, copy_id: str) -> bool:
+        """Ask the runner of `job_id` for a copy of the run at its current step, for job `copy_id`.
+        False where the run is not training (queued, or ended): nothing to copy."""
+        done = self._request_copy(
+            keys=[self._k(job_id), self._k(job_id, "copies"), f"{self.p}:asked:copies"], args=[job_id, copy_id]
+        )
+        self._asks_changed()
+        return bool(done)
+
+    def take_copies(self, job_id: str) -> list[str]:
+        if job_id not in self._asked_now()[1]:
+            return []
+        copies = self._take_copies(keys=[self._k(job_id, "copies"), f"{self.p}:asked:copies"], args=[job_id])
+        self._asked[2].discard(job_id)
+        return [c.decode() for c in copies]
+
+    def watch(self, job_id: str, session: str, at: float | None = None) -> None:
+        if self.r.exists(self._k(job_id)):
+            self.r.hset(self._k(job_id, "watchers"), session, time.time() if at is None else at)
+
+    def unwatch(self, job_id: str, session: str) -> int:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hdel(self._k(job_id, "watchers"), session)
+        pipe.hlen(self._k(job_id, "watchers"))
+        return int(pipe.execute()[1])
+
+    # --- the result cache (bounded: the least recently used entries go) ---
+    def _cached(self, kind: str, key: str) -> bytes | None:
+        blob = self.r.get(f"{self.p}:cache:{kind}:{key}")
+        if blob is not None:
+            self.r.zadd(f"{self.p}:cache:{kind}s", {key: time.time()})
+        return blob
+
+    def _cache(self, kind: str, key: str, blob: bytes | str) -> None:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.set(f"{self.p}:cache:{kind}:{key}", blob, ex=JOB_TTL_S)
+        pipe.zadd(f"{self.p}:cache:{kind}s", {key: time.time()})
+        pipe.execute()
+        excess = self.r.zcard(f"{self.p}:cache:{kind}s") - self.cache_entries
+        if excess > 0:
+            for old in self.r.zpopmin(f"{self.p}:cache:{kind}s", excess):
+                self.r.delete(f"{self.p}:cache:{kind}:{old[0].decode()}")
+
+    def cached_result(self, key: str) -> RunResult | None:
+        blob = self._cached("run", key)
+        return self._decoded_once(("cache", key, len(blob)), lambda: codec.result_from_bytes(blob)) if blob else None
+
+    def cache_result(self, key: str, result: RunResult) -> None:
+        with contextlib.suppress(codec.BlobTooLarge):  # too large to share: trained again next time
+            self._cache("run", key, codec.result_bytes(result))
+
+    def cached_sweep(self, key: str) -> pd.DataFrame | None:
+        blob = self._cached("sweep", key)
+        return codec.frame_from_json(blob) if blob else None
+
+    def cache_sweep(self, key: str, runs: pd.DataFrame) -> None:
+        self._cache("sweep", key, codec.frame_json(runs))

@@ -1,0 +1,189 @@
+"""A class beyond one process, against a real redis-server: the codec (no pickle), the rooms in Redis,
+training workers (`dann-playground worker` processes) fed by app-side managers, a worker killed with
+SIGKILL mid-batch, Redis unreachable at start and lost mid-class."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from dann_demo import RunConfig
+from dann_demo.jobs import codec
+from dann_demo.jobs.cluster import ClusterManager
+from dann_demo.jobs.redis_store import RedisStore
+from dann_demo.train import Trainer
+from tests.conftest import ROOT
+from tests.redis_server import RedisServer, fresh_prefix, needs_redis
+from tests.waiting import wait_until
+
+pytestmark = needs_redis
+
+
+def _worker(url: str, prefix: str, name: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dann_demo", "worker", "--redis", url, "--name", name],
+        cwd=ROOT,
+        env={**os.environ, "DANN_REDIS_PREFIX": prefix},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _app(url: str, prefix: str) -> ClusterManager:
+    """An app process's manager; every session counts as connected (its heartbeat keeps them)."""
+    return ClusterManager(RedisStore(url, prefix=prefix), session_alive=lambda _session: True)
+
+
+def _ended(manager, jobs, seconds: float = 120):
+    wait_until(lambda: all(manager.get(j.id).done for j in jobs), seconds, "every run to end", poll=0.1)
+    return [manager.get(j.id) for j in jobs]
+
+
+def test_a_result_travels_as_npz_and_json_and_nothing_else():
+    """A moons result (input plane, snapshots, weights) and a digits one (gallery) come back equal; a blob
+    holding an object array (what pickle would carry) is refused on reading."""
+    for config in (
+        RunConfig.for_dataset("moons", steps=60, log_every=30, n_samples=100),
+        RunConfig.for_dataset("digits", steps=20, log_every=10),
+    ):
+        result = Trainer(config).run()
+        back = codec.result_from_bytes(codec.result_bytes(result))
+        assert back.config == config and json.dumps(back.metrics) == json.dumps(result.metrics)  # NaN != NaN
+        assert [codec.record_json(r) for r in back.history] == [codec.record_json(r) for r in result.history]
+        assert sorted(back.snapshots) == sorted(result.snapshots)
+        for step, snap in result.snapshots.items():
+            assert np.array_equal(back.snapshots[step].features, snap.features)
+        for name, tensor in result.state_dict.items():
+            assert back.state_dict[name].equal(tensor)
+        picture = result.gallery if config.dataset == "digits" else result.input_plane
+        assert picture is not None
+        again = back.gallery if config.dataset == "digits" else back.input_plane
+        assert all(np.array_equal(getattr(again, k), getattr(picture, k)) for k in vars(picture))
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.frombuffer(b"{}", dtype=np.uint8), evil=np.array([object()], dtype=object))
+    with pytest.raises(ValueError, match="allow_pickle"):
+        codec.unpack(buffer.getvalue())
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_rooms_keep_the_same_rules_in_redis(kind, redis_url, monkeypatch):
+    from dann_demo import rooms
+    from dann_demo.redis_rooms import RedisRooms
+
+    monkeypatch.setattr(rooms, "MAX_ROOMS", 3)
+    monkeypatch.setattr(rooms, "MAX_RUNS_PER_ROOM", 2)
+    registry = rooms.Rooms() if kind == "memory" else RedisRooms(RedisStore(redis_url).r, fresh_prefix())
+    made = [registry.create() for _ in range(4)]
+    assert len(registry) == 3 and registry.get(made[0].code) is None
+    assert registry.get(made[3].code.upper()).code == made[3].code
+    for i in range(3):
+        registry.add_run(made[3].code, f"s{i}", "x" * 100 + "\x07", f"job{i}", ended=lambda j: j == "job1")
+    entries = registry.entries(made[3].code)
+    assert [e.job_id for e in entries] == ["job0", "job2"] and entries[0].nickname == "x" * rooms.MAX_NICKNAME
+    assert registry.nickname_taken(made[3].code, "X" * 24, "someone else")
+    registry.replace_job("job2", "copy2", "s2")
+    assert [e.job_id for e in registry.entries(made[3].code)] == ["job0", "copy2"]
+    assert registry.add_run("nosuchroom", "s", "n", "j") is None and registry.get("nosuchroom") is None
+
+
+def test_two_app_processes_share_runs_rooms_and_results_through_a_worker(redis_url):
+    """Runs started through either app process train on one worker (batched together); identical settings
+    from the two share one run; a room opened on one lists the runs of both; a digits run trains too; a
+    second request for a finished config comes from the cache."""
+    from dann_demo.redis_rooms import RedisRooms
+
+    prefix = fresh_prefix()
+    worker = _worker(redis_url, prefix, "w1")
+    try:
+        one, two = _app(redis_url, prefix), _app(redis_url, prefix)
+        room = RedisRooms(one.store.r, prefix).create()
+        moons = RunConfig.for_dataset("moons", steps=400, log_every=50, n_samples=200)
+        a = one.submit(moons, watcher="alice")
+        b = two.submit(moons, watcher="bob")  # the same settings on another process: the same run
+        c = two.submit(moons.replace(seed=1), watcher="carol")
+        d = one.submit(RunConfig.for_dataset("digits", steps=30, log_every=10), watcher="dave")
+        assert a.id == b.id and c.id != a.id
+        for who, job in (("alice", a), ("bob", b), ("carol", c)):
+            RedisRooms(two.store.r, prefix).add_run(room.code, who, who, job.id)
+        a, c, d = _ended(one, [a, c, d])
+        assert {a.status, c.status, d.status} == {"finished"}, (a.error, c.error, d.error)
+        assert sorted(a.watchers) == ["alice", "bob"] and a.input_plane is not None and d.gallery is not None
+        assert len(a.history) == 9 and a.result.metrics["target_acc"] > 0.5 and d.result.snapshots
+        assert [e.nickname for e in RedisRooms(one.store.r, prefix).entries(room.code)] == ["alice", "bob", "carol"]
+        again = two.submit(moons, watcher="erin")
+        assert again.from_cache and again.result.metrics == a.result.metrics
+    finally:
+        worker.terminate()
+        out = worker.communicate(timeout=30)[0]
+    assert worker.returncode == 0 and "Traceback" not in out, out
+
+
+def test_a_worker_killed_mid_batch_loses_no_run(redis_url):
+    """SIGKILL one worker while its batch trains: the other claims its runs, trains them again from step 0,
+    and each run's page says so; every run ends with a result and nothing stays pending."""
+    prefix = fresh_prefix()
+    app = _app(redis_url, prefix)
+    first = _worker(redis_url, prefix, "doomed")
+    configs = [RunConfig.for_dataset("moons", seed=s, steps=2000, log_every=100, n_samples=200) for s in range(4)]
+    jobs = [app.submit(c, watcher=f"s{n}") for n, c in enumerate(configs)]
+    wait_until(lambda: all(app.get(j.id).step >= 200 for j in jobs), 90, "the batch to train", poll=0.05)
+    first.kill()
+    first.wait(timeout=10)
+    assert all(app.get(j.id).status == "running" for j in jobs)
+    second = _worker(redis_url, prefix, "survivor")
+    pending = lambda: app.store.r.xpending(f"{prefix}:work", "workers")["pending"]  # noqa: E731
+    try:
+        ended = _ended(app, jobs)
+        wait_until(lambda: pending() == 0, 10, "every entry to be acknowledged", poll=0.1)
+    finally:
+        second.terminate()
+        out = second.communicate(timeout=30)[0]
+    assert [j.status for j in ended] == ["finished"] * 4, [j.error for j in ended]
+    assert all("started again from step 0" in j.notice for j in ended)
+    assert all([r.step for r in j.history] == list(range(0, 2001, 100)) for j in ended)  # one clean history
+    assert "worker doomed died: 4 run(s) claimed" in out
+
+
+def test_redis_unreachable_at_start_is_one_line_and_exit_2():
+    port = RedisServer().port  # a free port nobody listens on
+    done = subprocess.run(
+        [sys.executable, "-m", "dann_demo", "worker", "--redis", f"redis://127.0.0.1:{port}/0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"cannot reach Redis at redis://127.0.0.1:{port}/0" in lines[0], done.stderr
+
+
+def test_redis_lost_mid_class_pauses_the_training_and_it_goes_on_when_back(tmp_path):
+    """Redis (with its append-only file, as scripts/cluster.sh runs it) goes away while a run trains and
+    comes back on the same port: the worker waits, without a traceback, and the run ends."""
+    server = RedisServer(persist=tmp_path).start()
+    prefix = fresh_prefix()
+    worker = _worker(server.url, prefix, "patient")
+    try:
+        app = _app(server.url, prefix)
+        job = app.submit(RunConfig.for_dataset("moons", steps=4000, log_every=100, n_samples=200), watcher="s")
+        wait_until(lambda: app.get(job.id).step >= 200, 90, "the run to train", poll=0.05)
+        server.stop()
+        time.sleep(2)
+        server.start()
+        (job,) = _ended(app, [job])
+        assert job.status == "finished" and job.history[-1].step == 4000
+    finally:
+        worker.terminate()
+        out = worker.communicate(timeout=30)[0]
+        server.stop()
+    assert "Traceback" not in out, out
