@@ -15,6 +15,7 @@ from dann_demo.lan import listen_note, server_address_root, students_roots
 from dann_demo.links import ROOM_PARAM
 from dann_demo.results import history_frame
 from dann_demo.rooms import MAX_AGE_HOURS, MAX_RUNS_PER_ROOM, room_frame
+from pages import server
 from pages.server import class_rooms, guarded, job_manager, require_navigation
 
 REDRAW_SECONDS = 2.0
@@ -40,9 +41,14 @@ with st.sidebar:
     typed = st.text_input("Room code", key="class_code_input", max_chars=20, help="The code of a room opened before.")
     if st.button("Open this room", icon=":material/meeting_room:", disabled=not typed.strip()):
         open_room(typed.strip().lower())
+    kept = (
+        "in the class's Redis store, which every app process of this server shares and a restart does not lose"
+        if server.REDIS_URL
+        else "in this server's memory; nothing is written to disk unless you download the table"
+    )
     st.caption(
-        f"A room keeps its runs in this server's memory for {MAX_AGE_HOURS:g} hours (at most {MAX_RUNS_PER_ROOM} "
-        "runs); nothing is written to disk unless you download the table. Only its code opens it."
+        f"A room keeps its runs for {MAX_AGE_HOURS:g} hours (at most {MAX_RUNS_PER_ROOM} runs), {kept}. Only its "
+        "code opens it."
     )
 
 code = st.query_params.get(ROOM_PARAM, "")

@@ -75,9 +75,14 @@ class ClusterManager(JobManager):
     def workers_alive(self) -> bool:
         return bool(self.work.workers())
 
+    def close(self) -> None:
+        """Stop saying which sessions watch (the process is going)."""
+        self._stop_beat.set()
+
     def _watch_beat(self) -> None:
         """Every WATCH_BEAT_S: the sessions of this process that still watch a queued or running run say
-        so, for the worker that would stop it once nobody does."""
+        so, for the worker that would stop it once nobody does. Redis away: said once, tried again."""
+        failing = False
         while not self._stop_beat.wait(WATCH_BEAT_S):
             try:
                 now = time.time()
@@ -85,8 +90,11 @@ class ClusterManager(JobManager):
                     for session in watchers:
                         if self.session_alive(session):
                             self.store.watch(job_id, session, now)
+                failing = False
             except Exception as e:  # noqa: BLE001 - Redis away: the next beat tries again
-                log.warning("watcher heartbeat failed: %s", e)
+                if not failing:
+                    log.warning("watchers not refreshed (%s); trying again every %g s", e, WATCH_BEAT_S)
+                failing = True
 
 
 class WorkerManager(JobManager):
