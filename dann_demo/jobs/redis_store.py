@@ -319,6 +319,7 @@ class RedisStore:
             result = self._decoded_once((job_id, gen, "result"), lambda: self._read_result(job_id))
             if result is not None:
                 plane, gallery = result.input_plane, result.gallery
+                snapshots = result.snapshots or snapshots
         value = h.get("lambda_value", "")
         return Job(
             config,
@@ -527,6 +528,8 @@ class RedisStore:
             keys=[self._k(job_id), f"{self.p}:status:"],
             args=[job_id, str(status), "has_result", 1, "lambda_changes", changes],
         )
+        if result.snapshots:  # the result holds them, and the final pictures: no second copy
+            self.r.delete(self._k(job_id, "snaps"), self._k(job_id, "pics"))
 
     def finish_sweep(self, job_id: str, runs: pd.DataFrame | None, status: Status) -> None:
         if self.r.hget(self._k(job_id), "kind") != b"sweep":
