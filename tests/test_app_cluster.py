@@ -8,10 +8,9 @@ import threading
 import time
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
 from tests.redis_server import RedisServer, fresh_prefix, needs_redis
+from tests.test_app_class import _page
 
 pytestmark = needs_redis
 
@@ -49,16 +48,6 @@ def cluster(redis_url, monkeypatch):
     worker.stop()
     thread.join(timeout=10)
     _fresh_process_state()
-
-
-def _page(page: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.switch_page(page)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def test_a_room_of_moons_and_digits_on_redis_survives_an_app_restart(cluster):
