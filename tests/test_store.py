@@ -165,3 +165,22 @@ def test_a_copy_goes_on_from_another_runs_records(store):
     store.add(job)
     store.continue_from(job.id, [_record(0), _record(50)], {}, [(40, 1.5)])
     assert [r.step for r in store.get(job.id).history] == [0, 50] and store.get(job.id).lambda_changes == [(40, 1.5)]
+
+
+def test_identical_runs_asked_for_at_once_are_one_run(store):
+    """Eight sessions press Train on the same settings at the same moment (with Redis, through two stores:
+    two app processes): one run, all eight watching it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    stores = [store]
+    if not isinstance(store, MemoryStore):
+        from dann_demo.jobs.redis_store import RedisStore
+
+        stores.append(RedisStore(store.r, prefix=store.p))
+    config = RunConfig(seed=20)
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda n: stores[n % len(stores)].add_shared(Job(config), f"s{n}"), range(8)))
+    assert len({j.id for j in got}) == 1 and store.count(QUEUED) == 1
+    assert sorted(store.get(got[0].id).watchers) == [f"s{n}" for n in range(8)]
+    store.request_stop(got[0].id)  # no longer shareable: the next one is a run of its own
+    assert store.add_shared(Job(config), "s9").id != got[0].id

@@ -105,12 +105,12 @@ class JobManager:
             )
             self.store.add(job, watcher)
             return job
-        if use_cache and (shared := self.store.shared_run(config)) is not None:
-            if watcher is not None:
-                self.store.watch(shared.id, watcher)
-            return shared
         job = Job(config)
-        self.store.add(job, watcher)
+        if use_cache:
+            if (shared := self.store.add_shared(job, watcher)) is not job:
+                return shared
+        else:
+            self.store.add(job, watcher)
         self._enqueue(job)
         return job
 

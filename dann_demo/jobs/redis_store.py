@@ -83,6 +83,11 @@ local copies = redis.call('LRANGE', KEYS[1], 0, -1)
 redis.call('DEL', KEYS[1])
 return copies
 """
+# Delete the shared key if it still names the stale run. KEYS: the key. ARGV: the stale job id.
+_RELEASE_SHARED = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 # Add a notice unless the job has one. KEYS: job hash. ARGV: notice.
 _NOTICE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -151,6 +156,7 @@ class RedisStore:
         self._request_copy = self.r.register_script(_REQUEST_COPY)
         self._take_copies = self.r.register_script(_TAKE_COPIES)
         self._notice = self.r.register_script(_NOTICE)
+        self._release_shared = self.r.register_script(_RELEASE_SHARED)
         self._decoded: OrderedDict[tuple, tuple[Any, int]] = OrderedDict()
         self._decoded_bytes = 0
         self._lock = threading.Lock()
@@ -408,6 +414,29 @@ class RedisStore:
         job_id = self.r.get(f"{self.p}:shared:{config.stable_hash()}")
         job = self.get(job_id.decode()) if job_id else None
         return job if isinstance(job, Job) and job.config == config and job.shareable else None
+
+    def add_shared(self, job: Job, watcher: str | None = None) -> Job:
+        """Add `job`, unless an identical untouched run is under way: then that run, with `watcher`
+        watching it. The config's shared key is taken with SET NX, so two app processes whose students
+        press Train at once on the same settings get one run."""
+        key = f"{self.p}:shared:{job.config.stable_hash()}"
+        while not self.r.set(key, job.id, nx=True, ex=JOB_TTL_S):
+            holder = self.r.get(key)
+            other = None
+            for _ in range(20):  # the holder may be between taking the key and writing its job
+                if holder is None or (other := self.get(holder.decode())) is not None:
+                    break
+                time.sleep(0.025)
+            if isinstance(other, Job) and other.config == job.config and other.shareable:
+                if watcher is not None:
+                    self.watch(other.id, watcher)
+                    other.watchers[watcher] = time.time()
+                return other
+            # Ended, steered or stopped: no longer the run of its config. Free the key, unless another
+            # session took it meanwhile (then the loop looks at its run).
+            self._release_shared(keys=[key], args=[holder or b""])
+        self.add(job, watcher)
+        return job
 
     def count(self, *statuses: Status) -> int:
         pipe = self.r.pipeline()

@@ -29,6 +29,7 @@ class ClassStore(Protocol):
     def get(self, job_id: str | None) -> AnyJob | None: ...
     def get_many(self, ids: list[str]) -> list[AnyJob | None]: ...  # at once: a Class page's runs
     def shared_run(self, config: RunConfig) -> Job | None: ...  # an identical untouched run under way
+    def add_shared(self, job: Job, watcher: str | None = None) -> Job: ...  # job, or the run it joins
     def count(self, *statuses: Status) -> int: ...
     def jobs(self, *statuses: Status) -> list[AnyJob]: ...
 
@@ -93,6 +94,17 @@ class MemoryStore:
 
     def get_many(self, ids: list[str]) -> list[AnyJob | None]:
         return [self._jobs.get(i) for i in ids]
+
+    def add_shared(self, job: Job, watcher: str | None = None) -> Job:
+        """Add `job`, unless an identical untouched run is under way: then that run, with `watcher`
+        watching it. One step, so two sessions pressing Train at once get one run."""
+        with self._lock:
+            if (shared := self.shared_run(job.config)) is not None:
+                if watcher is not None:
+                    self.watch(shared.id, watcher)
+                return shared
+            self.add(job, watcher)
+            return job
 
     def shared_run(self, config: RunConfig) -> Job | None:
         with self._lock:
