@@ -655,6 +655,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="S",
         help="with --app-processes: SIGKILL worker 0 this many seconds after the students start",
     )
+    parser.add_argument(
+        "--beside-one-process",
+        action="store_true",
+        help="with --app-processes: run the same class on one server process first, and print the two 95th "
+        "percentiles side by side",
+    )
     args = parser.parse_args(argv)
     for name in ("sessions", "browsers", "workers"):
         if getattr(args, name) < 1:
@@ -673,7 +679,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{CHROMIUM} is missing: install Debian's chromium (make test does).", file=sys.stderr)
         return 2
 
+    if args.beside_one_process:
+        if not args.app_processes:
+            parser.error("--beside-one-process needs --app-processes")
+        print("== the same class on one server process, first ==", flush=True)
+        one = argparse.Namespace(**{**vars(args), "app_processes": 0, "kill_worker_at": None})
+        rc_one = load_test(one)
+        first = P95.get("p95", math.nan)
+        print(f"== then on the cluster: {args.app_processes} app processes, {args.workers} workers ==", flush=True)
+        rc = load_test(args)
+        print(
+            f"95th percentile Train -> result: one process {first:.1f} s, cluster {P95.get('p95', math.nan):.1f} s "
+            f"({args.sessions} sessions, the same machine, one after the other)"
+        )
+        return max(rc_one, rc)
+    return load_test(args)
+
+
+P95: dict[str, float] = {}  # the last load test's 95th percentile, for --beside-one-process
+
+
+def load_test(args: argparse.Namespace) -> int:
     load_before = os.getloadavg()
+    P95.pop("p95", None)
     with open(args.server_log, "w+b") if args.server_log else tempfile.TemporaryFile() as log:
         return run_load_test(args, log, load_before)
 
@@ -808,6 +836,7 @@ def run_load_test(args: argparse.Namespace, log: IO[bytes], load_before: tuple[f
         )
     print(f"wall time: {wall:.1f} s (all sessions opened at once until the last result)")
     if times:
+        P95["p95"] = percentile(times, 95)
         print(
             f"time from Train to result: median {statistics.median(times):.1f} s, "
             f"95th percentile {percentile(times, 95):.1f} s, max {max(times):.1f} s"
