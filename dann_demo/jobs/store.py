@@ -20,7 +20,9 @@ from dann_demo.jobs.job import RUNNING, AnyJob, Job, Status, SweepJob
 from dann_demo.lru import LRU
 from dann_demo.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult
 
-MAX_JOBS = 256  # jobs remembered for the pages; older ended ones are forgotten (results stay cached)
+# Jobs remembered for the pages; older ended ones are forgotten (their results stay cached). Two full rooms
+# of 300 (rooms.MAX_RUNS_PER_ROOM) and their steered copies: a room's Class page must not lose its own runs.
+MAX_JOBS = 720
 
 
 class ClassStore(Protocol):
