@@ -163,7 +163,8 @@ if buttons[0].button("Train", type="primary", icon=":material/play_arrow:", disa
     if job is not None and not job.done:
         manager.stop(job, me)
     job = manager.submit(config, watcher=me)
-    show_run(job)
+    # The room's entry before any Streamlit call: a tab closed right after Train stops this script run at
+    # its next Streamlit call, and its run must still be on the teacher's Class page (as a run that stopped).
     if room is not None:
         class_rooms().add_run(
             room.code,
@@ -172,6 +173,7 @@ if buttons[0].button("Train", type="primary", icon=":material/play_arrow:", disa
             job.id,
             lambda i: getattr(manager.get(i), "done", True),
         )
+    show_run(job)
     st.session_state["train_sent_lambda"] = config.lambda_value
 if buttons[1].button("Stop", icon=":material/stop:", disabled=job is None or job.done) and job is not None:
     manager.stop(job, me)
