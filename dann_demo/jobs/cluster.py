@@ -19,7 +19,7 @@ import os
 import threading
 import time
 
-from dann_demo.jobs.job import QUEUED, RUNNING, STOPPED, AnyJob, Status
+from dann_demo.jobs.job import QUEUED, RUNNING, AnyJob, Status
 from dann_demo.jobs.manager import LEAVE_GRACE_SECONDS, JobManager
 from dann_demo.jobs.redis_store import RedisStore
 from dann_demo.jobs.work_queue import WorkQueue
@@ -50,15 +50,9 @@ class ClusterManager(JobManager):
             raise RuntimeError("an app process of a cluster trains nothing")
         self.work.submit(job.id)
 
-    def stop(self, job: AnyJob, watcher: str | None = None) -> None:
-        left = self.store.unwatch(job.id, watcher) if watcher is not None else 0
-        if watcher is not None and left:
-            return
-        self.store.request_stop(job.id)
-        current = self.store.get(job.id)
-        if current is not None and current.status == QUEUED:  # the worker that takes it skips it
-            self.store.add_notice(job.id, "Stopped before it started.")
-            self.store.set_status(job.id, STOPPED)
+    def _withdraw(self, job_id: str) -> bool:
+        """A run still waiting in the stream: the worker that takes it sees it stopped and skips it."""
+        return self.store.statuses([job_id])[job_id] == QUEUED
 
     def stop_all(self) -> None:
         """Nothing: the runs are the class's, not this process's; an app process that exits stops none."""

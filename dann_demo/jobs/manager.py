@@ -178,11 +178,14 @@ class JobManager:
         if watcher is not None and left:
             return
         self.store.request_stop(job.id)
-        with self._lock:
-            withdrawn = self.scheduler.withdraw(job.id)
-        if withdrawn:
+        if self._withdraw(job.id):
             self.store.add_notice(job.id, "Stopped before it started.")
             self.store.set_status(job.id, STOPPED)
+
+    def _withdraw(self, job_id: str) -> bool:
+        """Take a queued job out of the queue (it will not start); whether it was queued."""
+        with self._lock:
+            return self.scheduler.withdraw(job_id)
 
     def stop_all(self) -> None:
         for job in self.store.jobs(QUEUED, RUNNING):

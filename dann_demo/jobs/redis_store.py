@@ -160,7 +160,11 @@ class RedisStore:
         self._decoded: OrderedDict[tuple, tuple[Any, int]] = OrderedDict()
         self._decoded_bytes = 0
         self._lock = threading.Lock()
-        self._asked: tuple[float, set[str], set[str]] = (-1.0, set(), set())
+        # This process's view of what was asked (ASK_POLL_S old at most): jobs with a lambda or copies
+        # asked for, and jobs asked to stop.
+        self._asked_at = -1.0
+        self._asked_lambda: set[str] = set()
+        self._asked_copies: set[str] = set()
         self._stopped: set[str] = set()
 
     # --- keys ---
@@ -489,7 +493,8 @@ class RedisStore:
         # Pictures first, then the record: a page that sees the record also sees its pictures.
         self._pictures(pipe, job_id, plane, gallery)
         pipe.xadd(self._k(job_id, "records"), {"r": codec.record_json(record)}, maxlen=MAX_RECORDS)
-        self._touch(pipe, job_id)
+        for part in ("", "records", "pics"):  # what a record writes (add() set the others' expiry)
+            pipe.expire(self._k(job_id, part), JOB_TTL_S)
         pipe.execute()
 
     def _pictures(self, pipe, job_id: str, plane: InputPlane | None, gallery: Gallery | None) -> None:
@@ -584,26 +589,24 @@ class RedisStore:
 
     def _asks_changed(self) -> None:
         """This process asked something: its own runners see it at once."""
-        self._asked = (-1.0, set(), set())
+        self._asked_at = -1.0
 
-    def _asked_now(self) -> tuple[set[str], set[str]]:
-        at, lambdas, copies = self._asked
-        if time.monotonic() - at > ASK_POLL_S:
-            pipe = self.r.pipeline()
-            pipe.smembers(f"{self.p}:asked:lambda")
-            pipe.smembers(f"{self.p}:asked:copies")
-            pipe.smembers(f"{self.p}:stopped")
-            lam, cop, stopped = pipe.execute()
-            lambdas, copies = {i.decode() for i in lam}, {i.decode() for i in cop}
-            self._stopped = {i.decode() for i in stopped}
-            self._asked = (time.monotonic(), lambdas, copies)
-        return lambdas, copies
+    def _refresh_asked(self) -> None:
+        if time.monotonic() - self._asked_at <= ASK_POLL_S:
+            return
+        pipe = self.r.pipeline()
+        for name in ("asked:lambda", "asked:copies", "stopped"):
+            pipe.smembers(f"{self.p}:{name}")
+        lambdas, copies, stopped = ({i.decode() for i in ids} for ids in pipe.execute())
+        self._asked_lambda, self._asked_copies, self._stopped = lambdas, copies, stopped
+        self._asked_at = time.monotonic()
 
     def take_lambda(self, job_id: str) -> float | None:
-        if job_id not in self._asked_now()[0]:
+        self._refresh_asked()
+        if job_id not in self._asked_lambda:
             return None
         value = self._take_lambda(keys=[self._k(job_id), f"{self.p}:asked:lambda"], args=[job_id])
-        self._asked[1].discard(job_id)
+        self._asked_lambda.discard(job_id)
         return float(value) if value not in (None, b"") else None
 
     def request_stop(self, job_id: str) -> None:
@@ -616,7 +619,7 @@ class RedisStore:
         self._asks_changed()
 
     def stop_requested(self, job_id: str) -> bool:
-        self._asked_now()
+        self._refresh_asked()
         return job_id in self._stopped
 
     def request_copy(self, job_id: str, copy_id: str) -> bool:
@@ -629,10 +632,11 @@ class RedisStore:
         return bool(done)
 
     def take_copies(self, job_id: str) -> list[str]:
-        if job_id not in self._asked_now()[1]:
+        self._refresh_asked()
+        if job_id not in self._asked_copies:
             return []
         copies = self._take_copies(keys=[self._k(job_id, "copies"), f"{self.p}:asked:copies"], args=[job_id])
-        self._asked[2].discard(job_id)
+        self._asked_copies.discard(job_id)
         return [c.decode() for c in copies]
 
     def watch(self, job_id: str, session: str, at: float | None = None) -> None:
