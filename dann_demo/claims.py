@@ -35,7 +35,8 @@ SETUPS: dict[tuple[str, str], dict[str, Any]] = {
     ("moons", "lambda_small"): {"lambda_schedule": "constant", "lambda_value": 0.01},
     ("moons", "lambda_eight"): {"lambda_schedule": "constant", "lambda_value": 8.0},
     ("moons", "no_reversal"): {"mode": "no_reversal"},
-    ("moons", "alpha_ten"): {"lr_alpha": 10.0},
+    ("moons", "alpha_one"): {"lr_alpha": 1.0},
+    ("moons", "rotation35_dann"): {"rotation": 35.0},
     ("moons", "rotation70_source_only"): {"mode": "source_only", "rotation": 70.0},
     ("moons", "rotation70_dann"): {"rotation": 70.0},
     ("digits", "source_only"): {"mode": "source_only"},
@@ -143,27 +144,44 @@ CLAIMS: dict[str, Claim] = {
             "moons",
             "Lambda sweep",
             "λ = 0 is source only ({lambda_zero.target_acc}); already a constant λ of 0.01 moves target accuracy "
-            "to {lambda_small.target_acc} ({lambda_small.target_acc|range}: some seeds adapt, some barely).",
-            "λ = 0.01: mean target at least 5 points above source only's, and below the paper schedule's",
+            "to {lambda_small.target_acc} ({lambda_small.target_acc|range}: some seeds adapt fully, others barely "
+            "move), while the paper's schedule adapts every seed ({dann.target_acc|range}).",
+            "λ = 0.01: some seed at least 10 points above source only's mean, and the mean below the paper schedule's",
             lambda f: bool(
-                _m(f, "lambda_small").mean() >= _m(f, "source_only").mean() + 0.05
+                _m(f, "lambda_small").max() >= _m(f, "source_only").mean() + 0.10
                 and _m(f, "lambda_small").mean() < _m(f, "dann").mean()
             ),
         ),
         Claim(
-            "large_alpha_still_adapts",
+            "mild_decay_still_adapts",
             "moons",
             "How it works",
-            "A large α decays the learning rate fast; on moons α = 10 (the paper's) still adapts: target "
-            "accuracy {alpha_ten.target_acc}, against {dann.target_acc} with the moons default α = 1.",
-            "α = 10: DANN still beats source only on every seed",
-            lambda f: bool((_m(f, "alpha_ten") > _m(f, "source_only")).all()),
+            "Moons uses the paper's α = 10 (the learning rate falls to a sixth by the end): DANN reaches "
+            "{dann.target_acc}. With a mild decay (α = 1) it still adapts, {alpha_one.target_acc} "
+            "({alpha_one.target_acc|range}), but over 20 seeds the high late learning rate lets some of them "
+            "drift off (docs/defaults.md).",
+            "α = 1: DANN still beats source only on every seed",
+            lambda f: bool((_m(f, "alpha_one") > _m(f, "source_only")).all()),
+        ),
+        Claim(
+            "rotation_ambiguous",
+            "moons",
+            "preset rotation_ambiguous",
+            "At 35° (the JMLR paper's toy) the rotated tips of one moon lie on the other source moon, and "
+            "aligning the domains can match them either way: DANN's target accuracy spreads over "
+            "{rotation35_dann.target_acc|range} across the seeds, against {dann.target_acc|range} at 25°. Try "
+            "a few seeds and watch where the tips go.",
+            "35°: DANN's lowest seed below its lowest at 25°, and its mean still above source only's at 25°",
+            lambda f: bool(
+                _m(f, "rotation35_dann").min() < _m(f, "dann").min()
+                and _m(f, "rotation35_dann").mean() > _m(f, "source_only").mean()
+            ),
         ),
         Claim(
             "rotation_harder",
             "moons",
             "preset rotation_harder",
-            "At 70° instead of 35° source only falls to {rotation70_source_only.target_acc} (the moons swap "
+            "At 70° instead of 25° source only falls to {rotation70_source_only.target_acc} (the moons swap "
             "places) and DANN recovers part of it, {rotation70_dann.target_acc}, with a wide spread over the seeds "
             "({rotation70_dann.target_acc|range}).",
             "70°: source only's mean below 45%, DANN's mean at least 15 points above it",
@@ -200,8 +218,9 @@ def format_figure(values: list[float], metric: str, style: str = "") -> str:
     v = np.asarray(values, dtype=float)
     if metric == "pad":
         return f"{v.min():.2f}–{v.max():.2f}" if style == "range" else f"{v.mean():.2f} ± {v.std():.2f}"
-    if style == "range":
-        return f"{v.min():.0%}–{v.max():.0%}"
+    if style == "range":  # one decimal where whole percents would read "100%–100%"
+        decimals = 0 if f"{v.min():.0%}" != f"{v.max():.0%}" else 1
+        return f"{v.min():.{decimals}%}–{v.max():.{decimals}%}"
     return _percent(v)
 
 

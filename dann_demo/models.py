@@ -26,7 +26,9 @@ def mlp_feature_extractor(n_inputs: int, hidden_units: int) -> nn.Module:
     return nn.Sequential(nn.Linear(n_inputs, hidden_units), nn.Tanh(), nn.Linear(hidden_units, hidden_units), nn.Tanh())
 
 
-def mnist_feature_extractor(channels: int = 3, size: int = 28, second_kernel: int | None = None) -> nn.Module:
+def mnist_feature_extractor(
+    channels: int = 3, size: int = 28, second_kernel: int | None = None, padding: int = 0
+) -> nn.Module:
     """The paper's MNIST extractor: conv5x5 32, ReLU, maxpool 2, conv5x5 48, ReLU, maxpool 2.
 
     On images smaller than 24 pixels the second convolution is 3x3: at 16x16 a 5x5 one leaves a single
@@ -34,10 +36,10 @@ def mnist_feature_extractor(channels: int = 3, size: int = 28, second_kernel: in
     lifted DANN's share of the source-only -> oracle gap (docs/defaults.md)."""
     second_kernel = second_kernel or (5 if size >= 24 else 3)
     return nn.Sequential(
-        nn.Conv2d(channels, 32, 5),
+        nn.Conv2d(channels, 32, 5, padding=padding and 2),
         nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Conv2d(32, 48, second_kernel),
+        nn.Conv2d(32, 48, second_kernel, padding=padding and second_kernel // 2),
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Flatten(),

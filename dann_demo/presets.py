@@ -64,5 +64,11 @@ PRESETS: dict[str, Preset] = {
             ("rotation_harder",),
             values={"mode": "dann", "rotation": 70.0},
         ),
+        Preset(
+            "rotation_ambiguous",
+            "35°: the seed decides the match",
+            ("rotation_ambiguous",),
+            values={"mode": "dann", "rotation": 35.0},
+        ),
     )
 }

@@ -102,7 +102,7 @@ alpha = right.slider("α (how fast the learning rate decays)", 0.0, 50.0, 10.0, 
 st.plotly_chart(plots.paper_schedules_figure(gamma=gamma, alpha=alpha), key="how_schedules")
 st.caption(
     "Solid black: your γ and α. Dashed grey: the paper's, when yours differ. γ = 0 keeps λ at 0, which is "
-    "training on the source only. " + claim_text("large_alpha_still_adapts")
+    "training on the source only. " + claim_text("mild_decay_still_adapts")
 )
 lesson_links(("lambda_zero", "λ = 0 is source only"), ("paper_schedule", "the paper's schedule"))
 
@@ -162,7 +162,7 @@ st.markdown(
     "the label loss is half of the objective. A larger gap between the domains (a larger rotation of the "
     "target moons) raises PAD before adaptation and gives DANN more to do."
 )
-lesson_links(("rotation_harder", "rotation makes it harder"))
+lesson_links(("rotation_harder", "rotation makes it harder"), ("rotation_ambiguous", "35°: the seed decides the match"))
 
 st.header("The paper's numbers: MNIST → MNIST-M")
 st.markdown(

@@ -56,6 +56,19 @@ VARIANTS: dict[str, tuple[dict, dict, dict]] = {
     # as 500-500 here, and a quarter faster a step).
     "default": ({**HEAD500X2, "lambda_value": 1.0, "domain_hidden_units": 256}, ONE_COPY, KERNEL3),
 }
+DEFAULT = VARIANTS["default"][0]
+VARIANTS |= {
+    # Each domain standardised with its own channel statistics (the target's from its unlabelled images).
+    "default-per-domain": (DEFAULT, {**ONE_COPY, "per_domain": True}, KERNEL3),
+    # Both convolutions padded: 16x16 keeps 4x4 positions after the second pooling, 768 features (the
+    # paper's count at 28x28).
+    "default-padded": (DEFAULT, ONE_COPY, {**KERNEL3, "padding": 1}),
+    "default-padded-per-domain": (DEFAULT, {**ONE_COPY, "per_domain": True}, {**KERNEL3, "padding": 1}),
+    "default-lr0.015": ({**DEFAULT, "lr": 0.015}, ONE_COPY, KERNEL3),
+    "default-gamma20": ({**DEFAULT, "gamma": 20.0}, ONE_COPY, KERNEL3),
+    "default-lr0.02": ({**DEFAULT, "lr": 0.02}, ONE_COPY, KERNEL3),
+    "default-lr0.015-steps4000": ({**DEFAULT, "lr": 0.015, "steps": 4000}, ONE_COPY, KERNEL3),
+}
 # Where the reversal layer passes no gradient (source only, target oracle), lambda and the domain
 # classifier do not touch the features or the label classifier (built before it from the same seed):
 # target accuracy is the same, so those runs take the digits defaults here and variants share them.

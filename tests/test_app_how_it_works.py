@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
 
-PRESETS = ["lambda_zero", "paper_schedule", "no_reversal", "lambda_too_large", "rotation_harder"]
+PRESETS = ["lambda_zero", "paper_schedule", "no_reversal", "lambda_too_large", "rotation_harder", "rotation_ambiguous"]
 
 
 def _page() -> AppTest:

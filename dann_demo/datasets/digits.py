@@ -22,6 +22,7 @@ def digits(
     turned_photos: bool = False,
     target_copies: int = 1,
     per_image: bool = False,
+    per_domain: bool = False,
 ) -> DomainPair:
     """digits -> digits-M: scikit-learn's 8x8 digits as source; the target blends the same training
     digits over photo crops (as MNIST-M does), its test set from held-out digits."""
@@ -48,20 +49,25 @@ def digits(
             (a - a.mean(axis=(1, 2, 3), keepdims=True)) / (a.std(axis=(1, 2, 3), keepdims=True) + 1e-6)
             for a in (x_train, x_test, t_train, t_test)
         )
-    mean, std = channel_statistics([x_train, t_train])
-
-    def norm(a: np.ndarray) -> np.ndarray:
-        return standardise(a, mean, std)
+    if per_domain:  # each domain standardised with its own training statistics (unlabelled target only)
+        s_norm, t_norm = (_standardiser(channel_statistics([a])) for a in (x_train, t_train))
+    else:
+        s_norm = t_norm = _standardiser(channel_statistics([x_train, t_train]))
 
     return DomainPair(
         "digits",
-        norm(x_train),
+        s_norm(x_train),
         y_train,
-        norm(t_train),
+        t_norm(t_train),
         np.tile(y_train, target_copies),
-        norm(x_test),
+        s_norm(x_test),
         y_test,
-        norm(t_test),
+        t_norm(t_test),
         y_test.copy(),
         n_classes=10,
     )
+
+
+def _standardiser(statistics: tuple[np.ndarray, np.ndarray]):
+    mean, std = statistics
+    return lambda a: standardise(a, mean, std)

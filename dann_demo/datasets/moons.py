@@ -17,7 +17,7 @@ def rotate(points: np.ndarray, degrees: float) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=64)
-def moons(n_samples: int = 600, noise: float = 0.05, rotation: float = 35.0, seed: int = 0) -> DomainPair:
+def moons(n_samples: int = 600, noise: float = 0.05, rotation: float = 25.0, seed: int = 0) -> DomainPair:
     """The JMLR toy: two moons as source; the target is new moons rotated about their centre."""
     from sklearn.datasets import make_moons
 
