@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests/ holds the browser helpers the tests use too
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, start_app  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, start_app, wait_for_app  # noqa: E402
 
 OUT = ROOT / "assets" / "screenshots"
 WIDTH, HEIGHT = 1400, 900
@@ -37,6 +37,7 @@ def train(browser, url: str) -> None:
     page.goto(url + "/?seed=1")
     page.get_by_role("button", name="Train", exact=True).click()
     page.locator('[data-testid="stMetric"]').filter(has_text="Target accuracy").wait_for(timeout=180_000)
+    wait_for_app(page)  # a 2-second run redraws the page as it ends: scroll once it has
     page.get_by_text("Input space at step").first.scroll_into_view_if_needed()
     page.mouse.wheel(0, -120)
     shoot(page, "train")
