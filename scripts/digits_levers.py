@@ -68,6 +68,8 @@ VARIANTS |= {
     "default-gamma20": ({**DEFAULT, "gamma": 20.0}, ONE_COPY, KERNEL3),
     "default-lr0.02": ({**DEFAULT, "lr": 0.02}, ONE_COPY, KERNEL3),
     "default-lr0.015-steps4000": ({**DEFAULT, "lr": 0.015, "steps": 4000}, ONE_COPY, KERNEL3),
+    "default-head256x3": ({**DEFAULT, "domain_hidden_layers": 3}, ONE_COPY, KERNEL3),
+    "default-ceiling1.25": ({**DEFAULT, "lambda_value": 1.25}, ONE_COPY, KERNEL3),
 }
 # Where the reversal layer passes no gradient (source only, target oracle), lambda and the domain
 # classifier do not touch the features or the label classifier (built before it from the same seed):
