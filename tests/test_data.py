@@ -109,3 +109,20 @@ def test_blobs_settings_are_validated(field, value):
 
     with pytest.raises(ConfigError, match=f"{field}="):
         RunConfig.for_dataset("blobs", **{field: value})
+
+
+def test_digits_levers_standardise_each_domain_and_pad_the_convolutions():
+    """Two levers of scripts/digits_levers.py (off by default): each domain standardised with its own
+    training statistics, and padded convolutions that keep 4x4 positions (768 features) at 16x16."""
+    import torch
+
+    from dann_demo.models import mnist_feature_extractor
+
+    pooled, own = digits(0), digits(0, per_domain=True)
+    for p in (own.source_x, own.target_x):
+        np.testing.assert_allclose(p.mean(axis=(0, 2, 3)), 0, atol=1e-4)
+        np.testing.assert_allclose(p.std(axis=(0, 2, 3)), 1, atol=1e-3)
+    assert abs(pooled.source_x.mean()) > 0.05  # pooled statistics leave each domain off centre
+    x = torch.zeros(1, 3, DIGITS_IMAGE_SIZE, DIGITS_IMAGE_SIZE)
+    assert mnist_feature_extractor(3, DIGITS_IMAGE_SIZE)(x).shape[1] == 192
+    assert mnist_feature_extractor(3, DIGITS_IMAGE_SIZE, padding=1)(x).shape[1] == 768
