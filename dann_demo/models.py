@@ -27,7 +27,7 @@ def mlp_feature_extractor(n_inputs: int, hidden_units: int) -> nn.Module:
 
 
 def mnist_feature_extractor(
-    channels: int = 3, size: int = 28, second_kernel: int | None = None, padding: int = 0
+    channels: int = 3, size: int = 28, second_kernel: int | None = None, padded: bool = False
 ) -> nn.Module:
     """The paper's MNIST extractor: conv5x5 32, ReLU, maxpool 2, conv5x5 48, ReLU, maxpool 2.
 
@@ -35,11 +35,13 @@ def mnist_feature_extractor(
     position (48 features), a 3x3 one 2x2 positions (192 features), and on digits -> digits-M that
     lifted DANN's share of the source-only -> oracle gap (docs/defaults.md)."""
     second_kernel = second_kernel or (5 if size >= 24 else 3)
+    # padded (a lever of scripts/digits_levers.py, not a default): each convolution keeps its input's size
+    first_pad, second_pad = (2, second_kernel // 2) if padded else (0, 0)
     return nn.Sequential(
-        nn.Conv2d(channels, 32, 5, padding=padding and 2),
+        nn.Conv2d(channels, 32, 5, padding=first_pad),
         nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Conv2d(32, 48, second_kernel, padding=padding and second_kernel // 2),
+        nn.Conv2d(32, 48, second_kernel, padding=second_pad),
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Flatten(),

@@ -62,8 +62,7 @@ VARIANTS |= {
     "default-per-domain": (DEFAULT, {**ONE_COPY, "per_domain": True}, KERNEL3),
     # Both convolutions padded: 16x16 keeps 4x4 positions after the second pooling, 768 features (the
     # paper's count at 28x28).
-    "default-padded": (DEFAULT, ONE_COPY, {**KERNEL3, "padding": 1}),
-    "default-padded-per-domain": (DEFAULT, {**ONE_COPY, "per_domain": True}, {**KERNEL3, "padding": 1}),
+    "default-padded": (DEFAULT, ONE_COPY, {**KERNEL3, "padded": True}),
     "default-lr0.015": ({**DEFAULT, "lr": 0.015}, ONE_COPY, KERNEL3),
     "default-gamma20": ({**DEFAULT, "gamma": 20.0}, ONE_COPY, KERNEL3),
     "default-lr0.02": ({**DEFAULT, "lr": 0.02}, ONE_COPY, KERNEL3),

@@ -19,6 +19,17 @@ def _batch_log(manager, seconds=60) -> list[dict]:
     return manager.batch_log
 
 
+def _calm_moons(steps: int) -> RunConfig:
+    """A calm game, for comparing batch members with their runs alone to 1e-5. Batched and single matmuls
+    round differently (1e-8 at first); moons' default lr 0.1 with a constant lambda amplifies that
+    chaotically (the losses part in the 3rd digit within 200 steps, from weights 6e-8 apart), and so does
+    moons' lr decay alpha 10 on some seeds (seed 61 ends 5e-4 from its run alone even in a batch nobody
+    joins, seed 62 within 1e-7). lr 0.02 with the mild decay alpha 1 keeps the members within 1e-6."""
+    return RunConfig.for_dataset(
+        "moons", steps=steps, log_every=10, n_samples=150, lambda_schedule="constant", lr=0.02, lr_alpha=1.0
+    )
+
+
 def _close(a: dict, b: dict, atol: float = 1e-4) -> None:
     for k, v in b.items():
         torch.testing.assert_close(a[k], v, rtol=1e-4, atol=atol, msg=k)
@@ -67,13 +78,7 @@ def test_each_member_has_its_own_lambda_stop_and_cancel_on_leaving(monkeypatch):
     monkeypatch.setattr(manager_module, "LEAVE_GRACE_SECONDS", 0.0)
     alive = {"steerer", "stopper", "leaver"}
     manager = JobManager(max_concurrent=1, batch_window=0.5, session_alive=alive.__contains__)
-    # A calm game (lr 0.02): batched and single matmuls round differently (1e-8 at first), and moons' default
-    # lr 0.1 with a constant lambda amplifies that chaotically (the losses part in the 3rd digit within 200
-    # steps, from weights 6e-8 apart). Here (and with the mild decay, alpha 1: moons' alpha 10 lets some seeds
-    # amplify it too) the members stay within 1e-6 of their runs alone.
-    base = RunConfig.for_dataset(
-        "moons", steps=200, log_every=10, n_samples=150, lambda_schedule="constant", lr=0.02, lr_alpha=1.0
-    )
+    base = _calm_moons(steps=200)
     steered = manager.submit(base.replace(seed=31), watcher="steerer")
     stopped = manager.submit(base.replace(seed=32), watcher="stopper")
     left = manager.submit(base.replace(seed=33), watcher="leaver")
@@ -105,9 +110,7 @@ def test_each_member_has_its_own_lambda_stop_and_cancel_on_leaving(monkeypatch):
 
 def test_steering_a_shared_member_forks_a_copy_that_trains_on_alone():
     manager = JobManager(max_concurrent=1, batch_window=0.5)
-    base = RunConfig.for_dataset(
-        "moons", steps=200, log_every=10, n_samples=150, lambda_schedule="constant", lr=0.02, lr_alpha=1.0
-    )
+    base = _calm_moons(steps=200)
     shared = manager.submit(base.replace(seed=41), watcher="a")
     assert manager.submit(base.replace(seed=41), watcher="b") is shared  # the same settings: one run
     other = manager.submit(base.replace(seed=42), watcher="c")
@@ -183,11 +186,7 @@ def test_a_run_joins_a_batch_under_way_even_with_a_worker_free():
     of waiting for it to end or starting a second batch on the free worker, and each member is still its
     config trained alone."""
     manager = JobManager(max_concurrent=2, batch_window=0.0)
-    # alpha 1: with the moons default (10) seed 61 ends 5e-4 from its run alone even in a batch that nobody
-    # joins, while seed 62 matches to 1e-7: rounding that this seed amplifies, too far for 1e-5.
-    base = RunConfig.for_dataset(
-        "moons", steps=400, log_every=10, n_samples=150, lambda_schedule="constant", lr=0.02, lr_alpha=1.0
-    )
+    base = _calm_moons(steps=400)
     first = manager.submit(base.replace(seed=61))
     wait_until(lambda: first.step >= 50 or first.done, what="step 50")
     later = [manager.submit(base.replace(seed=62)), manager.submit(base.replace(seed=63, mode="source_only"))]

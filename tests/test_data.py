@@ -125,4 +125,4 @@ def test_digits_levers_standardise_each_domain_and_pad_the_convolutions():
     assert abs(pooled.source_x.mean()) > 0.05  # pooled statistics leave each domain off centre
     x = torch.zeros(1, 3, DIGITS_IMAGE_SIZE, DIGITS_IMAGE_SIZE)
     assert mnist_feature_extractor(3, DIGITS_IMAGE_SIZE)(x).shape[1] == 192
-    assert mnist_feature_extractor(3, DIGITS_IMAGE_SIZE, padding=1)(x).shape[1] == 768
+    assert mnist_feature_extractor(3, DIGITS_IMAGE_SIZE, padded=True)(x).shape[1] == 768
