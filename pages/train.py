@@ -332,7 +332,7 @@ def live_view() -> None:
     # follows the end at once instead of up to a whole redraw later (10 s in a class of 30).
     every = st.session_state.get("train_every", 1.0)
     if current.status == RUNNING and current.seconds_left() < every:
-        current.wait_end(every)
+        current = manager.wait_end(current, every)
     if current.done:
         # The summary first, on its own: the browser draws it in a moment, while the full rerun's six new charts
         # took it a second or more (and it shows nothing of that rerun until all are drawn). The charts,

@@ -127,6 +127,8 @@ def test_two_app_processes_share_runs_rooms_and_results_through_a_worker(redis_u
         assert a.id == b.id and c.id != a.id
         for who, job in (("alice", a), ("bob", b), ("carol", c)):
             RedisRooms(two.store.r, prefix).add_run(room.code, who, who, job.id)
+        waited = two.wait_end(a, 120)  # a page's copy of the run, read again once the run has ended
+        assert a.status == "queued" and waited.done and waited.result is not None
         a, c, d = _ended(one, [a, c, d])
         assert {a.status, c.status, d.status} == {"finished"}, (a.error, c.error, d.error)
         assert sorted(a.watchers) == ["alice", "bob"] and a.input_plane is not None and d.gallery is not None

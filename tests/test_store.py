@@ -1,6 +1,8 @@
 """The contract of a ClassStore: what pages and runners may rely on, whichever store keeps the class's
 state. Every test runs against every implementation in STORES."""
 
+import threading
+
 import pandas as pd
 import pytest
 
@@ -68,6 +70,21 @@ def test_the_end_of_a_run_and_a_failure(store):
     assert store.get(done.id).lambda_changes == [(10, 2.0)]
     store.fail(failed.id, "non-finite loss at step 3")
     assert store.get(failed.id).status == FAILED and store.get(failed.id).error == "non-finite loss at step 3"
+
+
+def test_a_page_waiting_for_the_end_sees_it_when_another_thread_finishes_the_run(store):
+    job = Job(RunConfig(seed=6))
+    store.add(job)
+    store.set_status(job.id, RUNNING)
+    assert not store.wait_done(job.id, 0.05)
+    finisher = threading.Timer(0.2, store.finish, (job.id, _result(job.config), FINISHED))
+    finisher.start()
+    try:
+        assert store.wait_done(job.id, 30.0)  # returns at the end, not after the timeout
+    finally:
+        finisher.join()
+    assert store.get(job.id).done
+    assert store.wait_done("no such id", 30.0)  # a forgotten job waits for nothing
 
 
 def test_a_lambda_asked_for_is_taken_once(store):

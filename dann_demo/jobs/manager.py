@@ -205,6 +205,13 @@ class JobManager:
     def get(self, job_id: str | None) -> AnyJob | None:
         return self.store.get(job_id)
 
+    def wait_end(self, job: AnyJob, timeout: float) -> AnyJob:
+        """`job` as it stands once it has ended, or after `timeout` seconds (a store may hand out copies,
+        so the job is read again when it ended)."""
+        if self.store.wait_done(job.id, timeout) and not job.done:
+            return self.store.get(job.id) or job
+        return job
+
     def get_many(self, ids: list[str]) -> dict[str, AnyJob]:
         """The known jobs of `ids`, by id, read at once."""
         return {i: j for i, j in zip(ids, self.store.get_many(list(ids)), strict=True) if j is not None}

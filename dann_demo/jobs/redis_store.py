@@ -263,6 +263,18 @@ class RedisStore:
             pipe.hget(self._k(job_id), "status")
         return {i: (s.decode() if s else None) for i, s in zip(ids, pipe.execute(), strict=True)}
 
+    def wait_done(self, job_id: str, timeout: float, poll: float = 0.1) -> bool:
+        """Polls the status word alone (one HGET): a job read from Redis is a copy whose status never
+        changes, so waiting on the copy would wait out the whole timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.statuses([job_id])[job_id]
+            if status is None or Status(status) in DONE:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+
     def _delete(self, job_id: str, status: str | None) -> None:
         pipe = self.r.pipeline()
         pipe.delete(*self._parts(job_id))

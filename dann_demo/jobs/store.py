@@ -30,6 +30,7 @@ class ClassStore(Protocol):
     def add(self, job: AnyJob, watcher: str | None = None) -> None: ...
     def get(self, job_id: str | None) -> AnyJob | None: ...
     def get_many(self, ids: list[str]) -> list[AnyJob | None]: ...  # at once: a Class page's runs
+    def wait_done(self, job_id: str, timeout: float) -> bool: ...  # block until it ended; whether it has
     def shared_run(self, config: RunConfig) -> Job | None: ...  # an identical untouched run under way
     def add_shared(self, job: Job, watcher: str | None = None) -> Job: ...  # job, or the run it joins
     def count(self, *statuses: Status) -> int: ...
@@ -96,6 +97,10 @@ class MemoryStore:
 
     def get_many(self, ids: list[str]) -> list[AnyJob | None]:
         return [self._jobs.get(i) for i in ids]
+
+    def wait_done(self, job_id: str, timeout: float) -> bool:
+        job = self.get(job_id)
+        return job is None or job.wait_end(timeout)  # the live object: its status changes under it
 
     def add_shared(self, job: Job, watcher: str | None = None) -> Job:
         """Add `job`, unless an identical untouched run is under way: then that run, with `watcher`
