@@ -328,8 +328,8 @@ def live_view() -> None:
     current = manager.get(st.session_state.get("train_job"))
     if current is None:
         return
-    # A run that ends before the next redraw is waited for (a thread waiting, no CPU), so that its summary
-    # follows the end at once instead of up to a whole redraw later (10 s in a class of 30).
+    # A run that ends before the next redraw is waited for (a thread waiting; in a cluster it polls the run's
+    # status in Redis), so that its summary follows the end at once instead of up to a whole redraw later.
     every = st.session_state.get("train_every", 1.0)
     if current.status == RUNNING and current.seconds_left() < every:
         current = manager.wait_end(current, every)
