@@ -82,7 +82,8 @@ def test_each_member_has_its_own_lambda_stop_and_cancel_on_leaving(monkeypatch):
     steered = manager.submit(base.replace(seed=31), watcher="steerer")
     stopped = manager.submit(base.replace(seed=32), watcher="stopper")
     left = manager.submit(base.replace(seed=33), watcher="leaver")
-    wait_until(lambda: steered.step >= 30 or steered.done, what="step 30")
+    # On a busy machine the first run can start alone and the others join it at a log step, behind it.
+    wait_until(lambda: min(steered.step, stopped.step) >= 30 or steered.done, what="step 30 of both")
     assert steered.batch_size == 3 and steered.status == RUNNING
     alive.discard("leaver")  # the third student closes the tab
     manager.set_lambda(steered, 0.3, watcher="steerer")  # only this member's lambda
