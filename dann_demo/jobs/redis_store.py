@@ -268,8 +268,8 @@ class RedisStore:
         changes, so waiting on the copy would wait out the whole timeout."""
         deadline = time.monotonic() + timeout
         while True:
-            status = self.statuses([job_id])[job_id]
-            if status is None or Status(status) in DONE:
+            status = self.r.hget(self._k(job_id), "status")  # one command, no pipeline, each poll
+            if status is None or Status(status.decode()) in DONE:
                 return True
             if time.monotonic() >= deadline:
                 return False
