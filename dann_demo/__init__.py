@@ -8,7 +8,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from dann_demo.config import ConfigError, RunConfig  # noqa: E402 - after the setting above
-from dann_demo.results import RunResult  # noqa: E402
-from dann_demo.train import Trainer, TrainingDiverged, train  # noqa: E402
+from dann_demo.method.results import RunResult  # noqa: E402
+from dann_demo.method.train import Trainer, TrainingDiverged, train  # noqa: E402
 
 __all__ = ["ConfigError", "RunConfig", "RunResult", "Trainer", "TrainingDiverged", "train"]

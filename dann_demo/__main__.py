@@ -29,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parse_seeds(text: str) -> list[int]:
     """'3' -> [3]; '0-4' -> [0, 1, 2, 3, 4]; '0,2,5' -> [0, 2, 5]."""
-    from dann_demo.sweep import parse_seeds as parse
+    from dann_demo.experiments.sweep import parse_seeds as parse
 
     try:
         return parse(text)
@@ -133,8 +133,8 @@ def format_metrics(m: dict[str, Any]) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from dann_demo.metrics import mean_and_std
-    from dann_demo.train import TrainingDiverged, train
+    from dann_demo.method.metrics import mean_and_std
+    from dann_demo.method.train import TrainingDiverged, train
 
     configs = [config_from_args(args, s) for s in _seeds(args)]
     _print_data_note(configs[0])
@@ -164,7 +164,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from dann_demo.sweep import parse_lambdas, run_sweep, summarise_sweep
+    from dann_demo.experiments.sweep import parse_lambdas, run_sweep, summarise_sweep
 
     lambdas = parse_lambdas(args.lambdas)
     seeds = _seeds(args)
@@ -252,12 +252,12 @@ def cmd_fetch_mnist(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from dann_demo.bench import run_bench
+    from dann_demo.experiments.bench import run_bench
 
     datasets = tuple(args.datasets.split(","))
     if args.robustness:  # a measure of its own: the speed figures are not taken again
-        from dann_demo.bench import said_machine
-        from dann_demo.robustness import robustness
+        from dann_demo.experiments.bench import said_machine
+        from dann_demo.experiments.robustness import robustness
 
         report = {"machine": said_machine()}
         modes = tuple(m for m in args.modes.split(",") if m)
@@ -274,7 +274,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_claims(args: argparse.Namespace) -> int:
-    from dann_demo import claims
+    from dann_demo.experiments import claims
 
     seeds = tuple(args.seeds)
     datasets = [d for d in args.datasets.split(",") if d]
@@ -362,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from dann_demo.worker import RedisUnreachable, serve
+    from dann_demo.jobs.worker import RedisUnreachable, serve
 
     if not args.redis:
         raise ConfigError("--redis", None, "a Redis URL such as redis://localhost:6379/0 (or set DANN_REDIS_URL)")

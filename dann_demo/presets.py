@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from dann_demo.claims import claim_text
 from dann_demo.config import RunConfig
+from dann_demo.experiments.claims import claim_text
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Streamlit glue for exports and sharing: run downloads, the classroom link, loading a saved config.
-Not a page (app.py's navigation lists the pages); the file formats live in dann_demo/exports.py."""
+Not a page (app.py's navigation lists the pages); the file formats live in dann_demo/views/exports.py."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from dann_demo import exports
 from dann_demo.config import ConfigError, RunConfig
 from dann_demo.datasets import data_kind
 from dann_demo.links import HIDE_PARAM, LINK_FIELDS, ROOM_PARAM, query_from_config
-from dann_demo.results import RunResult
+from dann_demo.method.results import RunResult
+from dann_demo.views import exports
 from pages.linking import apply_values
 
 
@@ -54,7 +54,7 @@ def run_downloads(result: RunResult, figures: Callable[[], dict]) -> None:
         "application/octet-stream",
         icon=":material/neurology:",
         on_click="ignore",
-        help="dann_demo.exports.load_weights(file), or torch.load(file, weights_only=True)",
+        help="dann_demo.views.exports.load_weights(file), or torch.load(file, weights_only=True)",
     )
     cols[4].download_button(
         "Figures (HTML, zip)",

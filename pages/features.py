@@ -2,8 +2,11 @@
 
 import streamlit as st
 
-from dann_demo import exports, plots
-from dann_demo.compare import (
+from dann_demo.config import Spec, specs
+from dann_demo.datasets import load_pair
+from dann_demo.jobs import FAILED, Job
+from dann_demo.views import exports, plots
+from dann_demo.views.compare import (
     comparison_configs,
     comparison_table,
     lambda_setting,
@@ -12,10 +15,7 @@ from dann_demo.compare import (
     project_in_background,
     ready_steps,
 )
-from dann_demo.config import Spec, specs
-from dann_demo.datasets import load_pair
-from dann_demo.embed import ProjectionSettings
-from dann_demo.jobs import FAILED, Job
+from dann_demo.views.embed import ProjectionSettings
 from pages.linking import link_notes, read_link, write_link
 from pages.server import guarded, job_manager, require_navigation, session_id
 from pages.settings import METHOD_LABELS, MODE_LABELS, draw_widget, mode_title, run_settings

@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dann_demo import plots
-from dann_demo.claims import claim_text
+from dann_demo.experiments.claims import claim_text
+from dann_demo.views import plots
 from pages.server import require_navigation
 
 ARCHITECTURE = Path(__file__).resolve().parents[1] / "assets" / "architecture.svg"

@@ -10,8 +10,8 @@ import threading
 import streamlit as st
 import torch
 
+from dann_demo.classroom.rooms import Rooms
 from dann_demo.jobs import JobManager
-from dann_demo.rooms import Rooms
 
 _navigation_forced = False
 
@@ -76,7 +76,7 @@ def class_rooms() -> Rooms:
     """The rooms of this server process, shared by every session (the job manager knows nothing of them);
     in a cluster, the rooms in Redis that every app process shares."""
     if REDIS_URL:
-        from dann_demo.redis_rooms import RedisRooms
+        from dann_demo.classroom.redis_rooms import RedisRooms
 
         return RedisRooms(shared_store().r, REDIS_PREFIX)
     return Rooms()
@@ -155,8 +155,8 @@ def warm_up() -> bool:
     at start-up it would compete with the teacher's first run)."""
     from dann_demo.config import RunConfig
     from dann_demo.datasets import background_photos, load_pair
-    from dann_demo.embed import warm_up_umap_when_idle
-    from dann_demo.train import warm_up_training
+    from dann_demo.method.train import warm_up_training
+    from dann_demo.views.embed import warm_up_umap_when_idle
 
     load_pair(RunConfig.for_dataset("moons"))
     # The photos behind digits-M, read here on the script thread: their first read imports parts of

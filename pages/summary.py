@@ -6,7 +6,7 @@ import math
 
 import streamlit as st
 
-from dann_demo.results import RunResult
+from dann_demo.method.results import RunResult
 
 NO_TARGET_LABELS = "Your target data has no labels, so target accuracy cannot be measured."
 TWO_NUMBERS = (

@@ -3,12 +3,12 @@ reference lines, so that "what does lambda do?" is one chart."""
 
 import streamlit as st
 
-from dann_demo import plots
-from dann_demo.claims import claim_text
 from dann_demo.config import LIMITS, ConfigError, RunConfig
 from dann_demo.datasets import BENCH_DATASETS
+from dann_demo.experiments.claims import claim_text
+from dann_demo.experiments.sweep import PAPER, parse_lambdas, parse_seeds, summarise_sweep, sweep_configs
 from dann_demo.jobs import FAILED, QUEUED, STOPPED, SweepJob
-from dann_demo.sweep import PAPER, parse_lambdas, parse_seeds, summarise_sweep, sweep_configs
+from dann_demo.views import plots
 from pages.server import guarded, job_manager, require_navigation, session_id
 from pages.settings import DATASET_LABELS
 

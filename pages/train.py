@@ -3,14 +3,14 @@
 import numpy as np
 import streamlit as st
 
-from dann_demo import plots
+from dann_demo.classroom.rooms import MAX_NICKNAME, clean_nickname
 from dann_demo.datasets import UNLABELLED, load_pair
 from dann_demo.jobs import FAILED, QUEUED, RUNNING, STOPPED, Job
 from dann_demo.links import RUN_PARAM
+from dann_demo.method.results import display_images
+from dann_demo.method.train import history_frame
 from dann_demo.presets import PRESETS
-from dann_demo.results import display_images
-from dann_demo.rooms import MAX_NICKNAME, clean_nickname
-from dann_demo.train import history_frame
+from dann_demo.views import plots
 from pages.exports import load_config_box, run_downloads, share_box
 from pages.linking import apply_preset, link_notes, read_link, room_of_this_session, write_link
 from pages.pace import CLASS_RUNS, FIGURE_SECONDS, class_redraw_seconds, job_figures

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from dann_demo import RunConfig, Trainer
-from dann_demo.bench import machine
 from dann_demo.datasets import load_pair
 from dann_demo.datasets.mnist import photo_source_label
+from dann_demo.experiments.bench import machine
 
 PAPER = {"source_only": 0.5225, "dann": 0.7666, "target_oracle": 0.9596}
 

@@ -84,7 +84,7 @@ def test_codes_that_open_no_room_get_a_clear_note():
 
 
 def test_rooms_are_bounded_and_cannot_be_listed(monkeypatch):
-    from dann_demo import rooms
+    from dann_demo.classroom import rooms
     from dann_demo.jobs import Job
 
     monkeypatch.setattr(rooms, "MAX_ROOMS", 3)

@@ -33,7 +33,7 @@ def _fresh_process_state() -> None:
 @pytest.fixture
 def cluster(redis_url, monkeypatch):
     """This test process as one app process of a class on Redis, and a worker training in a thread."""
-    from dann_demo.worker import Worker
+    from dann_demo.jobs.worker import Worker
     from pages import server
 
     prefix = fresh_prefix()

@@ -41,7 +41,7 @@ def test_tiny_moons_sweep_end_to_end():
     assert (table["seeds"] == 2).all()
     # The page's means are the sweep's own: the same sweep run by the library gives the same table.
     from dann_demo.config import RunConfig
-    from dann_demo.sweep import run_sweep, summarise_sweep
+    from dann_demo.experiments.sweep import run_sweep, summarise_sweep
 
     base = RunConfig.for_dataset("moons", steps=150)
     expected = summarise_sweep(run_sweep(base, [0.0, 1.0, "paper"], [0, 1], references=True))

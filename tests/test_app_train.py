@@ -215,8 +215,8 @@ def test_finished_run_offers_every_download():
 
 
 def test_a_failed_run_is_a_message_and_the_page_keeps_working(monkeypatch):
-    from dann_demo.recorder import Recorder
-    from dann_demo.train import TrainingDiverged
+    from dann_demo.method.recorder import Recorder
+    from dann_demo.method.train import TrainingDiverged
 
     real = Recorder.record
 

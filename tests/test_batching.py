@@ -177,7 +177,7 @@ def test_a_sweep_stops_when_its_tab_closes(monkeypatch):
 
 @pytest.mark.parametrize("dataset", ["digits"])
 def test_images_on_the_cpu_never_batch(dataset):
-    from dann_demo.batching import batch_group
+    from dann_demo.method.batching import batch_group
 
     assert batch_group(RunConfig.for_dataset(dataset)) is None and batch_group(RunConfig.for_dataset("blobs"))
 
@@ -220,7 +220,7 @@ def test_a_free_worker_takes_a_run_no_batch_under_way_takes():
 def test_a_run_left_for_a_batch_that_ends_without_it_still_trains(monkeypatch):
     """A queued run waits for the batch of its group under way; should that batch end before a log step
     lets it in, the run starts on a worker instead of staying queued."""
-    from dann_demo.ensemble import EnsembleTrainer
+    from dann_demo.method.ensemble import EnsembleTrainer
 
     monkeypatch.setattr(EnsembleTrainer, "admits_now", property(lambda self: False))  # it never lets one in
     manager = JobManager(max_concurrent=2, batch_window=0.0)
@@ -251,7 +251,7 @@ def test_a_run_that_others_may_join_starts_without_the_batch_window():
 def test_runs_that_come_while_a_batch_is_built_wait_for_it(monkeypatch):
     """A free worker does not start a second batch of a group whose first batch a worker is still
     building: the runs that came meanwhile join it."""
-    from dann_demo import ensemble
+    from dann_demo.method import ensemble
 
     built = ensemble.EnsembleTrainer.__init__
 
@@ -273,7 +273,7 @@ def test_runs_that_come_while_a_batch_is_built_wait_for_it(monkeypatch):
 
 def test_a_member_stopped_before_its_first_step_has_a_result():
     """Stop pressed as the batch starts (before any record): the result at step 0, as a Trainer's."""
-    from dann_demo.ensemble import EnsembleTrainer
+    from dann_demo.method.ensemble import EnsembleTrainer
 
     config = RunConfig.for_dataset("moons", steps=200, log_every=10, n_samples=120, seed=84)
     result = EnsembleTrainer([config]).stop_member(0)

@@ -2,8 +2,8 @@
 
 import math
 
-from dann_demo.bench import mnist_sized_pair, step_speed, textbook_step
 from dann_demo.config import RunConfig
+from dann_demo.experiments.bench import mnist_sized_pair, step_speed, textbook_step
 
 
 def test_textbook_loop_and_library_step_run_on_the_paper_mnist_net():

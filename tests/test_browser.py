@@ -192,7 +192,7 @@ def test_a_room_on_the_network_a_qr_code_and_a_reload_that_keeps_the_run(app_url
     import io
     from urllib.parse import urlsplit
 
-    from dann_demo.lan import interface_addresses, is_loopback
+    from dann_demo.classroom.lan import interface_addresses, is_loopback
 
     teacher = browser.new_page(viewport={"width": 1280, "height": 1000})
     teacher.goto(app_url.replace("127.0.0.1", "localhost") + "/classroom")  # as `make run` opens it

@@ -4,7 +4,7 @@ text filled from the measured figures."""
 import numpy as np
 import pytest
 
-from dann_demo import claims
+from dann_demo.experiments import claims
 from dann_demo.presets import PRESETS
 
 

@@ -159,8 +159,8 @@ def test_sweep_bad_lambda_exits_2(capsys):
 
 
 def test_config_file_from_the_app_runs_in_the_cli(tmp_path, capsys):
-    from dann_demo import exports
     from dann_demo.__main__ import main
+    from dann_demo.views import exports
 
     config = RunConfig.for_dataset("moons", steps=60, n_samples=60, seed=5, mode="source_only")
     path = tmp_path / "config.json"

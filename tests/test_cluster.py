@@ -17,7 +17,7 @@ from dann_demo import RunConfig
 from dann_demo.jobs import codec
 from dann_demo.jobs.cluster import ClusterManager
 from dann_demo.jobs.redis_store import RedisStore
-from dann_demo.train import Trainer
+from dann_demo.method.train import Trainer
 from tests.conftest import ROOT
 from tests.redis_server import RedisServer, fresh_prefix, needs_redis
 from tests.waiting import wait_until
@@ -89,8 +89,8 @@ def test_a_result_travels_as_npz_and_json_and_nothing_else():
 
 @pytest.mark.parametrize("kind", ["memory", "redis"])
 def test_rooms_keep_the_same_rules_in_redis(kind, redis_url, monkeypatch):
-    from dann_demo import rooms
-    from dann_demo.redis_rooms import RedisRooms
+    from dann_demo.classroom import rooms
+    from dann_demo.classroom.redis_rooms import RedisRooms
 
     monkeypatch.setattr(rooms, "MAX_ROOMS", 3)
     monkeypatch.setattr(rooms, "MAX_RUNS_PER_ROOM", 2)
@@ -112,7 +112,7 @@ def test_two_app_processes_share_runs_rooms_and_results_through_a_worker(redis_u
     """Runs started through either app process train on one worker (batched together); identical settings
     from the two share one run; a room opened on one lists the runs of both; a digits run trains too; a
     second request for a finished config comes from the cache."""
-    from dann_demo.redis_rooms import RedisRooms
+    from dann_demo.classroom.redis_rooms import RedisRooms
 
     prefix = fresh_prefix()
     worker = _worker(redis_url, prefix, "w1")

@@ -3,9 +3,11 @@ import threading
 import numpy as np
 import pytest
 
-from dann_demo import RunConfig, train
-from dann_demo import compare as compare_module
-from dann_demo.compare import (
+from dann_demo import RunConfig
+from dann_demo.method import train
+from dann_demo.method.metrics import proxy_a_distance
+from dann_demo.views import compare as compare_module
+from dann_demo.views.compare import (
     comparison_configs,
     comparison_table,
     map_chain,
@@ -13,8 +15,7 @@ from dann_demo.compare import (
     project_in_background,
     ready_steps,
 )
-from dann_demo.embed import ProjectionSettings
-from dann_demo.metrics import proxy_a_distance
+from dann_demo.views.embed import ProjectionSettings
 
 METHODS = ("pca", "tsne", "umap")
 
@@ -112,7 +113,7 @@ def test_pad_near_two_for_separable_and_near_zero_for_identical():
 
 
 def test_a_fresh_probe_sees_what_a_beaten_domain_classifier_does_not():
-    from dann_demo.metrics import domain_probe_accuracy
+    from dann_demo.method.metrics import domain_probe_accuracy
 
     rng = np.random.RandomState(0)
     ring = rng.randn(400, 2)

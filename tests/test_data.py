@@ -116,7 +116,7 @@ def test_digits_levers_standardise_each_domain_and_pad_the_convolutions():
     training statistics, and padded convolutions that keep 4x4 positions (768 features) at 16x16."""
     import torch
 
-    from dann_demo.models import mnist_feature_extractor
+    from dann_demo.method.models import mnist_feature_extractor
 
     pooled, own = digits(0), digits(0, per_domain=True)
     for p in (own.source_x, own.target_x):

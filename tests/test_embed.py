@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from dann_demo.config import ConfigError
-from dann_demo.embed import (
+from dann_demo.method.results import FeatureSnapshot
+from dann_demo.views.embed import (
     METHODS,
     ProjectionCache,
     ProjectionSettings,
@@ -15,7 +16,6 @@ from dann_demo.embed import (
     subsample_by_domain,
     warm_up_umap,
 )
-from dann_demo.results import FeatureSnapshot
 
 
 def blobs(n_per_domain: int = 100, dims: int = 16, shift: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -222,7 +222,7 @@ def test_warm_up_umap_runs_once():
 )
 def test_umap_warms_up_after_the_first_run_not_before_it(monkeypatch, trained_at, busy_until, expected_start):
     """numba's compiler holds the GIL: compiling during the teacher's first run slowed it."""
-    from dann_demo import embed
+    from dann_demo.views import embed
 
     now = [0.0]
     started = []

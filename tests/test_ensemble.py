@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from dann_demo import RunConfig, Trainer
-from dann_demo.batching import ensemble_pays, group_key
-from dann_demo.ensemble import EnsembleTrainer
-from dann_demo.sweep import run_sweep
+from dann_demo.experiments.sweep import run_sweep
+from dann_demo.method.batching import ensemble_pays, group_key
+from dann_demo.method.ensemble import EnsembleTrainer
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from dann_demo import exports, plots
 from dann_demo.config import RunConfig
 from dann_demo.datasets import load_pair
-from dann_demo.train import history_frame, train
+from dann_demo.method.train import history_frame, train
+from dann_demo.views import exports, plots
 
 
 def test_run_exports_load_back(tmp_path, quick_moons):

@@ -8,8 +8,8 @@ import torch
 
 from dann_demo.config import LIMITS, ConfigError, RunConfig
 from dann_demo.jobs import FAILED, FINISHED, JobManager
-from dann_demo.results import ProgressRecord
-from dann_demo.train import exploding_loss_note
+from dann_demo.method.results import ProgressRecord
+from dann_demo.method.train import exploding_loss_note
 
 
 def _wait(job, seconds=300):

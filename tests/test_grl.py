@@ -1,6 +1,6 @@
 import torch
 
-from dann_demo.grl import GradientReversal
+from dann_demo.method.grl import GradientReversal
 
 
 def test_forward_is_identity():
@@ -66,7 +66,7 @@ def test_dann_gives_the_feature_extractor_minus_one_times_the_no_reversal_domain
     import torch.nn.functional as F
 
     from dann_demo import RunConfig
-    from dann_demo.models import build_model
+    from dann_demo.method.models import build_model
 
     x = torch.randn(16, 2)
     domain = torch.cat([torch.zeros(8), torch.ones(8)])

@@ -47,8 +47,8 @@ def test_live_lambda_reaches_the_job_and_steered_run_is_not_cached(manager):
 
 
 def test_a_job_that_raises_is_reported_without_a_traceback(manager, monkeypatch):
-    import dann_demo.ensemble as ensemble
     import dann_demo.jobs.runners as jobs
+    import dann_demo.method.ensemble as ensemble
 
     class Broken:
         def __init__(self, *a, **k):
@@ -65,7 +65,7 @@ def test_a_job_that_raises_is_reported_without_a_traceback(manager, monkeypatch)
 
 def test_diverged_run_says_where(manager, monkeypatch):
     import dann_demo.jobs.runners as jobs
-    from dann_demo.train import TrainingDiverged
+    from dann_demo.method.train import TrainingDiverged
 
     class Diverging:
         def __init__(self, config, *a, **k):
@@ -124,7 +124,7 @@ def test_steering_a_shared_run_forks_a_copy_that_matches_training_alone():
     ((at, value),) = fork.result.lambda_changes
     assert value == 3.0 and 100 <= at < 600
     # The copy is the run "train alone, move lambda at step `at`": the same weights at the end.
-    from dann_demo.train import Trainer
+    from dann_demo.method.train import Trainer
 
     alone = Trainer(config)
     while alone.step < at:
@@ -160,8 +160,8 @@ def test_sweep_job_runs_in_the_background_and_is_cached(manager):
     runs = job.runs
     assert list(runs["mode"]) == ["dann", "dann", "source_only", "target_oracle"]
     assert (runs["seed"] == 3).all()
-    from dann_demo.sweep import sweep_config
-    from dann_demo.train import Trainer
+    from dann_demo.experiments.sweep import sweep_config
+    from dann_demo.method.train import Trainer
 
     alone = Trainer(sweep_config(base, 1.0, 3)).run()  # lambda 1, seed 3, trained by itself
     assert runs["target_acc"].iloc[1] == pytest.approx(alone.metrics["target_acc"], abs=0.005)
@@ -193,7 +193,7 @@ def test_a_sweep_stopped_while_it_waits_ends_at_once(manager):
 def test_a_trainer_notice_reaches_the_job(manager, monkeypatch):
     """Asking for a CUDA graph where there is no CUDA device trains eagerly and says so on the page."""
     import dann_demo.jobs.runners as jobs
-    from dann_demo.train import Trainer
+    from dann_demo.method.train import Trainer
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")

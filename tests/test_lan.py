@@ -4,9 +4,9 @@ import io
 
 import pytest
 
-from dann_demo.join import qr_png
-from dann_demo.lan import interface_addresses, is_loopback, server_address_root, students_roots
-from dann_demo.rooms import Rooms
+from dann_demo.classroom.join import qr_png
+from dann_demo.classroom.lan import interface_addresses, is_loopback, server_address_root, students_roots
+from dann_demo.classroom.rooms import Rooms
 
 LAN = [("docker0", "172.17.0.1"), ("tun0", "85.1.2.3"), ("wlan0", "192.168.1.20")]
 

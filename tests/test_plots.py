@@ -4,7 +4,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dann_demo import RunConfig, plots, train
+from dann_demo import RunConfig
+from dann_demo.method import train
+from dann_demo.views import plots
 
 
 def test_every_training_figure_builds_with_reference_lines():
@@ -43,7 +45,7 @@ def test_input_plane_figure_and_gallery():
 
 
 def test_paper_schedules_figure_plots_lambda_and_lr_against_p():
-    from dann_demo.schedules import paper_lambda, paper_lr
+    from dann_demo.method.schedules import paper_lambda, paper_lr
 
     paper = plots.paper_schedules_figure()
     assert len(paper.data) == 2  # lambda and lr, no reference curve: these are the paper's
@@ -141,7 +143,7 @@ def test_the_data_before_training_source_by_class_target_without_labels():
 def test_images_for_display_are_rgb_in_0_1_each_on_its_own_range():
     import numpy as np
 
-    from dann_demo.results import display_images
+    from dann_demo.method.results import display_images
 
     grey = np.stack([np.full((1, 4, 4), -3.0), np.linspace(-1, 5, 16).reshape(1, 4, 4)])
     shown = display_images(grey)
@@ -151,7 +153,7 @@ def test_images_for_display_are_rgb_in_0_1_each_on_its_own_range():
 
 
 def test_a_drag_of_the_lambda_slider_is_marked_once_at_its_last_value():
-    from dann_demo.plots.style import lambda_marks
+    from dann_demo.views.plots.style import lambda_marks
 
     drag = [(100, 0.2), (110, 0.4), (130, 0.8), (150, 1.0)]  # one drag: every value it passed through
     later = [(900, 2.0)]

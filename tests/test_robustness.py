@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from dann_demo.config import RunConfig
-from dann_demo.models import build_model
-from dann_demo.robustness import PERTURBATIONS, nudge_weights, seed_runs, summarise
-from dann_demo.train import Trainer
+from dann_demo.experiments.robustness import PERTURBATIONS, nudge_weights, seed_runs, summarise
+from dann_demo.method.models import build_model
+from dann_demo.method.train import Trainer
 
 
 def test_the_summary_counts_a_diverged_run_as_the_worst_and_spreads_per_seed():

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from dann_demo import RunConfig, Trainer
-from dann_demo.ensemble import EnsembleTrainer
 from dann_demo.jobs import FINISHED, JobManager
+from dann_demo.method.ensemble import EnsembleTrainer
 from tests.waiting import wait_done, wait_until
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from dann_demo import RunConfig
-from dann_demo.schedules import lambda_at, lr_at, paper_lambda, paper_lr
+from dann_demo.method.schedules import lambda_at, lr_at, paper_lambda, paper_lr
 
 
 # Values worked out by hand (e^-5 = 0.0067379, e^-10 = 4.54e-5; 6^0.75 = 3.8337, 11^0.75 = 6.0401), not

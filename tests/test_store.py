@@ -8,7 +8,7 @@ import pytest
 
 from dann_demo import RunConfig
 from dann_demo.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Job, MemoryStore, SweepJob
-from dann_demo.results import ProgressRecord, RunResult
+from dann_demo.method.results import ProgressRecord, RunResult
 
 STORES = ["memory", "redis"]
 

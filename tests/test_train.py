@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from dann_demo import RunConfig, Trainer, TrainingDiverged, train
+from dann_demo import RunConfig, Trainer, TrainingDiverged
 from dann_demo.datasets.moons import moons
-from dann_demo.models import build_model
-from dann_demo.train import history_frame
+from dann_demo.method import train
+from dann_demo.method.models import build_model
+from dann_demo.method.train import history_frame
 
 
 def test_same_seed_same_initial_weights_in_every_mode():
@@ -147,7 +148,7 @@ def test_divergence_is_reported_with_the_step(quick_moons):
 
 
 def test_pad_is_the_linear_svm_distance_of_the_final_features(quick_moons):
-    from dann_demo.metrics import proxy_a_distance
+    from dann_demo.method.metrics import proxy_a_distance
 
     result = train(quick_moons)
     snap = result.snapshots[quick_moons.steps]
@@ -228,7 +229,7 @@ def test_a_step_that_cannot_be_captured_falls_back_to_eager():
 
     script = """
 import torch
-from dann_demo.fast_step import GraphedStep
+from dann_demo.method.fast_step import GraphedStep
 x = torch.zeros(1, device="cuda")
 def step():
     x.add_(1).item()  # .item() waits for the GPU: not allowed while capturing

@@ -448,7 +448,7 @@ def test_a_table_file_gets_table_defaults_and_dann_wins_on_a_small_two_moons_tab
     least 15 points over 5 seeds (the 10 runs train together as one ensemble, as the server would)."""
     from dann_demo.datasets import TABLE_DEFAULTS, data_kind
     from dann_demo.datasets.moons import moons
-    from dann_demo.ensemble import EnsembleTrainer
+    from dann_demo.method.ensemble import EnsembleTrainer
 
     p = moons(150, 0.05, 35.0, 0)
     path = tmp_path / "moons150.npz"

@@ -23,7 +23,7 @@ from dann_demo.jobs.job import QUEUED, RUNNING, AnyJob, Status
 from dann_demo.jobs.manager import LEAVE_GRACE_SECONDS, JobManager
 from dann_demo.jobs.redis_store import RedisStore
 from dann_demo.jobs.work_queue import WorkQueue
-from dann_demo.train import Trainer
+from dann_demo.method.train import Trainer
 
 log = logging.getLogger("dann_demo.jobs")
 

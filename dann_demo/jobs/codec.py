@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from dann_demo.config import RunConfig
-from dann_demo.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult
+from dann_demo.method.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult
 
 MAX_BLOB_BYTES = 64 * 2**20  # a result larger than this is not shared (MNIST-sized weights are ~1 MB)
 

@@ -13,7 +13,7 @@ from enum import StrEnum
 import pandas as pd
 
 from dann_demo.config import RunConfig
-from dann_demo.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult
+from dann_demo.method.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult
 
 
 class Status(StrEnum):

@@ -22,13 +22,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from dann_demo import batching
 from dann_demo.config import RunConfig
 from dann_demo.jobs.job import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, AnyJob, Job, SweepJob
 from dann_demo.jobs.runners import BatchRun, LoneRun, SweepRun
 from dann_demo.jobs.scheduler import Batch, BatchScheduler, Ticket
 from dann_demo.jobs.store import ClassStore, MemoryStore
-from dann_demo.train import Trainer
+from dann_demo.method import batching
+from dann_demo.method.train import Trainer
 
 log = logging.getLogger("dann_demo.jobs")
 

@@ -43,7 +43,7 @@ from dann_demo.config import RunConfig
 from dann_demo.jobs import codec
 from dann_demo.jobs.job import DONE, AnyJob, Job, Status, SweepJob
 from dann_demo.jobs.store import MAX_JOBS
-from dann_demo.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult
+from dann_demo.method.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult
 
 MAX_RECORDS = 10_000  # progress records kept per job (a 20,000-step run logging every 10 steps: 2,000)
 JOB_TTL_S = 13 * 3600  # a job's keys outlive a 12-hour room by an hour after its last write

@@ -13,15 +13,15 @@ from typing import Protocol
 
 import torch
 
-from dann_demo import loop
 from dann_demo.config import ConfigError
 from dann_demo.datasets import DataFileError
-from dann_demo.ensemble import EnsembleTrainer
 from dann_demo.jobs.job import FINISHED, RUNNING, STOPPED, Job, SweepJob
 from dann_demo.jobs.scheduler import Batch
 from dann_demo.jobs.store import ClassStore
-from dann_demo.results import FeatureSnapshot, ProgressRecord, RunResult
-from dann_demo.train import Trainer, TrainingDiverged, exploding_loss_note
+from dann_demo.method import loop
+from dann_demo.method.ensemble import EnsembleTrainer
+from dann_demo.method.results import FeatureSnapshot, ProgressRecord, RunResult
+from dann_demo.method.train import Trainer, TrainingDiverged, exploding_loss_note
 
 log = logging.getLogger("dann_demo.jobs")
 
@@ -313,7 +313,7 @@ class SweepRun(Runner):
         self._last_check = time.monotonic()
 
     def train(self) -> None:
-        from dann_demo.sweep import run_sweep
+        from dann_demo.experiments.sweep import run_sweep
 
         job = self.job
         if not self.begin(job):

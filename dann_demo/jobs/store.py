@@ -18,7 +18,7 @@ import pandas as pd
 from dann_demo.config import RunConfig
 from dann_demo.jobs.job import RUNNING, AnyJob, Job, Status, SweepJob
 from dann_demo.lru import LRU
-from dann_demo.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult
+from dann_demo.method.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult
 
 # Jobs remembered for the pages; older ended ones are forgotten (their results stay cached). Two full rooms
 # of 300 (rooms.MAX_RUNS_PER_ROOM) and their steered copies: a room's Class page must not lose its own runs.

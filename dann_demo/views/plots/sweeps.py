@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dann_demo.jobs.job import FINISHED, STOPPED
-from dann_demo.plots.style import (
+from dann_demo.views.plots.style import (
     layout,
 )
 

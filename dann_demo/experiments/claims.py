@@ -280,7 +280,7 @@ def setup_configs(
 
 def measure(dataset: str, seeds: tuple[int, ...] = SEEDS, only: set[str] | None = None, **overrides: Any) -> Figures:
     """Train the setups of `dataset` over `seeds` (together where that pays) and collect the figures."""
-    from dann_demo.sweep import train_many
+    from dann_demo.experiments.sweep import train_many
 
     configs = setup_configs(dataset, seeds, only, **overrides)
     flat = [c for cs in configs.values() for c in cs]

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from dann_demo.config import RunConfig
-from dann_demo.ensemble import EnsembleTrainer
-from dann_demo.train import Trainer, TrainingDiverged
+from dann_demo.method.ensemble import EnsembleTrainer
+from dann_demo.method.train import Trainer, TrainingDiverged
 
 INIT_NUDGE = 1e-6
 

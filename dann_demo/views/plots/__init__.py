@@ -7,7 +7,7 @@
 - maps.py: feature maps over training, played back.
 """
 
-from dann_demo.plots.curves import (
+from dann_demo.views.plots.curves import (
     PAPER_SCHEDULE,
     accuracy_figure,
     domain_accuracy_figure,
@@ -16,9 +16,15 @@ from dann_demo.plots.curves import (
     paper_schedules_figure,
     schedule_figure,
 )
-from dann_demo.plots.maps import MapRun, feature_maps_figure, mixing_figure
-from dann_demo.plots.planes import MULTICLASS_TITLE, PLANE_PANELS, data_figure, feature_map_figure, input_plane_figure
-from dann_demo.plots.style import (
+from dann_demo.views.plots.maps import MapRun, feature_maps_figure, mixing_figure
+from dann_demo.views.plots.planes import (
+    MULTICLASS_TITLE,
+    PLANE_PANELS,
+    data_figure,
+    feature_map_figure,
+    input_plane_figure,
+)
+from dann_demo.views.plots.style import (
     CHART_CONFIG,
     CLASS_COLOURS,
     DOMAIN_STYLE,
@@ -29,7 +35,7 @@ from dann_demo.plots.style import (
     layout,
     mark_lambda_changes,
 )
-from dann_demo.plots.sweeps import (
+from dann_demo.views.plots.sweeps import (
     PAPER_LABEL,
     ROOM_MODE_STYLE,
     ROOM_REFERENCES,

@@ -9,7 +9,7 @@ from torch import nn
 
 from dann_demo.config import RunConfig
 from dann_demo.datasets.pair import is_image_shape
-from dann_demo.grl import GradientReversal
+from dann_demo.method.grl import GradientReversal
 
 # How the feature extractor receives the domain classifier's gradient, per mode:
 # -1 reverses it (DANN), +1 passes it on (the ablation "without the reversal layer"), 0 cuts it:

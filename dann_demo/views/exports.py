@@ -14,8 +14,8 @@ import torch
 
 from dann_demo.config import RunConfig
 from dann_demo.datasets import load_pair
-from dann_demo.models import DANN, build_model
-from dann_demo.results import RunResult
+from dann_demo.method.models import DANN, build_model
+from dann_demo.method.results import RunResult
 
 
 def history_csv(result: RunResult) -> bytes:

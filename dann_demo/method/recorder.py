@@ -19,10 +19,10 @@ import torch
 from dann_demo.config import RunConfig
 from dann_demo.datasets import DomainPair
 from dann_demo.devices import device_label
-from dann_demo.metrics import accuracy, domain_accuracy, domain_probe_accuracy, proxy_a_distance
-from dann_demo.models import DANN
-from dann_demo.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult, display_images
-from dann_demo.schedules import lr_at
+from dann_demo.method.metrics import accuracy, domain_accuracy, domain_probe_accuracy, proxy_a_distance
+from dann_demo.method.models import DANN
+from dann_demo.method.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult, display_images
+from dann_demo.method.schedules import lr_at
 
 EVAL_POINTS_PER_DOMAIN = 500  # held-out points per domain for accuracies, snapshots and PAD
 PLANE_RESOLUTION = 60  # grid points per axis of the input-plane pictures

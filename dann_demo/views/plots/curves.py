@@ -8,14 +8,14 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dann_demo.plots.style import (
+from dann_demo.method.schedules import paper_lambda, paper_lr
+from dann_demo.views.plots.style import (
     LN2,
     SOURCE_COLOUR,
     TARGET_COLOUR,
     layout,
     mark_lambda_changes,
 )
-from dann_demo.schedules import paper_lambda, paper_lr
 
 
 def _span(history: pd.DataFrame) -> float:

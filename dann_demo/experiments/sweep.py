@@ -2,7 +2,7 @@
 
 Each lambda is a constant, or "paper" for the paper's schedule. With `references`, source_only and
 target_oracle are trained on the same seeds too: the floor and the ceiling of the chart. Where it
-pays (`batching.ensemble_pays`), the runs train together in ensembles (dann_demo/ensemble.py) of at
+pays (`batching.ensemble_pays`), the runs train together in ensembles (dann_demo/method/ensemble.py) of at
 most batching.MAX_BATCH, the class's policy; otherwise one after another. Either way each run
 computes what it would compute alone.
 """
@@ -14,10 +14,10 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from dann_demo import batching
 from dann_demo.config import RUN_SPECS, ConfigError, RunConfig
-from dann_demo.ensemble import EnsembleTrainer
-from dann_demo.train import RunResult, Trainer, TrainingDiverged
+from dann_demo.method import batching
+from dann_demo.method.ensemble import EnsembleTrainer
+from dann_demo.method.train import RunResult, Trainer, TrainingDiverged
 
 PAPER = "paper"
 REFERENCE_MODES = ("source_only", "target_oracle")

@@ -8,13 +8,13 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dann_demo.datasets import UNLABELLED, DomainPair
-from dann_demo.plots.style import (
+from dann_demo.method.results import InputPlane
+from dann_demo.views.plots.style import (
     DOMAIN_STYLE,
     class_colour,
     class_name,
     layout,
 )
-from dann_demo.results import InputPlane
 
 
 def _domain_scatter(fig: go.Figure, pair: DomainPair, max_points: int = 400, **where) -> None:

@@ -15,8 +15,8 @@ from typing import Protocol
 import torch
 
 from dann_demo.config import RunConfig
-from dann_demo.recorder import TrainingDiverged
-from dann_demo.results import FeatureSnapshot, ProgressRecord, RunResult
+from dann_demo.method.recorder import TrainingDiverged
+from dann_demo.method.results import FeatureSnapshot, ProgressRecord, RunResult
 
 Outcome = RunResult | TrainingDiverged
 YIELD_EVERY = 16  # steps between two hand-overs of the interpreter to other threads

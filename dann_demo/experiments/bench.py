@@ -19,17 +19,17 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from dann_demo.batching import ensemble_pays
 from dann_demo.config import MODES, RunConfig
 from dann_demo.datasets import BENCH_DATASETS, DomainPair
 from dann_demo.datasets.digits import digits
 from dann_demo.devices import device_label, resolve_device
+from dann_demo.experiments.sweep import run_sweep, sweep_config
 from dann_demo.jobs import JobManager
-from dann_demo.metrics import mean_and_std
-from dann_demo.models import build_model
-from dann_demo.schedules import lambda_at, lr_at
-from dann_demo.sweep import run_sweep, sweep_config
-from dann_demo.train import Trainer
+from dann_demo.method.batching import ensemble_pays
+from dann_demo.method.metrics import mean_and_std
+from dann_demo.method.models import build_model
+from dann_demo.method.schedules import lambda_at, lr_at
+from dann_demo.method.train import Trainer
 
 # Steps timed per loop (after warm-up): enough for a steady figure, few enough for 2 CPU cores.
 STEP_BENCH = {"cuda": (500, 30), "mps": (200, 10), "cpu": (30, 3)}  # (timed steps, warm-up steps)
@@ -113,7 +113,7 @@ def projections(report: dict[str, Any], points_per_domain: int = 1000, steps: in
     """Feature-map timings: PCA, t-SNE and UMAP of the features of a trained moons DANN on
     `points_per_domain` held-out points of each domain, on one core (as while a job trains) and on
     every core (as the app does when no job is training; see JobManager.idle_cores)."""
-    from dann_demo.embed import ProjectionSettings, project, warm_up_umap
+    from dann_demo.views.embed import ProjectionSettings, project, warm_up_umap
 
     config = RunConfig.for_dataset("moons", n_samples=points_per_domain, **({"steps": steps} if steps else {}))
     trainer = Trainer(config)
@@ -337,7 +337,7 @@ def batch_speed(
 ) -> dict[str, Any]:
     """Wall time per run when K moons runs (a class's: different seeds and lambdas) train as one batch,
     as the job manager trains them: what a batch of K saves, and from which K on it stops paying."""
-    from dann_demo.ensemble import EnsembleTrainer
+    from dann_demo.method.ensemble import EnsembleTrainer
 
     base = RunConfig.for_dataset("moons", steps=steps)
     figures: dict[str, Any] = {"dataset": "moons", "steps": steps, "sizes": {}}

@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 
 from dann_demo.config import RunConfig
-from dann_demo.embed import ProjectionSettings, default_cache, next_map, project, subsample_by_domain
 from dann_demo.lru import LRU
-from dann_demo.metrics import domain_probe_accuracy, proxy_a_distance
-from dann_demo.results import FeatureSnapshot, RunResult
+from dann_demo.method.metrics import domain_probe_accuracy, proxy_a_distance
+from dann_demo.method.results import FeatureSnapshot, RunResult
+from dann_demo.views.embed import ProjectionSettings, default_cache, next_map, project, subsample_by_domain
 
 COMPARED_MODES = ("source_only", "dann", "no_reversal")
 # Snapshots at these fractions of training, the same for every compared run, so a comparison

@@ -21,19 +21,19 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from dann_demo import loop
-from dann_demo.batching import group_key, member_fields
 from dann_demo.config import RunConfig
 from dann_demo.datasets import DomainPair, load_pair
 from dann_demo.devices import resolve_device
-from dann_demo.fast_step import GraphedStep, ReportsStepMode, graph_notice, resolve_step_mode
-from dann_demo.index_chunks import IndexChunks
-from dann_demo.models import DANN, GRL_SIGN, build_model
-from dann_demo.recorder import Recorder, TrainingDiverged, eval_accuracies, window_losses
-from dann_demo.results import FeatureSnapshot, ProgressRecord, RunResult
-from dann_demo.schedules import lambda_at, lr_at
-from dann_demo.stacked import StackedDANN
-from dann_demo.train import RunState, Trainer, paper_domain_loss
+from dann_demo.method import loop
+from dann_demo.method.batching import group_key, member_fields
+from dann_demo.method.fast_step import GraphedStep, ReportsStepMode, graph_notice, resolve_step_mode
+from dann_demo.method.index_chunks import IndexChunks
+from dann_demo.method.models import DANN, GRL_SIGN, build_model
+from dann_demo.method.recorder import Recorder, TrainingDiverged, eval_accuracies, window_losses
+from dann_demo.method.results import FeatureSnapshot, ProgressRecord, RunResult
+from dann_demo.method.schedules import lambda_at, lr_at
+from dann_demo.method.stacked import StackedDANN
+from dann_demo.method.train import RunState, Trainer, paper_domain_loss
 
 Outcome = RunResult | TrainingDiverged
 

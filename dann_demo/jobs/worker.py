@@ -20,13 +20,14 @@ import time
 import redis
 import torch
 
-from dann_demo import batching, devices
+from dann_demo import devices
 from dann_demo.jobs.cluster import WorkerManager
 from dann_demo.jobs.job import QUEUED
 from dann_demo.jobs.redis_store import RedisStore
 from dann_demo.jobs.work_queue import HEARTBEAT_S, HEARTBEAT_TTL_S, WorkQueue, worker_name
+from dann_demo.method import batching
 
-log = logging.getLogger("dann_demo.worker")
+log = logging.getLogger("dann_demo.jobs.worker")
 
 CLAIMED = "Its training worker stopped, so this run started again from step 0 on another."
 RECLAIM_S = 2.0  # how often a worker looks for dead ones

@@ -27,15 +27,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dann_demo import loop
 from dann_demo.config import RunConfig
 from dann_demo.datasets import DomainPair, load_pair
 from dann_demo.devices import resolve_device
-from dann_demo.fast_step import GraphedStep, ReportsStepMode, graph_notice, prefers_channels_last, resolve_step_mode
-from dann_demo.models import DANN, build_model
-from dann_demo.recorder import Recorder, TrainingDiverged, eval_accuracies, window_losses
-from dann_demo.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult, history_frame
-from dann_demo.schedules import lambda_at, lr_at
+from dann_demo.method import loop
+from dann_demo.method.fast_step import (
+    GraphedStep,
+    ReportsStepMode,
+    graph_notice,
+    prefers_channels_last,
+    resolve_step_mode,
+)
+from dann_demo.method.models import DANN, build_model
+from dann_demo.method.recorder import Recorder, TrainingDiverged, eval_accuracies, window_losses
+from dann_demo.method.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult, history_frame
+from dann_demo.method.schedules import lambda_at, lr_at
 
 __all__ = ["RunResult", "RunState", "Trainer", "TrainingDiverged", "history_frame", "train"]
 

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dann_demo.datasets import UNLABELLED
-from dann_demo.plots.style import (
+from dann_demo.views.plots.style import (
     DOMAIN_STYLE,
     class_colour,
     class_name,

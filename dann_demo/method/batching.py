@@ -13,7 +13,7 @@ import os
 from dann_demo.config import ConfigError, RunConfig
 from dann_demo.datasets import REGISTRY
 from dann_demo.devices import resolve_device
-from dann_demo.fast_step import resolve_step_mode
+from dann_demo.method.fast_step import resolve_step_mode
 
 # What may differ between the members of one ensemble; everything else is shared.
 MEMBER_FIELDS = ("seed", "mode", "lambda_schedule", "lambda_value", "gamma")

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dann_demo.grl import scale_gradient
-from dann_demo.models import DANN
+from dann_demo.method.grl import scale_gradient
+from dann_demo.method.models import DANN
 
 _LAYERS = (nn.Linear, nn.Conv2d, nn.Tanh, nn.ReLU, nn.Sigmoid, nn.MaxPool2d, nn.Flatten)
 PARTS = ("feature_extractor", "label_classifier", "domain_classifier")

@@ -18,8 +18,8 @@ from dataclasses import asdict
 
 import redis
 
-from dann_demo import rooms as limits  # read at each call: the limits are rooms.py's (and a test's)
-from dann_demo.rooms import CODE_ALPHABET, CODE_LENGTH, Room, RoomEntry, clean_nickname, normalise_code
+from dann_demo.classroom import rooms as limits  # read at each call: the limits are rooms.py's (and a test's)
+from dann_demo.classroom.rooms import CODE_ALPHABET, CODE_LENGTH, Room, RoomEntry, clean_nickname, normalise_code
 
 
 class RedisRooms:

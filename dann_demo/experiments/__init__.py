@@ -1,0 +1,1 @@
+"""Runs that answer a question: lambda sweeps, the claims the pages quote, speed and robustness benchmarks."""
