@@ -100,11 +100,13 @@ def config_from_args(args: argparse.Namespace, seed: int | None) -> RunConfig:
         given = {"dataset": args.dataset} if args.dataset else {}
         config = _load_config(args.config).replace(**given, **overrides, **({} if seed is None else {"seed": seed}))
         check_device(config.device)
+        config.check_files()
         return config
     # --data-file alone means the user's own data.
     dataset = args.dataset or ("file" if getattr(args, "data_file", None) else "moons")
     config = RunConfig.for_dataset(dataset, seed=0 if seed is None else seed, **overrides)
     check_device(config.device)  # before any data is loaded: the app's message, exit code 2
+    config.check_files()
     return config
 
 

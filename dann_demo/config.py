@@ -354,7 +354,9 @@ class RunConfig:
                 raise ConfigError("snapshot_steps", s, f"steps between 0 and steps={self.steps}")
 
     def _validate_files(self) -> None:
-        """dataset "file" names files that exist; other data sets name none (so their hash is unchanged)."""
+        """dataset "file" names files of the right kinds; other data sets name none (so their hash is
+        unchanged). Whether the files exist is not asked here: a config is data, decoded from a store or a
+        link on a machine that may not see the file (check_files, where a run is submitted)."""
         if self.dataset != "file":
             for name in ("data_file", "target_file"):
                 if getattr(self, name):
@@ -363,15 +365,20 @@ class RunConfig:
         suffix = Path(self.data_file).suffix.lower()
         if suffix not in (".npz", ".csv"):
             raise ConfigError("data_file", self.data_file, "a .npz file, or the source .csv (with target_file)")
-        _existing_file("data_file", self.data_file)
         if suffix == ".npz" and self.target_file:
             raise ConfigError("target_file", self.target_file, "empty with a .npz data_file (it holds both domains)")
         if suffix == ".csv":
             if Path(self.target_file).suffix.lower() != ".csv":
                 raise ConfigError("target_file", self.target_file, "the target .csv, beside the source .csv")
-            _existing_file("target_file", self.target_file)
             if not self.label_column.strip():
                 raise ConfigError("label_column", self.label_column, "the name of the label column of the .csv files")
+
+    def check_files(self) -> None:
+        """The files a run of own data reads exist here (asked where a run is submitted: the page, the CLI;
+        a run whose file has gone by the time it trains fails with the file named)."""
+        for name in ("data_file", "target_file"):
+            if (path := getattr(self, name)) and not Path(path).is_file():
+                raise ConfigError(name, path, "an existing file (this one was not found)")
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
@@ -421,8 +428,3 @@ def belongs_to(name: str, dataset: str) -> bool:
     alone; every other field belongs to all)."""
     own = {s for d in REGISTRY.values() for s in d.settings}
     return name not in own or name in REGISTRY[dataset].settings
-
-
-def _existing_file(name: str, path: str) -> None:
-    if not Path(path).is_file():
-        raise ConfigError(name, path, "an existing file (this one was not found)")

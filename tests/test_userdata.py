@@ -412,8 +412,9 @@ def test_config_checks_the_file_fields(tmp_path):
     path = write_npz(tmp_path, **_good_arrays())
     with pytest.raises(ConfigError, match="data_file='' is not allowed: a .npz file"):
         RunConfig.for_dataset("file")
-    with pytest.raises(ConfigError, match="an existing file"):
-        RunConfig.for_dataset("file", data_file=str(tmp_path / "gone.npz"))
+    gone = RunConfig.for_dataset("file", data_file=str(tmp_path / "gone.npz"))  # a config is data
+    with pytest.raises(ConfigError, match="data_file='.*gone.npz' is not allowed: an existing file"):
+        gone.check_files()
     with pytest.raises(ConfigError, match="target_file='' is not allowed: the target .csv"):
         RunConfig.for_dataset("file", data_file=str(write_csv(tmp_path, "s.csv", ["a", "label"], [[1, 0]])))
     with pytest.raises(ConfigError, match="target_file=.* empty with a .npz"):
@@ -488,3 +489,13 @@ def test_old_uploads_and_the_oldest_over_the_size_limit_are_pruned(tmp_path, mon
     newest = uploads.save_upload("newest.csv", b"x,y\n" + b"3,0\n" * 300_000)
     assert newest.exists() and not middle.exists()  # the oldest went first; the one just saved stays
     assert uploads.prune_uploads(keep=newest) == [] and newest.exists()  # alone over the limit, it is kept
+
+
+def test_a_config_whose_file_has_gone_decodes_and_its_training_names_the_file(tmp_path):
+    path = write_npz(tmp_path, **_good_arrays())
+    stored = RunConfig.for_dataset("file", data_file=str(path), steps=10).to_json()
+    path.unlink()
+    config = RunConfig.from_json(stored)  # a stored job decodes on a machine without the file
+    assert config.data_file == str(path)
+    with pytest.raises(DataFileError, match=f"{path.name}, the file: found nothing at this path"):
+        Trainer(config)
