@@ -61,9 +61,10 @@ def job_manager() -> JobManager:
     """One manager per server process, shared by every session, so identical runs are trained once. In a
     cluster it trains nothing: the workers do, and identical runs are shared across processes."""
     if REDIS_URL:
-        from dann_demo.jobs.cluster import ClusterManager
+        from dann_demo.jobs.cluster import StreamQueue
 
-        return ClusterManager(shared_store(), session_alive=_session_alive)
+        store = shared_store()
+        return JobManager(store, StreamQueue(store, session_alive=_session_alive))
     return JobManager(
         max_concurrent=int(os.environ.get("DANN_MAX_JOBS", "2")),
         cache_entries=int(os.environ.get("DANN_CACHE_RUNS", "32")),

@@ -21,7 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-TRAINING_THREAD = "dann-job"  # the prefix of a training thread's name (manager.TRAINER_THREAD_NAME)
+TRAINING_THREAD = "dann-job"  # the prefix of a training thread's name (trainers.TRAINER_THREAD_NAME)
 TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 

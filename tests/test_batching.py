@@ -8,7 +8,7 @@ import torch
 
 from dann_demo import RunConfig, Trainer
 from dann_demo.jobs import FINISHED, QUEUED, RUNNING, STOPPED, Job, JobManager
-from dann_demo.jobs import manager as manager_module
+from dann_demo.jobs import trainers as trainers_module
 from tests.waiting import wait_done as _wait
 from tests.waiting import wait_until
 
@@ -16,7 +16,7 @@ from tests.waiting import wait_until
 def _batch_log(manager, seconds=60) -> list[dict]:
     """The manager's batch log once its workers are done: a batch logs itself after its runs have ended."""
     wait_until(manager.idle, seconds, "the manager's workers to be idle", poll=0.02)
-    return manager.batch_log
+    return manager.queue.batch_log
 
 
 def _calm_moons(steps: int) -> RunConfig:
@@ -75,7 +75,7 @@ def test_a_batch_takes_at_most_max_batch_runs():
 
 
 def test_each_member_has_its_own_lambda_stop_and_cancel_on_leaving(monkeypatch):
-    monkeypatch.setattr(manager_module, "LEAVE_GRACE_SECONDS", 0.0)
+    monkeypatch.setattr(trainers_module, "LEAVE_GRACE_SECONDS", 0.0)
     alive = {"steerer", "stopper", "leaver"}
     manager = JobManager(max_concurrent=1, batch_window=0.5, session_alive=alive.__contains__)
     base = _calm_moons(steps=200)
@@ -167,7 +167,7 @@ def test_a_running_jobs_figures_change_at_most_every_few_seconds_and_not_just_be
 
 
 def test_a_sweep_stops_when_its_tab_closes(monkeypatch):
-    monkeypatch.setattr(manager_module, "LEAVE_GRACE_SECONDS", 0.0)
+    monkeypatch.setattr(trainers_module, "LEAVE_GRACE_SECONDS", 0.0)
     manager = JobManager(max_concurrent=1, session_alive=lambda s: False)
     base = RunConfig.for_dataset("digits", steps=3000, seed=50)
     job = manager.submit_sweep(base, [0.1, 1.0], [0, 1], watcher="closed tab")

@@ -15,7 +15,8 @@ import pytest
 
 from dann_demo import RunConfig
 from dann_demo.jobs import codec
-from dann_demo.jobs.cluster import ClusterManager
+from dann_demo.jobs.cluster import StreamQueue
+from dann_demo.jobs.manager import JobManager
 from dann_demo.jobs.redis_store import RedisStore
 from dann_demo.method.train import Trainer
 from tests.conftest import ROOT
@@ -45,12 +46,13 @@ def _apps():
         manager.close()
 
 
-made: list[ClusterManager] = []
+made: list[JobManager] = []
 
 
-def _app(url: str, prefix: str) -> ClusterManager:
+def _app(url: str, prefix: str) -> JobManager:
     """An app process's manager; every session counts as connected (its heartbeat keeps them)."""
-    made.append(ClusterManager(RedisStore(url, prefix=prefix), session_alive=lambda _session: True))
+    store = RedisStore(url, prefix=prefix)
+    made.append(JobManager(store, StreamQueue(store, session_alive=lambda _session: True)))
     return made[-1]
 
 

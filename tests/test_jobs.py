@@ -148,7 +148,7 @@ def test_a_run_whose_watchers_all_left_is_stopped():
 
 
 def test_runs_without_watchers_or_liveness_always_finish(manager):
-    assert not manager.abandoned(manager.submit(RunConfig.for_dataset("moons", steps=10, n_samples=50, seed=32)))
+    assert not manager.queue.abandoned(manager.submit(RunConfig.for_dataset("moons", steps=10, n_samples=50, seed=32)))
 
 
 def test_sweep_job_runs_in_the_background_and_is_cached(manager):

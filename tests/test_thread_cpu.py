@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from dann_demo.jobs.manager import TRAINER_THREAD_NAME, name_trainer_thread
+from dann_demo.jobs.trainers import TRAINER_THREAD_NAME, name_trainer_thread
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -46,7 +46,7 @@ class Host(Protocol):
     def built(self, batch: Batch) -> None: ...
     def joiners(self, batch: Batch) -> list[Job]: ...
     def left(self, batch: Batch, job_id: str) -> None: ...
-    def close(self, batch: Batch) -> None: ...
+    def close_batch(self, batch: Batch) -> None: ...
     def log_batch(self, entry: dict) -> None: ...
 
 
@@ -207,14 +207,14 @@ class BatchRun(Runner):
             outcomes = self.ensemble.run(self)
         except Exception as e:  # noqa: BLE001 - one batch's failure must not end 30 students' runs
             log.exception("batch of %d failed; training its runs one by one", len(self.members))
-            host.close(batch)
+            host.close_batch(batch)
             for job in self.members:
                 if job.id not in self.ended:
                     self.store.restart(job.id, f"Trained alone: the batch it was in failed ({type(e).__name__}).")
                     LoneRun(host, job).train()
             return
         finally:
-            host.close(batch)
+            host.close_batch(batch)
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
         for i, outcome in enumerate(outcomes):
@@ -228,7 +228,7 @@ class BatchRun(Runner):
         log.info("batch of %d %s runs done in %.1f s (at most %d at once)", len(self.members), dataset, seconds, most)
 
     def _alone(self, jobs: list[Job]) -> None:
-        self.host.close(self.batch)
+        self.host.close_batch(self.batch)
         for job in jobs:
             LoneRun(self.host, job).train()
 

@@ -58,6 +58,7 @@ class ClassStore(Protocol):
     def request_copy(self, job_id: str, copy_id: str) -> bool: ...  # False: the run is not training
     def take_copies(self, job_id: str) -> list[str]: ...
     def watch(self, job_id: str, session: str, at: float | None = None) -> None: ...
+    def watchers(self, job_id: str) -> dict[str, float]: ...  # session -> when it last looked
     def unwatch(self, job_id: str, session: str) -> int: ...  # watchers left
 
     # --- the result cache ---
@@ -254,6 +255,10 @@ class MemoryStore:
         with self._lock:
             if (job := self._job(job_id)) is not None:
                 job.watchers[session] = time.time() if at is None else at
+
+    def watchers(self, job_id: str) -> dict[str, float]:
+        job = self._job(job_id)
+        return dict(job.watchers) if job is not None else {}
 
     def unwatch(self, job_id: str, session: str) -> int:
         with self._lock:

@@ -30,7 +30,7 @@ def worker_name() -> str:
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
 
 
-class WorkQueue:
+class WorkStream:
     def __init__(self, client: redis.Redis, prefix: str = "dann"):
         self.r, self.p = client, prefix
         self.stream = f"{prefix}:work"
