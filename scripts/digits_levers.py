@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dann_demo import RunConfig
+from dann_demo import RunConfig, train
 from dann_demo.datasets import REGISTRY
 from dann_demo.datasets.digits import digits
-from dann_demo.method import models, train
+from dann_demo.method import models
 
 # The settings before the levers: the paper's MNIST net (5x5 second convolution, a domain classifier of
 # one layer of 100), its learning-rate decay, the schedule's ceiling at 3, one crop per target digit;

@@ -93,3 +93,17 @@ def test_a_page_whose_redis_is_away_says_so_without_a_traceback(monkeypatch):
             assert any("cannot be reached" in e.value for e in at.error), page
     finally:
         _fresh_process_state()
+
+
+def test_a_manager_dropped_from_the_cache_stops_its_watch_beat(redis_url, monkeypatch):
+    """A server that runs all day: a released app-process manager leaves no thread behind."""
+    from pages import server
+
+    monkeypatch.setattr(server, "REDIS_URL", redis_url)
+    monkeypatch.setattr(server, "REDIS_PREFIX", fresh_prefix())
+    server.job_manager.clear()
+    beat = server.job_manager().queue.beat
+    assert beat.alive
+    server.job_manager.clear()
+    assert not beat.alive
+    server.shared_store.clear()

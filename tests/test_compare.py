@@ -3,8 +3,7 @@ import threading
 import numpy as np
 import pytest
 
-from dann_demo import RunConfig
-from dann_demo.method import train
+from dann_demo import RunConfig, train
 from dann_demo.method.metrics import proxy_a_distance
 from dann_demo.views import compare as compare_module
 from dann_demo.views.compare import (
@@ -80,6 +79,15 @@ def test_background_projection_fills_every_step_and_stops_when_unwanted(moons_ru
 
     assert project_in_background(chains, wanted=wanted_once).result(timeout=60) == len(chains)
     assert ready_steps(chains) == [0]
+
+
+def test_a_finished_fill_forgets_its_session(moons_runs):
+    """A server that runs all day keeps no note per session that ever drew a map."""
+    settings = ProjectionSettings("pca", points_per_domain=30, seed=3)
+    for n in range(3):
+        chains = [map_chain(r, settings) for r in moons_runs]
+        project_in_background(chains, wanted=lambda n=n: n > 0, owner=f"session-{n}").result(timeout=60)
+    assert not [owner for owner in compare_module._latest if owner.startswith("session-")]
 
 
 def test_map_chains_are_bounded(moons_runs, monkeypatch):

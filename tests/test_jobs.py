@@ -203,3 +203,17 @@ def test_a_trainer_notice_reaches_the_job(manager, monkeypatch):
     )
     _wait(job)
     assert job.status == FINISHED and "CUDA graphs need a CUDA device" in job.notice
+
+
+def test_a_steered_copy_stopped_while_queued_lets_go_of_its_weights():
+    """The copy waits with the run's weights behind the one trainer; stopped there, nothing keeps them."""
+    manager = JobManager(max_concurrent=1, max_batch=1)
+    run = manager.submit(RunConfig.for_dataset("moons", steps=100_000, n_samples=100, seed=33), watcher="a")
+    manager.store.watch(run.id, "b")
+    wait_until(lambda: run.step >= 10, what="step 10")
+    copy = manager.set_lambda(run, 0.5, watcher="b")
+    wait_until(lambda: manager.queue.held_trainers() == 1, what="the copy queued with the run's weights")
+    manager.stop(copy, watcher="b")
+    assert manager.queue.held_trainers() == 0 and manager.get(copy.id).status == STOPPED
+    manager.close()
+    _wait(run)

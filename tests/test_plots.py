@@ -4,8 +4,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dann_demo import RunConfig
-from dann_demo.method import train
+from dann_demo import RunConfig, train
 from dann_demo.views import plots
 
 

@@ -201,3 +201,31 @@ def test_identical_runs_asked_for_at_once_are_one_run(store):
     assert sorted(store.get(got[0].id).watchers) == [f"s{n}" for n in range(8)]
     store.request_stop(got[0].id)  # no longer shareable: the next one is a run of its own
     assert store.add_shared(Job(config), "s9").id != got[0].id
+
+
+def test_an_ended_job_leaves_what_runners_are_asked(redis_url):
+    """A class that runs all day: the sets runners poll hold only jobs that may still train."""
+    from dann_demo.jobs.redis_store import RedisStore
+    from tests.redis_server import fresh_prefix
+
+    store = RedisStore(redis_url, prefix=fresh_prefix(), max_jobs=2)
+    asked = [f"{store.p}:{name}" for name in ("asked:lambda", "asked:copies", "stopped")]
+    ended = []
+    for seed, end in enumerate(("finish", "fail", "stop")):
+        job = Job(RunConfig(seed=40 + seed))
+        store.add(job)
+        store.set_status(job.id, RUNNING)
+        store.request_lambda(job.id, 0.5)
+        store.request_copy(job.id, f"copy{seed}")
+        store.request_stop(job.id)
+        assert all(store.r.sismember(key, job.id) for key in asked)
+        if end == "finish":
+            store.finish(job.id, _result(job.config, stopped=True), STOPPED)
+        elif end == "fail":
+            store.fail(job.id, "bad")
+        else:
+            store.set_status(job.id, STOPPED)
+        store.request_lambda(job.id, 0.7)  # asked of a run that has ended: nobody will take it
+        store.request_stop(job.id)
+        ended.append(job.id)
+    assert not any(store.r.sismember(key, i) for key in asked for i in ended)

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from dann_demo import RunConfig, Trainer, TrainingDiverged
+from dann_demo import RunConfig, Trainer, TrainingDiverged, train
 from dann_demo.datasets.moons import moons
-from dann_demo.method import train
 from dann_demo.method.models import build_model
 from dann_demo.method.train import history_frame
 

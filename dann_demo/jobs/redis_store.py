@@ -281,8 +281,14 @@ class RedisStore:
         pipe.zrem(f"{self.p}:jobs", job_id)
         for s in Status:
             pipe.srem(f"{self.p}:status:{s}", job_id)
-        pipe.srem(f"{self.p}:stopped", job_id)
+        self._settle(pipe, job_id)
         pipe.execute()
+
+    def _settle(self, pipe, job_id: str) -> None:
+        """An ended job is asked nothing more: it leaves the asked sets (a class that runs all day would
+        otherwise grow them by every run that was steered or stopped)."""
+        for name in ("asked:lambda", "asked:copies", "stopped"):
+            pipe.srem(f"{self.p}:{name}", job_id)
 
     def get(self, job_id: str | None) -> AnyJob | None:
         return self.get_many([job_id])[0] if job_id else None
@@ -492,6 +498,13 @@ class RedisStore:
     # --- what a run's runner reports ---
     def set_status(self, job_id: str, status: Status) -> None:
         self._move(keys=[self._k(job_id), f"{self.p}:status:"], args=[job_id, str(status)])
+        if status in DONE:
+            self._settled(job_id)
+
+    def _settled(self, job_id: str) -> None:
+        pipe = self.r.pipeline()
+        self._settle(pipe, job_id)
+        pipe.execute()
 
     def add_notice(self, job_id: str, notice: str) -> None:
         self._notice(keys=[self._k(job_id)], args=[notice])
@@ -576,6 +589,7 @@ class RedisStore:
         )
         if result.snapshots:  # the result holds them, and the final pictures: no second copy
             self.r.delete(self._k(job_id, "snaps"), self._k(job_id, "pics"))
+        self._settled(job_id)
 
     def finish_sweep(self, job_id: str, runs: pd.DataFrame | None, status: Status) -> None:
         if self.r.hget(self._k(job_id), "kind") != b"sweep":
@@ -584,18 +598,22 @@ class RedisStore:
             self.r.set(self._k(job_id, "result"), codec.frame_json(runs), ex=JOB_TTL_S)
         extra = ["fraction", 1.0] if status == Status.FINISHED else []
         self._move(keys=[self._k(job_id), f"{self.p}:status:"], args=[job_id, str(status), *extra])
+        self._settled(job_id)
 
     def fail(self, job_id: str, error: str) -> None:
         # The message with the status, in one step: a page that sees FAILED also sees why.
         self._move(keys=[self._k(job_id), f"{self.p}:status:"], args=[job_id, "failed", "error", error])
+        self._settled(job_id)
 
     # --- what sessions ask ---
     def request_lambda(self, job_id: str, value: float) -> None:
-        if self.r.hget(self._k(job_id), "kind") != b"run":
+        kind, status = self.r.hmget(self._k(job_id), ["kind", "status"])
+        if kind != b"run":
             return
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(self._k(job_id), mapping={"lambda_value": float(value), "lambda_pending": 1})
-        pipe.sadd(f"{self.p}:asked:lambda", job_id)
+        if Status(status.decode()) not in DONE:  # an ended run applies nothing: nobody would take it
+            pipe.sadd(f"{self.p}:asked:lambda", job_id)
         pipe.execute()
         self._asks_changed()
 
@@ -622,11 +640,13 @@ class RedisStore:
         return float(value) if value not in (None, b"") else None
 
     def request_stop(self, job_id: str) -> None:
-        if not self.r.exists(self._k(job_id)):
+        status = self.r.hget(self._k(job_id), "status")
+        if status is None:
             return
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(self._k(job_id), "stop_requested", 1)
-        pipe.sadd(f"{self.p}:stopped", job_id)
+        if Status(status.decode()) not in DONE:  # the runners' set: an ended run has no runner to ask
+            pipe.sadd(f"{self.p}:stopped", job_id)
         pipe.execute()
         self._asks_changed()
 

@@ -122,8 +122,21 @@ class Fill:
     chains: list[MapChain]
     idle_cores: Callable[[], int]
     wanted: Callable[[], bool]
+    owner: str | None = None  # the session that asked (None: anyone)
     made: int = 0
     finished: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def key(self) -> tuple:
+        return tuple(id(c) for c in self.chains)
+
+    def end(self) -> None:
+        """The fill is over: its owner's note of what it asked for last goes too (a server that runs all
+        day would otherwise keep one per session that ever drew a map)."""
+        with _fills_lock:
+            if self.owner is not None and _latest.get(self.owner) == self.key:
+                del _latest[self.owner]
+        self.finished.set()
 
     def done(self) -> bool:
         return self.finished.is_set()
@@ -151,9 +164,9 @@ def _fill_round(fill: Fill) -> None:
                 _projector.submit(_fill_round, fill)
                 return
     except Exception:  # noqa: BLE001 - a map that cannot be drawn ends this fill; the page says so
-        fill.finished.set()
+        fill.end()
         raise
-    fill.finished.set()
+    fill.end()
 
 
 def project_in_background(
@@ -179,7 +192,8 @@ def project_in_background(
     def still_wanted() -> bool:
         return wanted() and (owner is None or _latest.get(owner) == key)
 
-    fill = _fills[key] = Fill(chains, idle_cores, still_wanted)
+    with _fills_lock:
+        fill = _fills[key] = Fill(chains, idle_cores, still_wanted, owner)
     _projector.submit(_fill_round, fill)
     return fill
 
