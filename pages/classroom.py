@@ -10,11 +10,12 @@ import streamlit as st
 
 from dann_demo.classroom.join import qr_png
 from dann_demo.classroom.lan import listen_note, server_address_root, students_roots
-from dann_demo.classroom.rooms import MAX_AGE_HOURS, MAX_RUNS_PER_ROOM, room_frame
+from dann_demo.classroom.rooms import MAX_AGE_HOURS, MAX_RUNS_PER_ROOM
 from dann_demo.jobs import RUNNING
 from dann_demo.links import ROOM_PARAM
 from dann_demo.method.results import history_frame
 from dann_demo.views import plots
+from dann_demo.views.room_table import room_frame
 from pages import server
 from pages.server import class_rooms, guarded, job_manager, require_navigation
 

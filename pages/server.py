@@ -10,7 +10,7 @@ import threading
 import streamlit as st
 import torch
 
-from dann_demo.classroom.rooms import Rooms
+from dann_demo.classroom.rooms import MemoryRooms, Rooms
 from dann_demo.jobs import JobManager
 
 _navigation_forced = False
@@ -86,7 +86,7 @@ def class_rooms() -> Rooms:
         from dann_demo.classroom.redis_rooms import RedisRooms
 
         return RedisRooms(shared_store().r, REDIS_PREFIX)
-    return Rooms()
+    return MemoryRooms()
 
 
 def store_errors() -> tuple[type[BaseException], ...]:

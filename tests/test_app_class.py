@@ -83,26 +83,6 @@ def test_codes_that_open_no_room_get_a_clear_note():
     assert not teacher.dataframe
 
 
-def test_rooms_are_bounded_and_cannot_be_listed(monkeypatch):
-    from dann_demo.classroom import rooms
-    from dann_demo.jobs import Job
-
-    monkeypatch.setattr(rooms, "MAX_ROOMS", 3)
-    monkeypatch.setattr(rooms, "MAX_RUNS_PER_ROOM", 2)
-    registry = rooms.Rooms()
-    made = [registry.create() for _ in range(4)]
-    assert len(registry) == 3 and registry.get(made[0].code) is None  # the oldest gave way
-    assert registry.get(made[3].code.upper()) is made[3]  # codes are read in either case
-    jobs = [Job(__import__("dann_demo").RunConfig()) for _ in range(3)]
-    for i, job in enumerate(jobs):
-        registry.add_run(made[3].code, f"s{i}", "x" * 100 + "\x07", job.id)
-    entries = registry.entries(made[3].code)
-    assert [e.job_id for e in entries] == [j.id for j in jobs[1:]] and entries[0].nickname == "x" * rooms.MAX_NICKNAME
-    made[3].created_at -= rooms.MAX_AGE_HOURS * 3600 + 1
-    assert registry.get(made[3].code) is None  # ended
-    assert set(rooms.CODE_ALPHABET).isdisjoint("01ilo") and len(made[1].code) == rooms.CODE_LENGTH
-
-
 def test_a_students_page_in_a_room_keeps_the_class_pace_from_its_first_run():
     """In a room the page shows the run's numbers in one line while it trains, even before the class's
     other runs start (one pace from Train to the end: no full rerun while it trains), and at the end its

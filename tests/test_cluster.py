@@ -89,27 +89,6 @@ def test_a_result_travels_as_npz_and_json_and_nothing_else():
         codec.unpack(buffer.getvalue())
 
 
-@pytest.mark.parametrize("kind", ["memory", "redis"])
-def test_rooms_keep_the_same_rules_in_redis(kind, redis_url, monkeypatch):
-    from dann_demo.classroom import rooms
-    from dann_demo.classroom.redis_rooms import RedisRooms
-
-    monkeypatch.setattr(rooms, "MAX_ROOMS", 3)
-    monkeypatch.setattr(rooms, "MAX_RUNS_PER_ROOM", 2)
-    registry = rooms.Rooms() if kind == "memory" else RedisRooms(RedisStore(redis_url).r, fresh_prefix())
-    made = [registry.create() for _ in range(4)]
-    assert len(registry) == 3 and registry.get(made[0].code) is None
-    assert registry.get(made[3].code.upper()).code == made[3].code
-    for i in range(3):
-        registry.add_run(made[3].code, f"s{i}", "x" * 100 + "\x07", f"job{i}", ended=lambda j: j == "job1")
-    entries = registry.entries(made[3].code)
-    assert [e.job_id for e in entries] == ["job0", "job2"] and entries[0].nickname == "x" * rooms.MAX_NICKNAME
-    assert registry.nickname_taken(made[3].code, "X" * 24, "someone else")
-    registry.replace_job("job2", "copy2", "s2")
-    assert [e.job_id for e in registry.entries(made[3].code)] == ["job0", "copy2"]
-    assert registry.add_run("nosuchroom", "s", "n", "j") is None and registry.get("nosuchroom") is None
-
-
 def test_two_app_processes_share_runs_rooms_and_results_through_a_worker(redis_url):
     """Runs started through either app process train on one worker (batched together); identical settings
     from the two share one run; a room opened on one lists the runs of both; a digits run trains too; a

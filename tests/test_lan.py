@@ -6,7 +6,7 @@ import pytest
 
 from dann_demo.classroom.join import qr_png
 from dann_demo.classroom.lan import interface_addresses, is_loopback, server_address_root, students_roots
-from dann_demo.classroom.rooms import Rooms
+from dann_demo.classroom.rooms import MemoryRooms
 
 LAN = [("docker0", "172.17.0.1"), ("tun0", "85.1.2.3"), ("wlan0", "192.168.1.20")]
 
@@ -53,7 +53,7 @@ def test_the_qr_code_decodes_back_to_the_link():
 
 
 def test_two_students_with_one_nickname_are_told_and_stay_two():
-    rooms = Rooms()
+    rooms = MemoryRooms()
     code = rooms.create().code
     rooms.add_run(code, "session-a", "Ada", "job-1")
     assert rooms.nickname_taken(code, " ada ", "session-b")  # letter case and spaces aside

@@ -1,4 +1,4 @@
-"""The rooms of a class in Redis (with DANN_REDIS_URL): the same interface and limits as rooms.Rooms, shared
+"""The rooms of a class in Redis (with DANN_REDIS_URL): the same interface (rooms.Rooms) and rules, shared
 by every app process, so a room's link works whichever process a student lands on and survives a restart.
 
     {p}:rooms               sorted set: code -> when it was opened
@@ -11,7 +11,6 @@ A room's keys expire MAX_AGE_HOURS after it was opened, as the in-memory rooms e
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -19,10 +18,18 @@ from dataclasses import asdict
 import redis
 
 from dann_demo.classroom import rooms as limits  # read at each call: the limits are rooms.py's (and a test's)
-from dann_demo.classroom.rooms import CODE_ALPHABET, CODE_LENGTH, Room, RoomEntry, clean_nickname, normalise_code
+from dann_demo.classroom.rooms import (
+    Room,
+    RoomEntry,
+    RoomRules,
+    clean_nickname,
+    entry_to_drop,
+    new_code,
+    normalise_code,
+)
 
 
-class RedisRooms:
+class RedisRooms(RoomRules):
     def __init__(self, client: redis.Redis, prefix: str = "dann"):
         self.r, self.p = client, prefix
 
@@ -40,7 +47,7 @@ class RedisRooms:
             for code, _ in self.r.zpopmin(f"{self.p}:rooms", excess):
                 self.r.delete(self._key(code.decode()), self._key(code.decode(), "entries"))
         while True:
-            code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+            code = new_code()
             if self.r.hsetnx(self._key(code), "created_at", now):
                 break
         ends = int(now + limits.MAX_AGE_HOURS * 3600) + 1
@@ -51,9 +58,8 @@ class RedisRooms:
         return Room(code, now)
 
     def get(self, code: str | None) -> Room | None:
-        if not code:
+        if not code or (code := normalise_code(code)) is None:
             return None
-        code = normalise_code(code)
         created = self.r.hget(self._key(code), "created_at")
         if created is None:
             return None
@@ -74,11 +80,11 @@ class RedisRooms:
         pipe = self.r.pipeline(transaction=True)
         pipe.rpush(key, json.dumps(asdict(entry)))
         pipe.expireat(key, int(room.created_at + limits.MAX_AGE_HOURS * 3600) + 1)
-        length = pipe.execute()[0]
-        if length > limits.MAX_RUNS_PER_ROOM:
+        if pipe.execute()[0] > limits.MAX_RUNS_PER_ROOM:
             raw = self.r.lrange(key, 0, -1)
-            finished = [e for e in raw if ended(json.loads(e)["job_id"])]
-            self.r.lrem(key, 1, finished[0] if finished else raw[0])
+            entries = [RoomEntry(**json.loads(e)) for e in raw]
+            if (drop := entry_to_drop(entries, ended)) is not None:
+                self.r.lrem(key, 1, raw[entries.index(drop)])
         return entry
 
     def replace_job(self, old_id: str, new_id: str, session: str) -> None:
@@ -92,12 +98,6 @@ class RedisRooms:
     def entries(self, code: str) -> list[RoomEntry]:
         room = self.get(code)
         return room.entries if room is not None else []
-
-    def nickname_taken(self, code: str, nickname: str, session: str) -> bool:
-        wanted = clean_nickname(nickname).casefold()
-        return bool(wanted) and any(
-            e.session != session and e.nickname.casefold() == wanted for e in self.entries(code)
-        )
 
     def __len__(self) -> int:
         self._prune(time.time())

@@ -3,14 +3,17 @@ starts from the room's link is an entry of the room (with the nickname the stude
 page reads a room's entries; it trains nothing.
 
 A room is a label on runs, not a RunConfig field, so it never splits the result cache or a batch: an
-entry names its run by job id, and the job manager knows nothing of rooms. Rooms live in memory only,
-with limits (MAX_ROOMS, MAX_RUNS_PER_ROOM, MAX_AGE_HOURS): nothing of a room is
-written to disk unless the teacher downloads it. A code cannot be listed: only the exact code opens it.
+entry names its run by job id, and the job manager knows nothing of rooms. Limits (MAX_ROOMS,
+MAX_RUNS_PER_ROOM, MAX_AGE_HOURS): nothing of a room is written to disk unless the teacher downloads it.
+A code cannot be listed: only the exact code opens it.
+
+Two kinds keep rooms behind one interface (`Rooms`; tests/test_rooms.py runs against both): `MemoryRooms`
+here, in this process; `RedisRooms` (redis_rooms.py), shared by a cluster's app processes. The rules they
+share are `RoomRules`' and this module's functions, written once.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import secrets
 import threading
@@ -18,9 +21,7 @@ import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import pandas as pd
+from typing import Protocol
 
 CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"  # no 0/o, 1/l/i: a code read off a projector is typed right
 CODE_LENGTH = 8  # 31^8 = 8.5e11 codes: not guessable in a lesson
@@ -36,8 +37,24 @@ def clean_nickname(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()[:MAX_NICKNAME]
 
 
-def normalise_code(text: str) -> str:
-    return str(text).strip().lower()
+def normalise_code(text: str) -> str | None:
+    """A room code as typed or linked (either case, spaces around), or None where it cannot be one: a
+    value that is not a code never reaches a store's keys (`?room=CODE:entries` names another key)."""
+    code = str(text).strip().lower()
+    if len(code) != CODE_LENGTH or not set(code) <= set(CODE_ALPHABET):
+        return None
+    return code
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def entry_to_drop(entries: list[RoomEntry], ended: Callable[[str], bool]) -> RoomEntry | None:
+    """Past MAX_RUNS_PER_ROOM, the entry that goes: the oldest whose run has ended, else the oldest."""
+    if len(entries) <= MAX_RUNS_PER_ROOM:
+        return None
+    return next((e for e in entries if ended(e.job_id)), entries[0])
 
 
 @dataclass
@@ -60,8 +77,37 @@ class Room:
         return (time.time() if now is None else now) - self.created_at > MAX_AGE_HOURS * 3600
 
 
-class Rooms:
-    """The rooms of one server process; thread-safe."""
+class Rooms(Protocol):
+    """Where a class's rooms live; thread-safe, and the same rules in every kind."""
+
+    def create(self) -> Room: ...  # a new room with a fresh random code
+    def get(self, code: str | None) -> Room | None: ...  # the room of exactly this code (None: unknown, ended)
+    def add_run(  # enter a job as a session's run; None when the room is gone
+        self, code: str, session: str, nickname: str, job_id: str, ended: Callable[[str], bool] = ...
+    ) -> RoomEntry | None: ...
+    def replace_job(self, old_id: str, new_id: str, session: str) -> None: ...  # the session's run moved
+    def entries(self, code: str) -> list[RoomEntry]: ...
+    def nickname_taken(self, code: str, nickname: str, session: str) -> bool: ...
+    def __len__(self) -> int: ...
+
+
+class RoomRules:
+    """What every kind of Rooms decides the same way, from its entries."""
+
+    def entries(self, code: str) -> list[RoomEntry]:
+        raise NotImplementedError
+
+    def nickname_taken(self, code: str, nickname: str, session: str) -> bool:
+        """Whether another session's run in the room goes by this nickname (letter case and spaces aside):
+        the two stay two entries, and the second student is told."""
+        wanted = clean_nickname(nickname).casefold()
+        return bool(wanted) and any(
+            e.session != session and e.nickname.casefold() == wanted for e in self.entries(code)
+        )
+
+
+class MemoryRooms(RoomRules):
+    """The rooms of one server process."""
 
     def __init__(self):
         self._rooms: dict[str, Room] = {}
@@ -78,34 +124,32 @@ class Rooms:
             self._prune(now)
             while len(self._rooms) >= MAX_ROOMS:
                 del self._rooms[min(self._rooms.values(), key=lambda r: r.created_at).code]
-            code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+            code = new_code()
             while code in self._rooms:
-                code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+                code = new_code()
             room = self._rooms[code] = Room(code, now)
             return room
 
     def get(self, code: str | None) -> Room | None:
         """The room of exactly this code, or None (unknown, or expired)."""
-        if not code:
+        if not code or (code := normalise_code(code)) is None:
             return None
         with self._lock:
             self._prune(time.time())
-            return self._rooms.get(normalise_code(code))
+            return self._rooms.get(code)
 
     def add_run(
         self, code: str, session: str, nickname: str, job_id: str, ended: Callable[[str], bool] = lambda _: False
     ) -> RoomEntry | None:
-        """Enter job `job_id` in the room as `session`'s run; None when the room is gone. Past
-        MAX_RUNS_PER_ROOM the oldest entry whose run has `ended` goes (or else the oldest)."""
+        """Enter job `job_id` in the room as `session`'s run; None when the room is gone (entry_to_drop
+        says which entry goes past the limit)."""
         with self._lock:
-            room = self._rooms.get(normalise_code(code))
+            room = self._rooms.get(normalise_code(code) or "")
             if room is None or room.expired():
                 return None
             entry = RoomEntry(session, clean_nickname(nickname), job_id)
             room.entries.append(entry)
-            if len(room.entries) > MAX_RUNS_PER_ROOM:
-                finished = [e for e in room.entries if ended(e.job_id)]
-                drop = finished[0] if finished else room.entries[0]
+            if (drop := entry_to_drop(room.entries, ended)) is not None:
                 room.entries.remove(drop)
             return entry
 
@@ -124,66 +168,5 @@ class Rooms:
         with self._lock:
             return list(room.entries)
 
-    def nickname_taken(self, code: str, nickname: str, session: str) -> bool:
-        """Whether another session's run in the room goes by this nickname (letter case and spaces aside):
-        the two stay two entries, and the second student is told."""
-        wanted = clean_nickname(nickname).casefold()
-        return bool(wanted) and any(
-            e.session != session and e.nickname.casefold() == wanted for e in self.entries(code)
-        )
-
     def __len__(self) -> int:
         return len(self._rooms)
-
-
-def lambda_setting(config) -> tuple[str, float | None]:
-    """(what the chart calls the run's lambda, the lambda it is drawn at): a constant lambda at itself, the
-    paper schedule at its ceiling; source only and the oracle have none (they are the reference lines)."""
-    if config.mode in ("source_only", "target_oracle"):
-        return "none", None
-    if config.lambda_schedule == "paper":
-        return f"paper (to {config.lambda_value:g})", config.lambda_value
-    return f"{config.lambda_value:g}", config.lambda_value
-
-
-def room_frame(entries: list[RoomEntry], job_of: Callable[[str], Any]) -> pd.DataFrame:
-    """One row per entry whose job `job_of(id)` still knows: who, the settings, the latest (or final)
-    figures and the state. Reads the jobs only: figures of a running job are those of its latest record."""
-    rows = []
-    found = [(entry, job) for entry in entries if (job := job_of(entry.job_id)) is not None]
-    for n, (entry, job) in enumerate(found, start=1):
-        c = job.config
-        last = job.history[-1] if job.history else None
-        final = job.result.metrics if job.result is not None else None
-        label, at = lambda_setting(c)
-
-        def figure(name: str, final=final, last=last) -> float:
-            if final is not None:
-                return float(final[name])
-            return float(getattr(last, name)) if last is not None else math.nan
-
-        rows.append(
-            {
-                "run": n,
-                "nickname": entry.nickname or "(no name)",
-                "mode": c.mode,
-                "lambda": label,
-                "lambda_at": at if at is not None else math.nan,
-                "schedule": c.lambda_schedule,
-                "dataset": c.dataset,
-                "rotation": c.rotation if c.dataset == "moons" else math.nan,
-                "seed": c.seed,
-                "state": job.status,
-                "step": job.step,
-                "steps": c.steps,
-                "source_acc": figure("source_acc"),
-                "target_acc": figure("target_acc"),
-                "domain_acc": figure("domain_acc"),
-                "pad": float(final["pad"]) if final is not None else math.nan,
-                "steered": bool(job.lambda_changes),
-                "job": job.id,
-            }
-        )
-    columns = ["run", "nickname", "mode", "lambda", "lambda_at", "schedule", "dataset", "rotation", "seed", "state",
-               "step", "steps", "source_acc", "target_acc", "domain_acc", "pad", "steered", "job"]  # fmt: skip
-    return pd.DataFrame(rows, columns=columns)
