@@ -42,7 +42,7 @@ import redis
 from dann_demo.config import RunConfig
 from dann_demo.jobs import codec
 from dann_demo.jobs.job import DONE, AnyJob, Job, Status, SweepJob
-from dann_demo.jobs.store import MAX_JOBS
+from dann_demo.jobs.store import MAX_JOBS, check_progress_fields, jobs_to_forget
 from dann_demo.method.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult
 
 MAX_RECORDS = 10_000  # progress records kept per job (a 20,000-step run logging every 10 steps: 2,000)
@@ -242,19 +242,14 @@ class RedisStore:
         self._forget_old()
 
     def _forget_old(self) -> None:
-        """Past max_jobs the oldest ended jobs are forgotten (their results stay in the cache)."""
-        total = self.r.zcard(f"{self.p}:jobs")
-        if total <= self.max_jobs:
+        """Past max_jobs, old ended jobs are forgotten (jobs_to_forget: the rule of every store)."""
+        if self.r.zcard(f"{self.p}:jobs") <= self.max_jobs:
             return
         oldest = [i.decode() for i in self.r.zrange(f"{self.p}:jobs", 0, -1)]
         statuses = self.statuses(oldest)
-        for job_id in oldest:
-            if total <= self.max_jobs:
-                break
-            status = statuses.get(job_id)
-            if status is None or Status(status) in DONE:
-                self._delete(job_id, status)
-                total -= 1
+        by_age = [(i, Status(statuses[i]) if statuses[i] else None) for i in oldest]
+        for job_id in jobs_to_forget(by_age, self.max_jobs):
+            self._delete(job_id)
 
     def statuses(self, ids: list[str]) -> dict[str, str | None]:
         """Each job's status word (None: not known), in one round trip."""
@@ -275,7 +270,7 @@ class RedisStore:
                 return False
             time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
 
-    def _delete(self, job_id: str, status: str | None) -> None:
+    def _delete(self, job_id: str) -> None:
         pipe = self.r.pipeline()
         pipe.delete(*self._parts(job_id))
         pipe.zrem(f"{self.p}:jobs", job_id)
@@ -537,9 +532,7 @@ class RedisStore:
             self.r.hset(self._k(job_id, "snaps"), str(snapshot.step), codec.snapshot_bytes(snapshot))
 
     def set_progress(self, job_id: str, **fields) -> None:
-        allowed = {"batch_size", "lambda_changes", "fraction"}
-        if not set(fields) <= allowed:
-            raise ValueError(f"set_progress takes {', '.join(sorted(allowed))}, not {', '.join(set(fields) - allowed)}")
+        check_progress_fields(fields)
         if "lambda_changes" in fields:
             fields["lambda_changes"] = json.dumps([list(c) for c in fields["lambda_changes"]])
         if self.r.exists(self._k(job_id)):

@@ -23,6 +23,22 @@ from dann_demo.method.results import FeatureSnapshot, Gallery, InputPlane, Progr
 # Jobs remembered for the pages; older ended ones are forgotten (their results stay cached). Two full rooms
 # of 300 (rooms.MAX_RUNS_PER_ROOM) and their steered copies: a room's Class page must not lose its own runs.
 MAX_JOBS = 720
+PROGRESS_FIELDS = frozenset({"batch_size", "lambda_changes", "fraction"})  # what set_progress may set
+
+
+def check_progress_fields(fields: dict) -> None:
+    if not set(fields) <= PROGRESS_FIELDS:
+        wrong = ", ".join(sorted(set(fields) - PROGRESS_FIELDS))
+        raise ValueError(f"set_progress takes {', '.join(sorted(PROGRESS_FIELDS))}, not {wrong}")
+
+
+def jobs_to_forget(oldest_first: list[tuple[str, Status | None]], max_jobs: int) -> list[str]:
+    """Past max_jobs, the oldest ended jobs (or unknown ones) are forgotten, so a long class does not grow
+    memory without bound; their results stay in the cache. A job queued or training is never forgotten."""
+    excess = len(oldest_first) - max_jobs
+    if excess <= 0:
+        return []
+    return [job_id for job_id, status in oldest_first if status is None or status.done][:excess]
 
 
 class ClassStore(Protocol):
@@ -81,17 +97,14 @@ class MemoryStore:
 
     # --- jobs ---
     def add(self, job: AnyJob, watcher: str | None = None) -> None:
-        """Remember a job; past max_jobs the oldest ended ones are forgotten (their results stay in the
-        cache), so a long class does not grow memory without bound."""
+        """Remember a job (jobs_to_forget says which old ones go)."""
         with self._lock:
             if watcher is not None:
                 job.watchers[watcher] = time.time()
             self._jobs[job.id] = job
-            if len(self._jobs) > self.max_jobs:
-                for old in sorted((j for j in self._jobs.values() if j.done), key=lambda j: j.submitted_at):
-                    if len(self._jobs) <= self.max_jobs:
-                        break
-                    del self._jobs[old.id]
+            by_age = sorted(self._jobs.values(), key=lambda j: j.submitted_at)
+            for old in jobs_to_forget([(j.id, j.status) for j in by_age], self.max_jobs):
+                del self._jobs[old]
 
     def get(self, job_id: str | None) -> AnyJob | None:
         return self._jobs.get(job_id) if job_id else None
@@ -162,9 +175,7 @@ class MemoryStore:
                 job.snapshots[snapshot.step] = snapshot
 
     def set_progress(self, job_id: str, **fields) -> None:
-        allowed = {"batch_size", "lambda_changes", "fraction"}
-        if not set(fields) <= allowed:
-            raise ValueError(f"set_progress takes {', '.join(sorted(allowed))}, not {', '.join(set(fields) - allowed)}")
+        check_progress_fields(fields)
         with self._lock:
             if (job := self._job(job_id)) is not None:
                 for name, value in fields.items():
