@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 
 from dann_demo.jobs.job import QUEUED, RUNNING, AnyJob
+from dann_demo.jobs.redis_keys import job_key
 from dann_demo.jobs.redis_store import RedisStore
 from dann_demo.jobs.trainers import LEAVE_GRACE_SECONDS
 from dann_demo.jobs.work_stream import WorkStream
@@ -30,6 +31,25 @@ WATCH_BEAT_S = 2.0  # how often an app process says which of its sessions still 
 # A worker stops a run whose every watcher has been silent this long: a page reload or a landing on
 # another app process comes back sooner.
 WATCH_TIMEOUT_S = LEAVE_GRACE_SECONDS + 3 * WATCH_BEAT_S
+
+
+def queue_position(store: RedisStore, job_id: str) -> int:
+    """How many queued jobs were submitted before this one (0: next, or not queued)."""
+    ids = list(store.r.smembers(f"{store.p}:status:queued"))
+    if not ids:
+        return 0
+    mine = store.r.zscore(f"{store.p}:jobs", job_id)
+    scores = store.r.zmscore(f"{store.p}:jobs", ids)
+    return 0 if mine is None else sum(1 for s in scores if s is not None and s < mine)
+
+
+def active_watchers(store: RedisStore) -> dict[str, dict[str, float]]:
+    """The watchers of every queued or running job, in two round trips (no records, no pictures)."""
+    ids = sorted({i.decode() for s in ("queued", "running") for i in store.r.smembers(f"{store.p}:status:{s}")})
+    pipe = store.r.pipeline()
+    for job_id in ids:
+        pipe.hgetall(job_key(store.p, job_id, "watchers"))
+    return {job_id: {k.decode(): float(v) for k, v in w.items()} for job_id, w in zip(ids, pipe.execute(), strict=True)}
 
 
 class WatchBeat:
@@ -55,7 +75,7 @@ class WatchBeat:
         while not self._stop.wait(WATCH_BEAT_S):
             try:
                 now = time.time()
-                for job_id, watchers in self.store.active_watchers().items():
+                for job_id, watchers in active_watchers(self.store).items():
                     for session in watchers:
                         if self.session_alive(session):
                             self.store.watch(job_id, session, now)
@@ -84,7 +104,7 @@ class StreamQueue:
         return self.store.statuses([job_id])[job_id] == QUEUED
 
     def position(self, job_id: str) -> int:
-        return self.store.position(job_id)
+        return queue_position(self.store, job_id)
 
     def idle(self) -> bool:
         return self.store.count(QUEUED, RUNNING) == 0

@@ -2,21 +2,6 @@
 runs against both), shared by every app process and training worker of a class, and kept across a
 restart of any of them.
 
-Every key is under one prefix (`dann:` unless told). Per job:
-
-    {p}:job:{id}            hash: what it is (config JSON), status, notice, error, the lambda asked,
-                            stop, batch size, generation (restarts), pictures' version
-    {p}:job:{id}:records    stream of its progress records (JSON), capped at MAX_RECORDS
-    {p}:job:{id}:snaps      hash: step -> feature snapshot (.npz)
-    {p}:job:{id}:pics       hash: the input plane and the gallery (.npz)
-    {p}:job:{id}:result     its RunResult (.npz), or a sweep's table (JSON)
-    {p}:job:{id}:watchers   hash: session -> when it last looked
-    {p}:job:{id}:copies     list of copies asked for
-
-and for the class: {p}:jobs (a sorted set by submission), {p}:status:{status} (sets, so counting is
-cheap), {p}:shared:{config hash} (the untouched run of a config), {p}:asked:lambda and {p}:asked:copies
-(jobs with something asked), {p}:cache:run:{key} and {p}:cache:sweep:{key} with their recency sets.
-
 No pickle: arrays travel as .npz read with allow_pickle=False, the rest as JSON (codec.py). Every key of
 a job expires JOB_TTL_S after its last write, the cache and the job list are bounded, so a class that
 is left alone does not keep memory for ever.
@@ -28,113 +13,24 @@ ASK_POLL_S and answers the rest from that; a lambda or Stop takes effect within 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import threading
 import time
-from collections import OrderedDict
-from typing import Any
 
 import pandas as pd
 import redis
 
 from dann_demo.config import RunConfig
 from dann_demo.jobs import codec
-from dann_demo.jobs.job import DONE, AnyJob, Job, Status, SweepJob
+from dann_demo.jobs import redis_keys as keys
+from dann_demo.jobs.decoded import DecodedCache
+from dann_demo.jobs.job import DONE, AnyJob, Job, Status
+from dann_demo.jobs.redis_cache import ResultCache
+from dann_demo.jobs.redis_keys import JOB_TTL_S, MAX_RECORDS
+from dann_demo.jobs.redis_reads import JobReader
 from dann_demo.jobs.store import MAX_JOBS, check_progress_fields, jobs_to_forget
 from dann_demo.method.results import FeatureSnapshot, Gallery, InputPlane, ProgressRecord, RunResult
 
-MAX_RECORDS = 10_000  # progress records kept per job (a 20,000-step run logging every 10 steps: 2,000)
-JOB_TTL_S = 13 * 3600  # a job's keys outlive a 12-hour room by an hour after its last write
 ASK_POLL_S = 0.1  # how stale a runner's view of "asked" may be
-# Decoded snapshots, pictures, records and results kept per process: a page redraw decodes only what is
-# new (a Class page of 300 finished runs holds about 30 MB of moons results).
-DECODED_BYTES = int(os.environ.get("DANN_DECODED_MB", "256")) * 2**20
-
-# Move a job between the status sets and set its fields, atomically: a page never counts a job twice.
-# KEYS: job hash, the status-set prefix. ARGV: id, new status, then field, value pairs.
-_MOVE = """
-local old = redis.call('HGET', KEYS[1], 'status')
-if not old then return 0 end
-redis.call('SREM', KEYS[2] .. old, ARGV[1])
-redis.call('SADD', KEYS[2] .. ARGV[2], ARGV[1])
-redis.call('HSET', KEYS[1], 'status', ARGV[2])
-for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-return 1
-"""
-# Take the lambda asked for, once. KEYS: job hash, the asked-lambda set. ARGV: id.
-_TAKE_LAMBDA = """
-if redis.call('SREM', KEYS[2], ARGV[1]) == 0 then return false end
-redis.call('HSET', KEYS[1], 'lambda_pending', '0')
-return redis.call('HGET', KEYS[1], 'lambda_value')
-"""
-# Ask a running job for a copy. KEYS: job hash, its copies list, the asked-copies set. ARGV: id, copy id.
-_REQUEST_COPY = """
-if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[2])
-redis.call('SADD', KEYS[3], ARGV[1])
-return 1
-"""
-# Take every copy asked for. KEYS: the copies list, the asked-copies set. ARGV: id.
-_TAKE_COPIES = """
-redis.call('SREM', KEYS[2], ARGV[1])
-local copies = redis.call('LRANGE', KEYS[1], 0, -1)
-redis.call('DEL', KEYS[1])
-return copies
-"""
-# Delete the shared key if it still names the stale run. KEYS: the key. ARGV: the stale job id.
-_RELEASE_SHARED = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-# Add a notice unless the job has one. KEYS: job hash. ARGV: notice.
-_NOTICE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local old = redis.call('HGET', KEYS[1], 'notice')
-if old and old ~= '' then return 0 end
-redis.call('HSET', KEYS[1], 'notice', ARGV[1])
-return 1
-"""
-
-
-def _size_of(value: Any) -> int:
-    """About the bytes a decoded value holds: its arrays (a result's weights, snapshots, pictures)."""
-    import numpy as np
-
-    if value is None:
-        return 64
-    if isinstance(value, tuple):
-        return sum(_size_of(v) for v in value)
-    if isinstance(value, RunResult):
-        arrays = [t.numpy() for t in value.state_dict.values()]
-        arrays += [a for snap in value.snapshots.values() for a in vars(snap).values() if isinstance(a, np.ndarray)]
-        for picture in (value.input_plane, value.gallery):
-            if picture is not None:
-                arrays += [a for a in vars(picture).values() if isinstance(a, np.ndarray)]
-        return 4096 + sum(a.nbytes for a in arrays)
-    if isinstance(value, (InputPlane, Gallery)):
-        return sum(a.nbytes for a in vars(value).values() if isinstance(a, np.ndarray))
-    if isinstance(value, pd.DataFrame):
-        return int(value.memory_usage(deep=True).sum())
-    return 1024
-
-
-def connect(url: str, wait: bool = False) -> redis.Redis:
-    """A client for `url`. `wait`: retry for ever while the server is away (a worker that should go on
-    once Redis is back); otherwise give up after about a second (a page says so and tries again)."""
-    from redis.backoff import ExponentialBackoff
-    from redis.retry import Retry
-
-    retry = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=-1 if wait else 2)
-    return redis.Redis.from_url(
-        url,
-        retry=retry,
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-        socket_connect_timeout=1.0,
-        socket_timeout=None if wait else 5.0,
-        health_check_interval=10,
-    )
 
 
 class RedisStore:
@@ -148,18 +44,18 @@ class RedisStore:
         max_jobs: int = MAX_JOBS,
         wait: bool = False,
     ):
-        self.r = connect(client, wait) if isinstance(client, str) else client
+        self.r = keys.connect(client, wait) if isinstance(client, str) else client
         self.p = prefix
         self.cache_entries, self.max_jobs = cache_entries, max_jobs
-        self._move = self.r.register_script(_MOVE)
-        self._take_lambda = self.r.register_script(_TAKE_LAMBDA)
-        self._request_copy = self.r.register_script(_REQUEST_COPY)
-        self._take_copies = self.r.register_script(_TAKE_COPIES)
-        self._notice = self.r.register_script(_NOTICE)
-        self._release_shared = self.r.register_script(_RELEASE_SHARED)
-        self._decoded: OrderedDict[tuple, tuple[Any, int]] = OrderedDict()
-        self._decoded_bytes = 0
-        self._lock = threading.Lock()
+        self._move = self.r.register_script(keys.MOVE)
+        self._take_lambda = self.r.register_script(keys.TAKE_LAMBDA)
+        self._request_copy = self.r.register_script(keys.REQUEST_COPY)
+        self._take_copies = self.r.register_script(keys.TAKE_COPIES)
+        self._notice = self.r.register_script(keys.NOTICE)
+        self._release_shared = self.r.register_script(keys.RELEASE_SHARED)
+        self.decoded = DecodedCache()
+        self.reader = JobReader(self.r, prefix, self.decoded)
+        self.cache = ResultCache(self.r, prefix, cache_entries, self.decoded)
         # This process's view of what was asked (ASK_POLL_S old at most): jobs with a lambda or copies
         # asked for, and jobs asked to stop.
         self._asked_at = -1.0
@@ -169,10 +65,10 @@ class RedisStore:
 
     # --- keys ---
     def _k(self, job_id: str, part: str = "") -> str:
-        return f"{self.p}:job:{job_id}" + (f":{part}" if part else "")
+        return keys.job_key(self.p, job_id, part)
 
     def _parts(self, job_id: str) -> list[str]:
-        return [self._k(job_id, part) for part in ("", "records", "snaps", "pics", "result", "watchers", "copies")]
+        return [self._k(job_id, part) for part in keys.JOB_PARTS]
 
     def _touch(self, pipe, job_id: str) -> None:
         for key in self._parts(job_id):
@@ -183,32 +79,7 @@ class RedisStore:
 
     # --- jobs ---
     def add(self, job: AnyJob, watcher: str | None = None) -> None:
-        fields: dict[str, Any] = {
-            "status": str(job.status),
-            "notice": job.notice or "",
-            "error": job.error or "",
-            "from_cache": int(job.from_cache),
-            "submitted_at": job.submitted_at,
-            "stop_requested": int(job.stop_requested),
-            "gen": 0,
-            "pics": 0,
-        }
-        if isinstance(job, Job):
-            fields |= {
-                "kind": "run",
-                "config": job.config.to_json(),
-                "batch_size": job.batch_size,
-                "lambda_value": "" if job.lambda_value is None else job.lambda_value,
-                "lambda_pending": int(job.lambda_pending),
-                "lambda_changes": json.dumps(job.lambda_changes),
-            }
-        else:
-            fields |= {
-                "kind": "sweep",
-                "config": job.base.to_json(),
-                "sweep": json.dumps({"lambdas": job.lambdas, "seeds": job.seeds, "references": job.references}),
-                "fraction": job.fraction,
-            }
+        fields = keys.job_fields(job)
         pipe = self.r.pipeline()
         pipe.hset(self._k(job.id), mapping=fields)
         pipe.zadd(f"{self.p}:jobs", {job.id: job.submitted_at})
@@ -290,142 +161,7 @@ class RedisStore:
 
     def get_many(self, ids: list[str]) -> list[AnyJob | None]:
         """The jobs of `ids` (None where unknown), read in one round trip (a Class page's 300 runs)."""
-        pipe = self.r.pipeline()
-        for job_id in ids:
-            pipe.hgetall(self._k(job_id))
-            pipe.xrange(self._k(job_id, "records"))
-            pipe.hkeys(self._k(job_id, "snaps"))
-            pipe.hgetall(self._k(job_id, "watchers"))
-        answers = pipe.execute()
-        jobs: list[AnyJob | None] = []
-        for n, job_id in enumerate(ids):
-            h, records, snap_steps, watchers = answers[4 * n : 4 * n + 4]
-            h = {k.decode(): v.decode() for k, v in h.items()}
-            jobs.append(self._job(job_id, h, records, snap_steps, watchers) if h else None)
-        return jobs
-
-    def _job(self, job_id: str, h: dict[str, str], records, snap_steps, watchers) -> AnyJob:
-        status = Status(h["status"])
-        common = {
-            "id": job_id,
-            "status": status,
-            "error": h.get("error") or None,
-            "notice": h.get("notice") or None,
-            "from_cache": h.get("from_cache") == "1",
-            "submitted_at": float(h["submitted_at"]),
-            "watchers": {k.decode(): float(v) for k, v in watchers.items()},
-            "stop_requested": h.get("stop_requested") == "1",
-        }
-        config = RunConfig.from_json(h["config"])
-        if h["kind"] == "sweep":
-            sweep = json.loads(h["sweep"])
-            runs = (
-                self._decoded_once((job_id, "runs", h["status"]), lambda: self._runs(job_id))
-                if status in DONE
-                else None
-            )
-            return SweepJob(
-                config,
-                sweep["lambdas"],
-                sweep["seeds"],
-                sweep["references"],
-                fraction=float(h["fraction"]),
-                runs=runs,
-                **common,
-            )
-        gen = h.get("gen", "0")
-        steps = sorted(int(s) for s in snap_steps)
-        snapshots = self._snapshots(job_id, gen, steps)
-        plane, gallery = self._decoded_once((job_id, gen, "pics", h.get("pics")), lambda: self._read_pictures(job_id))
-        result = None
-        if h.get("has_result") == "1":
-            result = self._decoded_once((job_id, gen, "result"), lambda: self._read_result(job_id))
-            if result is not None:
-                plane, gallery = result.input_plane, result.gallery
-                snapshots = result.snapshots or snapshots
-        value = h.get("lambda_value", "")
-        return Job(
-            config,
-            history=self._history(job_id, gen, records),
-            snapshots=snapshots,
-            input_plane=plane,
-            gallery=gallery,
-            lambda_changes=[(int(s), float(v)) for s, v in json.loads(h.get("lambda_changes") or "[]")],
-            result=result,
-            batch_size=int(h.get("batch_size") or 1),
-            lambda_value=float(value) if value != "" else None,
-            lambda_pending=h.get("lambda_pending") == "1",
-            **common,
-        )
-
-    def _history(self, job_id: str, gen: str, records) -> list[ProgressRecord]:
-        """The records, each decoded once per process (an entry's id names it: records never change)."""
-        if not records:
-            return []
-        last = records[-1][0]
-        return self._decoded_once(
-            (job_id, gen, "records", len(records), last),
-            lambda: [codec.record_from_json(fields[b"r"]) for _, fields in records],
-            size=sum(len(f[b"r"]) for _, f in records),
-        )
-
-    def _snapshots(self, job_id: str, gen: str, steps: list[int]) -> dict[int, FeatureSnapshot]:
-        """A snapshot never changes once written (a restart starts a new generation): each is read and
-        decoded once per process."""
-        missing = [s for s in steps if (job_id, gen, "snap", s) not in self._decoded]
-        if missing:
-            blobs = self.r.hmget(self._k(job_id, "snaps"), [str(s) for s in missing])
-            for step, blob in zip(missing, blobs, strict=True):
-                if blob is not None:
-                    self._remember((job_id, gen, "snap", step), codec.snapshot_from_bytes(blob), len(blob))
-        out = {}
-        for step in steps:
-            if (snap := self._recall((job_id, gen, "snap", step))) is not None:
-                out[step] = snap
-        return out
-
-    def _read_pictures(self, job_id: str) -> tuple[InputPlane | None, Gallery | None]:
-        plane, gallery = self.r.hmget(self._k(job_id, "pics"), ["plane", "gallery"])
-        return codec.picture_from_bytes(plane), codec.picture_from_bytes(gallery)
-
-    def _read_result(self, job_id: str) -> RunResult | None:
-        blob = self.r.get(self._k(job_id, "result"))
-        return codec.result_from_bytes(blob) if blob else None
-
-    def _runs(self, job_id: str) -> pd.DataFrame | None:
-        blob = self.r.get(self._k(job_id, "result"))
-        return codec.frame_from_json(blob) if blob else None
-
-    # --- decoded blobs, once per process ---
-    def _remember(self, key: tuple, value: Any, size: int = 1024) -> None:
-        """Keep a decoded value, the least recently used going first past DECODED_BYTES (`size`: the
-        bytes it was decoded from, about what it takes in memory)."""
-        with self._lock:
-            if key in self._decoded:
-                self._decoded_bytes -= self._decoded[key][1]
-            self._decoded[key] = (value, size)
-            self._decoded.move_to_end(key)
-            self._decoded_bytes += size
-            while self._decoded_bytes > DECODED_BYTES and len(self._decoded) > 1:
-                self._decoded_bytes -= self._decoded.popitem(last=False)[1][1]
-
-    def _recall(self, key: tuple) -> Any:
-        with self._lock:
-            if key in self._decoded:
-                self._decoded.move_to_end(key)
-                return self._decoded[key][0]
-        return None
-
-    def _decoded_once(self, key: tuple, read, size: int | None = None):
-        with self._lock:
-            if key in self._decoded:
-                self._decoded.move_to_end(key)
-                return self._decoded[key][0]
-        value = read()
-        if size is None:
-            size = _size_of(value)
-        self._remember(key, value, size)
-        return value
+        return self.reader.read(ids)
 
     def shared_run(self, config: RunConfig) -> Job | None:
         job_id = self.r.get(f"{self.p}:shared:{config.stable_hash()}")
@@ -468,27 +204,8 @@ class RedisStore:
         found = [self.get(i) for i in sorted(ids)]
         return sorted((j for j in found if j is not None and j.status in statuses), key=lambda j: j.submitted_at)
 
-    def position(self, job_id: str) -> int:
-        """How many queued jobs were submitted before this one (0: next, or not queued)."""
-        ids = list(self.r.smembers(f"{self.p}:status:queued"))
-        if not ids:
-            return 0
-        mine = self.r.zscore(f"{self.p}:jobs", job_id)
-        scores = self.r.zmscore(f"{self.p}:jobs", ids)
-        return 0 if mine is None else sum(1 for s in scores if s is not None and s < mine)
-
     def watchers(self, job_id: str) -> dict[str, float]:
         return {k.decode(): float(v) for k, v in self.r.hgetall(self._k(job_id, "watchers")).items()}
-
-    def active_watchers(self) -> dict[str, dict[str, float]]:
-        """The watchers of every queued or running job, in two round trips (no records, no pictures)."""
-        ids = sorted({i.decode() for s in ("queued", "running") for i in self.r.smembers(f"{self.p}:status:{s}")})
-        pipe = self.r.pipeline()
-        for job_id in ids:
-            pipe.hgetall(self._k(job_id, "watchers"))
-        return {
-            job_id: {k.decode(): float(v) for k, v in w.items()} for job_id, w in zip(ids, pipe.execute(), strict=True)
-        }
 
     # --- what a run's runner reports ---
     def set_status(self, job_id: str, status: Status) -> None:
@@ -674,34 +391,15 @@ class RedisStore:
         pipe.hlen(self._k(job_id, "watchers"))
         return int(pipe.execute()[1])
 
-    # --- the result cache (bounded: the least recently used entries go) ---
-    def _cached(self, kind: str, key: str) -> bytes | None:
-        blob = self.r.get(f"{self.p}:cache:{kind}:{key}")
-        if blob is not None:
-            self.r.zadd(f"{self.p}:cache:{kind}s", {key: time.time()})
-        return blob
-
-    def _cache(self, kind: str, key: str, blob: bytes | str) -> None:
-        pipe = self.r.pipeline(transaction=True)
-        pipe.set(f"{self.p}:cache:{kind}:{key}", blob, ex=JOB_TTL_S)
-        pipe.zadd(f"{self.p}:cache:{kind}s", {key: time.time()})
-        pipe.execute()
-        excess = self.r.zcard(f"{self.p}:cache:{kind}s") - self.cache_entries
-        if excess > 0:
-            for old in self.r.zpopmin(f"{self.p}:cache:{kind}s", excess):
-                self.r.delete(f"{self.p}:cache:{kind}:{old[0].decode()}")
-
+    # --- the result cache (redis_cache.py) ---
     def cached_result(self, key: str) -> RunResult | None:
-        blob = self._cached("run", key)
-        return self._decoded_once(("cache", key, len(blob)), lambda: codec.result_from_bytes(blob)) if blob else None
+        return self.cache.result(key)
 
     def cache_result(self, key: str, result: RunResult) -> None:
-        with contextlib.suppress(codec.BlobTooLarge):  # too large to share: trained again next time
-            self._cache("run", key, codec.result_bytes(result))
+        self.cache.put_result(key, result)
 
     def cached_sweep(self, key: str) -> pd.DataFrame | None:
-        blob = self._cached("sweep", key)
-        return codec.frame_from_json(blob) if blob else None
+        return self.cache.sweep(key)
 
     def cache_sweep(self, key: str, runs: pd.DataFrame) -> None:
-        self._cache("sweep", key, codec.frame_json(runs))
+        self.cache.put_sweep(key, runs)
