@@ -238,12 +238,12 @@ def _print_data_note(config: RunConfig) -> None:
 
 
 def cmd_fetch_mnist(args: argparse.Namespace) -> int:
-    from dann_demo.datasets import mnist
+    from dann_demo.datasets import mnist, mnist_download
 
     files = mnist.locate(args.data_dir)
     if files.missing:
         print(f"downloading {', '.join(files.missing)} into {files.data_dir}", flush=True)
-        files = mnist.download(files.data_dir)
+        files = mnist_download.download(files.data_dir)
     print(f"MNIST files in {files.data_dir}:")
     checks = mnist.verify(files)
     for role, path in files.paths.items():

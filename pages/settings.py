@@ -10,7 +10,7 @@ import streamlit as st
 
 from dann_demo import devices
 from dann_demo.config import RUN_SPECS, ConfigError, RunConfig, Spec, belongs_to, dataset_defaults
-from dann_demo.datasets import REGISTRY, DataFileError, data_kind, load_pair, mnist
+from dann_demo.datasets import REGISTRY, DataFileError, data_kind, load_pair, mnist, mnist_download
 from dann_demo.datasets import file_checks as limits
 from dann_demo.datasets import uploads as kept_uploads
 from pages.linking import widget_key
@@ -178,7 +178,7 @@ def mnist_settings(k: str) -> str | None:
     ):
         try:
             with st.spinner("Downloading MNIST and checking its checksums…"):
-                found = mnist.download(found.data_dir, log_line=lambda line: None)
+                found = mnist_download.download(found.data_dir, log_line=lambda line: None)
             st.rerun()  # draw the settings again, now with the files
         except (mnist.MnistError, OSError) as e:
             st.error(str(e), icon=":material/error:")

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from dann_demo import RunConfig
 from dann_demo.__main__ import main
-from dann_demo.datasets import load_pair, mnist
+from dann_demo.datasets import load_pair, mnist, mnist_download
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -161,7 +161,7 @@ def test_download_fetches_missing_files_and_checks_them(tmp_path, monkeypatch, f
     fake_checksums(arrays)
     payload = {name + ".gz": gzip.compress(idx_bytes(arrays[role])) for role, (name, _) in mnist.FILES.items()}
     asked = serve(monkeypatch, payload)
-    files = mnist.download(tmp_path / "data", log_line=lambda line: None)
+    files = mnist_download.download(tmp_path / "data", log_line=lambda line: None)
     assert files.has_train and files.has_test
     assert all(p.parent == tmp_path / "data" and p.name.endswith(".gz") for p in files.paths.values())
     assert all(mnist.verify(files).values())
@@ -180,7 +180,7 @@ def test_download_falls_back_to_the_second_mirror(tmp_path, monkeypatch, fake_ch
         return FakeResponse(good[request.full_url.rsplit("/", 1)[1]])
 
     monkeypatch.setattr("urllib.request.urlopen", urlopen)
-    assert mnist.download(tmp_path / "data", log_line=lambda line: None).has_train
+    assert mnist_download.download(tmp_path / "data", log_line=lambda line: None).has_train
 
 
 def test_checksum_failure_deletes_the_download_and_says_so(tmp_path, monkeypatch, fake_checksums):
@@ -191,7 +191,7 @@ def test_checksum_failure_deletes_the_download_and_says_so(tmp_path, monkeypatch
     bad[0, 0, 0] ^= 1
     serve(monkeypatch, {"train-images-idx3-ubyte.gz": gzip.compress(idx_bytes(bad))})
     with pytest.raises(mnist.MnistError) as e:
-        mnist.download(tmp_path / "data", log_line=lambda line: None)
+        mnist_download.download(tmp_path / "data", log_line=lambda line: None)
     message = str(e.value)
     assert "train-images-idx3-ubyte.gz" in message and "checksum does not match" in message
     assert "deleted" in message
@@ -201,7 +201,7 @@ def test_checksum_failure_deletes_the_download_and_says_so(tmp_path, monkeypatch
 def test_files_missing_on_every_mirror(tmp_path, monkeypatch):
     asked = serve(monkeypatch, {})
     with pytest.raises(mnist.MnistError) as e:
-        mnist.download(tmp_path, log_line=lambda line: None)
+        mnist_download.download(tmp_path, log_line=lambda line: None)
     assert "Could not get a good copy of train-images-idx3-ubyte.gz" in str(e.value) and "HTTP 404" in str(e.value)
     assert len(asked) == len(mnist.MIRRORS)  # it stops at the first file no mirror has
 
@@ -213,7 +213,7 @@ def test_offline_message_says_which_files_to_put_where(tmp_path, monkeypatch):
     monkeypatch.setattr("urllib.request.urlopen", urlopen)
     folder = tmp_path / "data"
     with pytest.raises(mnist.MnistError) as e:
-        mnist.mnist_pair(folder)
+        mnist.mnist_pair(folder, download=mnist_download.download)
     message = str(e.value)
     assert "Could not download MNIST" in message and str(folder) in message
     for name in (
@@ -226,7 +226,7 @@ def test_offline_message_says_which_files_to_put_where(tmp_path, monkeypatch):
     assert "needs internet" in message and "Name or service not known" in message
     # Without downloading, the same advice at once.
     with pytest.raises(mnist.MnistError, match="MNIST files not found in"):
-        mnist.mnist_pair(tmp_path / "other", allow_download=False)
+        mnist.mnist_pair(tmp_path / "other")
 
 
 # --- MNIST-M ---

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dann_demo.datasets import blobs, digits, files, mnist, moons
+from dann_demo.datasets import blobs, digits, files, mnist, mnist_download, moons
 from dann_demo.datasets.files import DataFileError
 from dann_demo.datasets.pair import UNLABELLED, DomainPair, resolve_data_dir
 from dann_demo.datasets.photos import background_photos, blend_over_photos
@@ -65,7 +65,7 @@ class Dataset:
 
 
 def _mnist(config) -> DomainPair:
-    return mnist.mnist_pair(config.data_dir, config.n_samples)
+    return mnist.mnist_pair(config.data_dir, config.n_samples, download=mnist_download.download)
 
 
 REGISTRY: dict[str, Dataset] = {

@@ -21,8 +21,6 @@ import logging
 import os
 import struct
 import threading
-import urllib.error
-import urllib.request
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,9 +34,9 @@ from dann_demo.datasets.photos import background_photos, blend_over_photos, chan
 log = logging.getLogger(__name__)
 
 ENV_VAR = DATA_DIR_VARIABLE
-MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://yann.lecun.com/exdb/mnist/")
 # role -> (standard file name, MD5 of the uncompressed file). Checking the uncompressed payload
 # verifies a .gz and a plain file alike.
+MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://yann.lecun.com/exdb/mnist/")
 FILES = {
     "train_images": ("train-images-idx3-ubyte", "6bbc9ace898e44ae57da46a324031adb"),
     "train_labels": ("train-labels-idx1-ubyte", "a25bea736e30d166cdddb491f175f624"),
@@ -47,8 +45,6 @@ FILES = {
 }
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049  # 0x0803: unsigned bytes, 3 dims; 0x0801: unsigned bytes, 1 dim
 IMAGE_SIZE = 28
-MAX_DOWNLOAD_BYTES = 20 * 2**20  # the largest file, train-images .gz, is 9.9 MB
-DOWNLOAD_TIMEOUT_S = 30
 TEST_ONLY_FRACTION = 0.3  # with the t10k files alone: 7,000 digits to train on, 3,000 to test
 MNIST_M_SEED = 0  # one fixed MNIST-M, as the paper had; the run's seed varies initial weights and batches
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -167,83 +163,6 @@ def payload_md5(path: Path) -> str:
 def verify(files: MnistFiles) -> dict[str, bool]:
     """For each file present: does its uncompressed content match the official MNIST checksum?"""
     return {role: payload_md5(p) == FILES[role][1] for role, p in files.paths.items() if p is not None}
-
-
-def _fetch(url: str) -> bytes:
-    request = urllib.request.Request(url, headers={"User-Agent": "dann-playground"})
-    with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
-        data = response.read(MAX_DOWNLOAD_BYTES + 1)
-    if len(data) > MAX_DOWNLOAD_BYTES:
-        raise MnistError(f"{url}: larger than {MAX_DOWNLOAD_BYTES // 2**20} MB, not an MNIST file.")
-    return data
-
-
-_download_lock = threading.Lock()
-
-
-def _download_one(name: str, md5: str, target: Path, log_line: Callable[[str], None]) -> tuple[bool, bool, list[str]]:
-    """Try each mirror for `name`.gz until a copy passes the checksum.
-    Returns (saved, whether any server answered, what went wrong per mirror)."""
-    problems, answered = [], False
-    for mirror in MIRRORS:
-        url = mirror + name + ".gz"
-        try:
-            data = _fetch(url)
-        except urllib.error.HTTPError as e:  # before URLError, its base: the server answered
-            answered = True
-            problems.append(f"{url}: HTTP {e.code} {e.reason}")
-            continue
-        except (urllib.error.URLError, OSError, MnistError) as e:  # OSError: timeouts, reset connections
-            problems.append(f"{url}: {getattr(e, 'reason', e)}")
-            continue
-        answered = True
-        part = target.with_name(target.name + ".part")
-        try:
-            part.write_bytes(data)
-        except OSError as e:
-            raise MnistError(f"Cannot write {part} ({e}); is the data folder writable?")
-        try:
-            ok = payload_md5(part) == md5
-        except MnistError:  # not even a readable gzip file
-            ok = False
-        if not ok:
-            part.unlink(missing_ok=True)
-            problems.append(f"{url}: the checksum does not match the official MNIST file, so the download was deleted")
-            continue
-        part.replace(target)  # atomic: a reader never sees half a file
-        log_line(f"downloaded {url} -> {target} (checksum ok)")
-        return True, answered, problems
-    return False, answered, problems
-
-
-def download(data_dir: str | os.PathLike | None = None, log_line: Callable[[str], None] = print) -> MnistFiles:
-    """Download the missing MNIST files into the data directory, checking each one's checksum.
-
-    A download whose checksum fails is deleted, and the next mirror is tried. Raises MnistError
-    saying what went wrong and which files to put where by hand.
-    """
-    with _download_lock:  # two students pressing Download at once fetch the files once
-        files = locate(data_dir)
-        root = files.data_dir
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise MnistError(
-                f"Cannot create the data folder {root} ({e}); choose another with --data-dir or {ENV_VAR}."
-            )
-        for role, path in files.paths.items():
-            if path is not None:
-                continue
-            name, md5 = FILES[role]
-            saved, answered, problems = _download_one(name, md5, root / (name + ".gz"), log_line)
-            if not saved:
-                intro = (
-                    f"Could not get a good copy of {name}.gz."
-                    if answered
-                    else "Could not download MNIST (no connection to the internet?)."
-                )
-                raise MnistError(f"{intro} {missing_files_message(locate(root))} Tried: {'; '.join(problems)}.")
-        return locate(root)
 
 
 # --- MNIST-M ---
@@ -408,13 +327,16 @@ _pair_lock = threading.Lock()
 
 
 def mnist_pair(
-    data_dir: str | os.PathLike | None = None, n_train: int = 60_000, allow_download: bool = True
+    data_dir: str | os.PathLike | None = None,
+    n_train: int = 60_000,
+    download: Callable[..., MnistFiles] | None = None,
 ) -> DomainPair:
     """MNIST (grey, made 3-channel) -> MNIST-M (colour): the first `n_train` training digits of each
-    domain, and the test digits. Downloads missing files when allowed and online."""
+    domain, and the test digits. Missing files are fetched with `download` (mnist_download.download) where
+    given, and online."""
     files = locate(data_dir)
     if not files.has_test:
-        if not allow_download:
+        if download is None:
             raise MnistError(missing_files_message(files))
         files = download(files.data_dir, log_line=log.info)  # inside a training job: log, don't print
     stamp = tuple((str(p), p.stat().st_mtime_ns) for p in files.paths.values() if p is not None)
