@@ -1,7 +1,7 @@
 """Where a process's CPU goes: its threads' CPU seconds by thread name, and how busy each core was.
 
 Linux keeps each thread's user and system time in /proc/PID/task/TID/stat and its name in .../comm. The
-job manager names its training threads "dann-job" at the OS level (dann_demo/jobs/manager.py), and the
+job manager names its training threads "dann-job" at the OS level (dann_demo/jobs/trainers.py), and the
 threads they start inherit the name, so the server's CPU splits into training and the rest (the pages'
 reruns, the websocket, the class page). A thread that ends between two looks leaves its time in the
 process's total but not in any thread's: it counts as the rest. /proc/stat gives each core's busy time.
