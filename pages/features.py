@@ -17,7 +17,7 @@ from dann_demo.views.compare import (
 )
 from dann_demo.views.embed import ProjectionSettings
 from pages.linking import link_notes, read_link, write_link
-from pages.server import guarded, job_manager, require_navigation, session_id
+from pages.server import guarded, job_manager, require_navigation, session_alive, session_id
 from pages.settings import METHOD_LABELS, MODE_LABELS, draw_widget, mode_title, run_settings
 from pages.summary import percent
 
@@ -137,8 +137,7 @@ def maps_view(finished: list[Job]) -> None:
     """The maps of every step that is projected (the background fills the rest, and this redraws
     until all are in); Play and the step slider run in the browser."""
     chains = [map_chain(job.result, settings) for job in finished]
-    alive = manager.session_alive or (lambda s: True)
-    project_in_background(chains, manager.idle_cores, wanted=lambda: alive(me), owner=me)
+    project_in_background(chains, manager.idle_cores, wanted=lambda: session_alive(me), owner=me)
     steps = ready_steps(chains)
     total = len(finished[0].result.snapshots)
     if not steps:

@@ -70,11 +70,11 @@ def job_manager() -> JobManager:
         from dann_demo.jobs.cluster import StreamQueue
 
         store = shared_store()
-        return JobManager(store, StreamQueue(store, session_alive=_session_alive))
+        return JobManager(store, StreamQueue(store, session_alive=session_alive))
     return JobManager(
         max_concurrent=int(os.environ.get("DANN_MAX_JOBS", "2")),
         cache_entries=int(os.environ.get("DANN_CACHE_RUNS", "32")),
-        session_alive=_session_alive,
+        session_alive=session_alive,
     )
 
 
@@ -139,7 +139,7 @@ def guarded(view):
     return run
 
 
-def _session_alive(session: str) -> bool:
+def session_alive(session: str) -> bool:
     """Whether a browser session is still connected (cancel on leaving). Under AppTest, with no
     server runtime, every session counts as alive."""
     from streamlit.runtime import Runtime
