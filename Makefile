@@ -51,7 +51,13 @@ test: $(VENV)/.installed-test
 	$(BIN)/pip check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+	@# Two runs, each in a random order (pytest-randomly): the library, pages and stores first; then the slow
+	@# ones that start real servers and clients (browser and load tests). Exit 5 (nothing collected) fails.
+	for marks in "not slow" "slow"; do \
+		$(BIN)/python -m pytest -q -m "$$marks"; rc=$$?; \
+		if [ $$rc -eq 5 ]; then echo "pytest collected no tests ($$marks)"; exit 1; fi; \
+		[ $$rc -eq 0 ] || exit $$rc; \
+	done
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

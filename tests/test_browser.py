@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from tests.browser import needs_chromium
 
-pytestmark = needs_chromium
+pytestmark = [*needs_chromium, pytest.mark.slow]
 PAGES = {"Train live": "/", "Feature maps": "/features", "Lambda sweep": "/sweep", "How it works": "/how_it_works"}
 LOOPBACK = re.compile(r"^(https?|wss?)://(127\.0\.0\.1|localhost)(:\d+)?/")
 

@@ -13,6 +13,8 @@ from tests.conftest import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 
+pytestmark = pytest.mark.slow
+
 
 def loadtest(*options: str) -> str:
     """Run the load test with short runs; its output, once it has passed."""
