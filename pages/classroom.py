@@ -1,5 +1,10 @@
 """Class: a room's runs as one experiment, live, for the projector. It reads what the job manager
-records and trains nothing itself."""
+records and trains nothing itself but the room's two reference runs.
+
+Whoever opens a room is its teacher (this session holds the room's key; the teacher link brings it to
+another tab or machine). The teacher sees the room's controls: its limits, the join screen, the teacher
+link, Stop and Remove on a run, the download, closing the room. Anyone else with the code sees the class's
+read-only view: the chart and the table. Every control's call is checked in the library too."""
 
 import logging
 import os
@@ -8,16 +13,24 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+from dann_demo.classroom import teaching
 from dann_demo.classroom.join import qr_png
 from dann_demo.classroom.lan import listen_note, server_address_root, students_roots
-from dann_demo.classroom.rooms import MAX_AGE_HOURS, MAX_RUNS_PER_ROOM
+from dann_demo.classroom.room_limits import PAGE_TITLES, PAGES, RoomLimits
+from dann_demo.classroom.rooms import MAX_AGE_HOURS, MAX_RUNS_PER_ROOM, NotTeacher, RoomRefused
+from dann_demo.config import MODES, ConfigError
+from dann_demo.datasets import DATASETS
 from dann_demo.jobs import RUNNING
 from dann_demo.links import ROOM_PARAM
 from dann_demo.method.results import history_frame
+from dann_demo.presets import PRESETS
 from dann_demo.views import plots
 from dann_demo.views.room_table import room_frame
+from dann_demo.views.text import markdown_literal, spreadsheet_safe
 from pages import server
-from pages.server import class_rooms, guarded, job_manager, require_navigation
+from pages.server import browser_id, class_rooms, guarded, job_manager, require_navigation, session_id
+
+KEY_PARAM = "key"  # the teacher link's key: read once, kept in the session, taken out of the address
 
 REDRAW_SECONDS = 2.0
 log = logging.getLogger("dann_demo.class_page")  # the server log: how long each redraw took (load test)
@@ -29,16 +42,27 @@ require_navigation()
 st.title("Class")
 manager = job_manager()
 rooms = class_rooms()
+keys: dict[str, str] = st.session_state.setdefault("class_keys", {})  # room code -> this teacher's key
 
 
 def open_room(code: str) -> None:
     st.query_params[ROOM_PARAM] = code
+    st.query_params.pop(KEY_PARAM, None)
 
 
 with st.sidebar:
     st.header("Room")
+    password = ""
+    if server.TEACHER_PASSWORD:
+        password = st.text_input("Teacher password", type="password", key="class_password", max_chars=200,
+                                 help="This server asks for it to open a room (ask whoever runs it).")  # fmt: skip
     if st.button("Open a new room", icon=":material/add_circle:", type="primary"):
-        open_room(rooms.create().code)
+        try:
+            opened, key = rooms.create(browser_id(), password)
+            keys[opened.code] = key
+            open_room(opened.code)
+        except RoomRefused as e:
+            st.error(str(e), icon=":material/block:")
     typed = st.text_input("Room code", key="class_code_input", max_chars=20, help="The code of a room opened before.")
     if st.button("Open this room", icon=":material/meeting_room:", disabled=not typed.strip()):
         open_room(typed.strip().lower())
@@ -52,14 +76,23 @@ with st.sidebar:
         "code opens it."
     )
 
-code = st.query_params.get(ROOM_PARAM, "")
+code = st.query_params.get(ROOM_PARAM, "")[:100]
 room = rooms.get(code)
 if code and room is None:
     st.warning(
-        f"Room {code!r} was not found: the code may be mistyped, or the room has ended (rooms last "
-        f"{MAX_AGE_HOURS:g} hours, and a restarted server forgets them). Open a new room on the left.",
+        f"Room '{markdown_literal(code)}' was not found: the code may be mistyped, or the room has ended (rooms "
+        f"last {MAX_AGE_HOURS:g} hours, and a restarted server forgets them). Open a new room on the left.",
         icon=":material/link_off:",
     )
+linked_key = st.query_params.get(KEY_PARAM)
+if room is not None and linked_key:  # a teacher link: the key goes into this session, out of the address
+    st.query_params.pop(KEY_PARAM, None)
+    if room.is_teacher(linked_key):
+        keys[room.code] = linked_key
+    else:
+        st.warning(
+            "This link's key does not open this room's controls: the class's view below.", icon=":material/key_off:"
+        )
 if room is None:
     st.info(
         "**Run a lesson as one experiment.** Open a new room on the left and give the class its link. Every run a "
@@ -67,6 +100,80 @@ if room is None:
         "source only and the target oracle as reference lines, and a table of every run.",
         icon=":material/groups:",
     )
+    st.stop()
+
+key = keys.get(room.code)
+teacher = room.is_teacher(key)
+rooms.touch(room.code)
+
+
+@st.fragment(run_every=2.0)
+@guarded
+def class_view_only() -> None:
+    """The class's read-only view of a room: its chart and table, no controls."""
+    entries = rooms.entries(room.code)
+    if not entries:
+        st.info("No runs in this room yet.", icon=":material/hourglass:")
+        return
+    frame = room_frame(entries, manager.get_many([e.job_id for e in entries]).get)
+    target, domain = room_figures(frame, references(entries))
+    left, right = st.columns(2)
+    left.plotly_chart(target, key="class_target", config=plots.CHART_CONFIG)
+    right.plotly_chart(domain, key="class_domain", config=plots.CHART_CONFIG)
+    st.dataframe(frame[TABLE_COLUMNS], hide_index=True, column_config=PERCENT, key="class_table")
+
+
+def room_figures(frame, references: dict):
+    """The room's two figures, rebuilt only when a run's figures or state changed since the last redraw
+    (building them took most of the Class page's server time in a class of 30)."""
+    key = frame.drop(columns=["job"]).to_csv(index=False) + repr(sorted(references.items()))
+    memo = st.session_state.get("class_figures")
+    if memo is None or memo[0] != key:
+        memo = (
+            key,
+            tuple(
+                plots.room_figure(frame, metric, title, axis, {m: r[metric] for m, r in references.items()})
+                for metric, title, axis in (
+                    ("target_acc", "The class: target accuracy against λ", "target accuracy"),
+                    ("domain_acc", "The class: domain classifier accuracy against λ", "domain accuracy"),
+                )
+            ),
+        )
+        st.session_state["class_figures"] = memo
+    return memo[1]
+
+
+def references(entries) -> dict:
+    """The room's floor and ceiling (source only, the target oracle), trained once for its data set."""
+    jobs = manager.get_many([e.job_id for e in entries])
+    configs = teaching.reference_configs(room, [j.config.dataset for j in jobs.values()])
+    made = st.session_state.setdefault("class_references", {})
+    found = {}
+    for config in configs:
+        job = manager.get(made.get(config.stable_hash()))
+        if job is None:
+            job = manager.submit(config, watcher=session_id())
+            made[config.stable_hash()] = job.id
+        else:
+            manager.watch(job, session_id())
+        if job.result is not None:
+            found[config.mode] = job.result.metrics
+    return found
+
+
+if room.closed:
+    st.info(
+        "**This room has ended**: its teacher closed it. It takes no new runs"
+        + ("; its table stays here until the room's hours are over." if teacher else "."),
+        icon=":material/door_front:",
+    )
+if not teacher:
+    st.subheader(f"Room {room.code}")
+    st.caption(
+        "The class's view (read only): the room's runs, live. Its controls are its teacher's: they open with "
+        "the teacher link."
+    )
+    class_view_only()
     st.stop()
 
 teacher_url = st.context.url or ""
@@ -117,28 +224,49 @@ st.button("Show the join screen", icon=":material/qr_code_2:", on_click=st.sessi
           kwargs={"class_join_screen": True}, help="The link as a QR code and the room code in large type, for the "
           "projector.")  # fmt: skip
 st.caption(
-    "Add a lesson to it: `&preset=lambda_too_large`, or `&hide=dataset,mode` to fix controls (the share box under "
-    "Train live builds such links and keeps the room). Two students on the same settings share one run: both appear."
+    "Two students on the same settings share one run: both appear. The room's limits below hold for every run "
+    "its students start, however they open the page."
 )
+with st.expander("My teacher link", icon=":material/key:"):
+    st.caption(
+        "It opens this room's controls from any tab or machine: keep it to yourself (it is not the students' "
+        "link, and the projector does not show it unless you open this box)."
+    )
+    st.code(f"{link}&{urlencode({KEY_PARAM: key})}", language=None)
 
 
-def room_figures(frame):
-    """The room's two figures, rebuilt only when a run's figures or state changed since the last redraw
-    (building them took most of the Class page's server time in a class of 30)."""
-    key = frame.drop(columns=["job"]).to_csv(index=False)
-    memo = st.session_state.get("class_figures")
-    if memo is None or memo[0] != key:
-        memo = (
-            key,
-            (
-                plots.room_figure(frame, "target_acc", "The class: target accuracy against λ", "target accuracy"),
-                plots.room_figure(
-                    frame, "domain_acc", "The class: domain classifier accuracy against λ", "domain accuracy"
-                ),
-            ),
-        )
-        st.session_state["class_figures"] = memo
-    return memo[1]
+def limits_form() -> None:
+    """The room's limits, set by its teacher and checked by the library where a run is submitted."""
+    now = room.limits
+    with st.form("class_limits"):
+        datasets = st.multiselect("Data sets students may train (none: all)", DATASETS, default=list(now.datasets))
+        modes = st.multiselect("Modes (none: all)", MODES, default=list(now.modes))
+        steps = st.number_input("Most steps a run may have (0: each data set's default)", 0, 100_000,
+                                now.max_steps, step=500)  # fmt: skip
+        pages = [p for p in PAGES if st.checkbox(f"{PAGE_TITLES[p]} page", value=p in now.pages, key=f"lim_{p}")]
+        runs = st.number_input("Runs one student may have queued or training", 1, 20, now.runs_per_student)
+        lessons = ["", *PRESETS]
+        lesson = st.selectbox("Lesson (its settings for every run)", lessons, index=lessons.index(now.lesson),
+                              format_func=lambda p: PRESETS[p].title if p else "none")  # fmt: skip
+        if st.form_submit_button("Save the room's limits", icon=":material/tune:"):
+            try:
+                new = RoomLimits(tuple(datasets), tuple(modes), int(steps), tuple(pages), int(runs), lesson)
+                rooms.set_limits(room.code, key, new)
+                st.success("Saved: every run the room's students start from now on keeps to them.")
+            except (ConfigError, NotTeacher, RoomRefused) as e:
+                st.error(str(e), icon=":material/error:")
+
+
+with st.expander("The room's limits", icon=":material/tune:"):
+    st.caption(f"Now: {room.limits.describe()}.")
+    limits_form()
+if not room.closed:
+    with st.popover("Close the room", icon=":material/door_front:"):
+        st.caption("It takes no more runs, its runs that nobody else watches stop, and its link says it has ended.")
+        if st.button("Close it now", type="primary", key="class_close"):
+            stopped = teaching.close_room(rooms, manager, room.code, key)
+            st.toast(f"Room closed; {stopped} run(s) stopped.")
+            st.rerun()
 
 
 @st.fragment(run_every=REDRAW_SECONDS)
@@ -151,13 +279,14 @@ def class_view() -> None:
         st.info("No runs in this room yet: they appear here as students press Train.", icon=":material/hourglass:")
         return
     frame = room_frame(entries, manager.get_many([e.job_id for e in entries]).get)
+    rooms.touch(room.code)
     running = int((frame["state"] == RUNNING).sum())
     st.caption(
         f"{len(frame)} run(s), {running} training now. Filled markers: finished; open markers: the latest record "
         "of a run still training."
     )
     left, right = st.columns(2)
-    target, domain = room_figures(frame)
+    target, domain = room_figures(frame, references(entries))
     left.plotly_chart(target, key="class_target", config=plots.CHART_CONFIG)
     right.plotly_chart(domain, key="class_domain", config=plots.CHART_CONFIG)
     event = st.dataframe(
@@ -170,7 +299,7 @@ def class_view() -> None:
     )
     st.download_button(
         "Download the room (CSV)",
-        frame.drop(columns=["job"]).to_csv(index=False),
+        spreadsheet_safe(frame.drop(columns=["job"])).to_csv(index=False),
         f"dann_room_{room.code}.csv",
         "text/csv",
         icon=":material/download:",
@@ -179,7 +308,13 @@ def class_view() -> None:
     if rows:
         row = frame.iloc[rows[0]]
         job = manager.get(row["job"])
-        st.subheader(f"Run {row['run']}: {row['nickname']}, {row['mode']}")
+        st.subheader(f"Run {row['run']}: {markdown_literal(row['nickname'])}, {row['mode']}")
+        stop, remove = st.columns(2)
+        if job is not None and not job.done and stop.button("Stop this run for the class", icon=":material/stop:"):
+            teaching.stop_for_class(rooms, manager, room.code, key, job.id)
+        if remove.button("Remove it from the room", icon=":material/delete:"):
+            rooms.remove_entry(room.code, key, row["job"])
+            st.rerun(scope="fragment")
         if job is not None and job.history:
             history = history_frame(list(job.history))
             a, b = st.columns(2)

@@ -16,7 +16,7 @@ from dann_demo.views.compare import (
     ready_steps,
 )
 from dann_demo.views.embed import ProjectionSettings
-from pages.linking import link_notes, read_link, write_link
+from pages.linking import link_notes, read_link, room_gate, write_link
 from pages.server import guarded, job_manager, require_navigation, session_alive, session_id
 from pages.settings import METHOD_LABELS, MODE_LABELS, draw_widget, mode_title, run_settings
 from pages.summary import percent
@@ -49,6 +49,7 @@ PAGE_PARAMS = {
 
 require_navigation()
 st.title("Feature maps")
+room_gate("features")
 st.caption("The paper's most telling picture: features of source and target before and after adaptation.")
 manager = job_manager()
 me = session_id()

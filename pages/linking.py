@@ -18,6 +18,7 @@ from dann_demo.links import (
     query_from_config,
 )
 from dann_demo.presets import PRESETS, Preset
+from dann_demo.views.text import markdown_literal
 
 FILE_KINDS = ("table", "images")  # own data: each kind keeps its own defaults and edits
 
@@ -98,9 +99,11 @@ def link_notes(prefix: str) -> None:
     notes = st.session_state.get(f"{prefix}_link_notes")
     if notes:
         st.warning(
-            "Some settings in the link were not used:\n\n" + "\n".join(f"- {n}" for n in notes),
+            "Some settings in the link were not used:\n\n" + "\n".join(f"- {markdown_literal(n)}" for n in notes),
             icon=":material/link_off:",
         )
+    for note in st.session_state.pop(f"{prefix}_room_notes", []):
+        st.info(note, icon=":material/rule:")
 
 
 def write_link(prefix: str, config: RunConfig, exclude: tuple[str, ...] = (), extra: dict | None = None) -> None:
@@ -121,16 +124,61 @@ def write_link(prefix: str, config: RunConfig, exclude: tuple[str, ...] = (), ex
 
 
 def room_of_this_session(prefix: str):
-    """The room the link names (?room=CODE), or None; a code that opens no room gets a note."""
+    """The room the link names (?room=CODE), else the room this session joined on another page, or None;
+    a code that opens no room gets a note, and a closed room a line saying it has ended."""
     from pages.server import class_rooms
 
-    code = st.query_params.get(ROOM_PARAM)
+    code = st.query_params.get(ROOM_PARAM) or st.session_state.get("class_room_joined")
     if not code:
         return None
     room = class_rooms().get(code)
     if room is None:
         notes = st.session_state.setdefault(f"{prefix}_link_notes", [])
-        note = f"room={code!r} ignored: no such room (mistyped, or it has ended); your runs stay your own"
+        note = f"room={str(code)[:40]!r} ignored: no such room (mistyped, or it has ended); your runs stay your own"
         if note not in notes:
             notes.append(note)
+        return None
+    if room.closed:
+        st.info(f"Room {room.code} has ended: its teacher closed it. Your runs stay your own.",
+                icon=":material/door_front:")  # fmt: skip
+        return None
+    st.session_state["class_room_joined"] = room.code
     return room
+
+
+def room_gate(page: str) -> None:
+    """A page a student's room has turned off: one line saying so, and nothing else of the page."""
+    from dann_demo.classroom.room_limits import PAGE_TITLES
+
+    room = room_of_this_session(page)
+    if room is not None and not room.limits.allows_page(page):
+        st.warning(
+            f"The {PAGE_TITLES[page]} page is off in room {room.code} (its teacher's choice for this lesson): "
+            "Train live is open to you.",
+            icon=":material/block:",
+        )
+        st.stop()
+
+
+def prepare_room_widgets(prefix: str, room) -> None:
+    """Before the widgets are drawn: the values keep_to_room asked for, and the settings the room's lesson
+    fixes hidden from its students."""
+    if (pending := st.session_state.pop(f"{prefix}_room_pending", None)) is not None:
+        apply_values(prefix, pending)
+    if room is not None and room.limits.fixed_settings():
+        hidden = set(st.session_state.get(f"{prefix}_hidden") or ())
+        st.session_state[f"{prefix}_hidden"] = hidden | set(room.limits.fixed_settings())
+
+
+def keep_to_room(prefix: str, room, config):
+    """The settings within the room's limits: where they were not, the widgets are set to what the room
+    allows and the page says so in one line each (a link edited by hand, a fresh tab). The library checks
+    the same limits again where the run is submitted."""
+    if room is None or config is None:
+        return config
+    kept, notes = room.limits.apply(config)
+    if notes:  # the widgets are drawn: their new values wait for the next run, which comes at once
+        st.session_state[f"{prefix}_room_pending"] = {name: getattr(kept, name) for name in LINK_FIELDS}
+        st.session_state[f"{prefix}_room_notes"] = notes
+        st.rerun()
+    return config

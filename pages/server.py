@@ -4,6 +4,7 @@ the start-up warm-up, and the device caption. Not a page (app.py's navigation li
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import threading
 
@@ -78,6 +79,10 @@ def job_manager() -> JobManager:
     )
 
 
+# Optional: when set, opening a room asks for it (a server that more than one class can reach; docs/deploy.md).
+TEACHER_PASSWORD = os.environ.get("DANN_TEACHER_PASSWORD", "")
+
+
 @st.cache_resource(show_spinner=False)
 def class_rooms() -> Rooms:
     """The rooms of this server process, shared by every session (the job manager knows nothing of them);
@@ -85,8 +90,8 @@ def class_rooms() -> Rooms:
     if REDIS_URL:
         from dann_demo.classroom.redis_rooms import RedisRooms
 
-        return RedisRooms(shared_store().r, REDIS_PREFIX)
-    return MemoryRooms()
+        return RedisRooms(shared_store().r, REDIS_PREFIX, password=TEACHER_PASSWORD)
+    return MemoryRooms(password=TEACHER_PASSWORD)
 
 
 def store_errors() -> tuple[type[BaseException], ...]:
@@ -145,6 +150,22 @@ def session_alive(session: str) -> bool:
     from streamlit.runtime import Runtime
 
     return not Runtime.exists() or Runtime.instance().is_active_session(session)
+
+
+def browser_id() -> str:
+    """Who a run counts against: this browser where the app can tell (its tabs and reloads share Streamlit's
+    XSRF cookie, whose token is the same under each new mask), else this session."""
+    cookie = (st.context.cookies or {}).get("_streamlit_xsrf", "")
+    parts = cookie.split("|")
+    if len(parts) == 4 and parts[0] == "2":
+        try:
+            mask, masked = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+            cookie = bytes(a ^ b for a, b in zip(mask, masked, strict=False)).hex()
+        except ValueError:
+            pass
+    if not cookie:
+        return session_id()
+    return "browser-" + hashlib.sha256(cookie.encode()).hexdigest()[:16]
 
 
 def session_id() -> str:

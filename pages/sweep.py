@@ -9,6 +9,7 @@ from dann_demo.experiments.claims import claim_text
 from dann_demo.experiments.sweep import PAPER, parse_lambdas, parse_seeds, summarise_sweep, sweep_configs
 from dann_demo.jobs import FAILED, QUEUED, STOPPED, SweepJob
 from dann_demo.views import plots
+from pages.linking import room_gate
 from pages.server import guarded, job_manager, require_navigation, session_id
 from pages.settings import DATASET_LABELS
 
@@ -33,6 +34,7 @@ CAPTIONS = {
 
 require_navigation()
 st.title("Lambda sweep")
+room_gate("sweep")
 st.caption(
     "What does λ do? DANN trained for each λ and seed, against the floor (source only) and the ceiling "
     "(target oracle) on the same seeds."

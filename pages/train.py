@@ -3,7 +3,8 @@
 import numpy as np
 import streamlit as st
 
-from dann_demo.classroom.rooms import MAX_NICKNAME, clean_nickname
+from dann_demo.classroom import teaching
+from dann_demo.classroom.rooms import MAX_NICKNAME, RoomRefused, clean_nickname
 from dann_demo.datasets import UNLABELLED, load_pair
 from dann_demo.jobs import FAILED, QUEUED, RUNNING, STOPPED, Job
 from dann_demo.links import RUN_PARAM
@@ -11,10 +12,19 @@ from dann_demo.method.results import display_images
 from dann_demo.method.train import history_frame
 from dann_demo.presets import PRESETS
 from dann_demo.views import plots
+from dann_demo.views.text import markdown_literal
 from pages.exports import load_config_box, run_downloads, share_box
-from pages.linking import apply_preset, link_notes, read_link, room_of_this_session, write_link
+from pages.linking import (
+    apply_preset,
+    keep_to_room,
+    link_notes,
+    prepare_room_widgets,
+    read_link,
+    room_of_this_session,
+    write_link,
+)
 from pages.pace import CLASS_RUNS, FIGURE_SECONDS, class_redraw_seconds, job_figures
-from pages.server import class_rooms, guarded, job_manager, require_navigation, session_id
+from pages.server import browser_id, class_rooms, guarded, job_manager, require_navigation, session_id
 from pages.settings import run_settings
 from pages.summary import percent, summary
 
@@ -108,14 +118,18 @@ with st.sidebar:
             help="Shown to the class beside your runs; plain text.",
         )
         nickname = clean_nickname(st.session_state.get("train_nickname", ""))
+        st.caption(f"This room allows {room.limits.describe()}.")
         if class_rooms().nickname_taken(room.code, nickname, me):
             st.warning(
-                f"Someone else in this room goes by **{nickname}**: pick another, so that the class can tell your "
+                f"Someone else in this room goes by **{markdown_literal(nickname)}**: pick another, so that the class "
+                "can tell your "
                 "runs apart (if that was you before a reload, yours are the ones your page shows).",
                 icon=":material/badge:",
             )
     st.header("Run settings")
+    prepare_room_widgets("train", room)
     config, error = run_settings("train")
+    config = keep_to_room("train", room, config)
     loader = st.expander("Load a saved config", icon=":material/upload_file:", key="train_load_open", on_change="rerun")
     if loader.open:
         with loader:
@@ -162,19 +176,23 @@ buttons = st.columns([1, 1, 4])
 if buttons[0].button("Train", type="primary", icon=":material/play_arrow:", disabled=config is None):
     if job is not None and not job.done:
         manager.stop(job, me)
-    job = manager.submit(config, watcher=me)
-    # The room's entry before any Streamlit call: a tab closed right after Train stops this script run at
-    # its next Streamlit call, and its run must still be on the teacher's Class page (as a run that stopped).
-    if room is not None:
-        class_rooms().add_run(
-            room.code,
-            me,
-            st.session_state.get("train_nickname", ""),
-            job.id,
-            lambda i: getattr(manager.get(i), "done", True),
-        )
-    show_run(job)
-    st.session_state["train_sent_lambda"] = config.lambda_value
+    refused = None
+    if room is None:
+        job = manager.submit(config, watcher=me)
+    else:
+        # The room's entry before any Streamlit call: a tab closed right after Train stops this script run at
+        # its next Streamlit call, and its run must still be on the teacher's Class page (as a run that
+        # stopped). The room's limits and runs per student are checked again here, in the library.
+        try:
+            nickname = st.session_state.get("train_nickname", "")
+            job, _ = teaching.submit_in_room(class_rooms(), manager, room.code, config, me, nickname, browser_id())
+        except RoomRefused as e:
+            refused, job = str(e), None
+    if job is not None:
+        show_run(job)
+        st.session_state["train_sent_lambda"] = config.lambda_value
+    else:
+        st.warning(refused, icon=":material/hourglass_top:")
 if buttons[1].button("Stop", icon=":material/stop:", disabled=job is None or job.done) and job is not None:
     manager.stop(job, me)
     if job.watchers:  # others still watch it: it goes on for them, and this session lets go

@@ -34,6 +34,15 @@ def no_streamlit_deprecations():
     assert not handler.messages, f"deprecated Streamlit call: {handler.messages[0]}"
 
 
+@pytest.fixture(autouse=True)
+def rooms_for_every_test(monkeypatch):
+    """Every AppTest session is "test session id", so the whole suite is one opener of rooms: the rate
+    limit of one browser (tests/test_rooms.py tests it) would refuse the suite's later rooms."""
+    from dann_demo.classroom import rooms
+
+    monkeypatch.setattr(rooms, "ROOMS_PER_OPENER_PER_HOUR", 10_000)
+
+
 @pytest.fixture
 def quick_moons():
     """A short moons config that still learns something (kept fast)."""

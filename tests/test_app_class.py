@@ -7,6 +7,7 @@ import time
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
+from tests.waiting import shown
 
 
 def _page(page: str, query: dict | None = None) -> AppTest:
@@ -17,6 +18,19 @@ def _page(page: str, query: dict | None = None) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def _open_room(teacher: AppTest, **limits) -> str:
+    """The teacher opens a room. Every AppTest session is the same "test session id", so the class's students
+    here are one owner to the room: it lets them have a run each at once (the default is one per student)."""
+    from dann_demo.classroom.room_limits import RoomLimits
+    from pages.server import class_rooms
+
+    next(b for b in teacher.sidebar.button if b.label == "Open a new room").click().run()
+    code = teacher.query_params["room"]
+    key = teacher.session_state["class_keys"][code]
+    class_rooms().set_limits(code, key, RoomLimits(**{"runs_per_student": 20, **limits}))
+    return code
 
 
 def _values(array) -> list:
@@ -47,8 +61,7 @@ def test_three_students_in_a_room_appear_on_the_class_page_and_an_outsider_does_
     from pages.server import job_manager
 
     teacher = _page("pages/classroom.py")
-    next(b for b in teacher.sidebar.button if b.label == "Open a new room").click().run()
-    code = teacher.query_params["room"]
+    code = _open_room(teacher)
     assert len(code) == 8 and any(code in s.value for s in teacher.subheader)
     students = [
         _student(code, f"ada<b>{i}</b>", seed=str(60 + i), lambda_schedule="constant", lambda_value=lam)
@@ -76,7 +89,7 @@ def test_three_students_in_a_room_appear_on_the_class_page_and_an_outsider_does_
 
 def test_codes_that_open_no_room_get_a_clear_note():
     student = _page("pages/train.py", {"room": "nosuchroom"})
-    assert any("room='nosuchroom' ignored: no such room" in w.value for w in student.warning)
+    assert any("room='nosuchroom' ignored: no such room" in shown(w.value) for w in student.warning)
     assert not student.sidebar.success  # not in a room: the run is the student's own
     teacher = _page("pages/classroom.py", {"room": "nosuchroom"})
     assert any("Room 'nosuchroom' was not found" in w.value for w in teacher.warning)
@@ -90,8 +103,7 @@ def test_a_students_page_in_a_room_keeps_the_class_pace_from_its_first_run():
     from pages.server import job_manager
 
     teacher = _page("pages/classroom.py")
-    next(b for b in teacher.sidebar.button if b.label == "Open a new room").click().run()
-    code = teacher.query_params["room"]
+    code = _open_room(teacher)
     for dataset in ("moons", "digits"):
         at = _student(code, "", dataset=dataset, steps="20000", seed="71")
         job = job_manager().get(at.session_state["train_job"])
@@ -124,8 +136,7 @@ def test_a_students_room_entry_follows_the_copy_they_steer(monkeypatch):
     me = {"id": "teacher"}  # AppTest gives every page one session id: these are two students' own
     monkeypatch.setattr(pages.server, "session_id", lambda: me["id"])
     teacher = _page("pages/classroom.py")
-    next(b for b in teacher.sidebar.button if b.label == "Open a new room").click().run()
-    code = teacher.query_params["room"]
+    code = _open_room(teacher)
     settings = {"steps": "100000", "seed": "71", "lambda_schedule": "constant", "lambda_value": "0.5"}
     me["id"] = "a"
     a = _student(code, "a", **settings)
@@ -153,8 +164,7 @@ def test_a_students_room_entry_follows_the_copy_they_steer(monkeypatch):
 def test_the_students_link_uses_the_public_url_and_the_join_screen_shows_the_code(monkeypatch):
     monkeypatch.setenv("DANN_PUBLIC_URL", "https://dann.example.org/lab")
     teacher = _page("pages/classroom.py")
-    next(b for b in teacher.sidebar.button if b.label == "Open a new room").click().run()
-    code = teacher.query_params["room"]
+    code = _open_room(teacher)
     assert teacher.code[0].value == f"https://dann.example.org/lab/?room={code}"
     next(b for b in teacher.button if b.label == "Show the join screen").click().run()
     assert not teacher.exception
@@ -170,8 +180,7 @@ def test_a_student_who_opens_the_link_again_sees_their_run_and_a_taken_nickname_
     from pages.server import job_manager
 
     teacher = _page("pages/classroom.py")
-    next(b for b in teacher.sidebar.button if b.label == "Open a new room").click().run()
-    code = teacher.query_params["room"]
+    code = _open_room(teacher)
     ada = _student(code, "Ada", seed="81", steps="300")
     run = ada.query_params["run"]
     assert run == ada.session_state["train_job"]
@@ -205,8 +214,7 @@ def test_a_reloaded_digits_run_is_found_again_with_its_images():
     from pages.server import job_manager
 
     teacher = _page("pages/classroom.py")
-    next(b for b in teacher.sidebar.button if b.label == "Open a new room").click().run()
-    code = teacher.query_params["room"]
+    code = _open_room(teacher)
     grace = _student(code, "Grace", dataset="digits", steps="40", seed="83")
     run = grace.query_params["run"]
     job = job_manager().get(run)

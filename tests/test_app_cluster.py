@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.redis_server import RedisServer, fresh_prefix, needs_redis
-from tests.test_app_class import _page
+from tests.test_app_class import _open_room, _page
 
 pytestmark = needs_redis
 
@@ -44,6 +44,7 @@ def cluster(redis_url, monkeypatch):
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     yield redis_url
+    worker.trainers.stop_all()  # what it still trains (the room's reference runs) stops with the test
     worker.stop()
     thread.join(timeout=10)
     _fresh_process_state()
@@ -53,8 +54,7 @@ def test_a_room_of_moons_and_digits_on_redis_survives_an_app_restart(cluster):
     from pages.server import job_manager
 
     teacher = _page("pages/classroom.py")
-    next(b for b in teacher.sidebar.button if b.label == "Open a new room").click().run()
-    code = teacher.query_params["room"]
+    code = _open_room(teacher)
     students = []
     for nickname, dataset in (("ada", "moons"), ("bea", "digits")):
         at = _page("pages/train.py", {"room": code, "dataset": dataset, "steps": "200", "seed": "3"})

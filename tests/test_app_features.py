@@ -6,6 +6,7 @@ import time
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
+from tests.waiting import shown
 
 
 def map_lines(at: AppTest) -> list[str]:
@@ -73,7 +74,7 @@ def test_feature_maps_settings_come_from_a_link():
     assert at.sidebar.radio[1].value == "tsne"
     assert next(s for s in at.sidebar.slider if s.label == "Points per domain").value == 100
     assert next(c for c in at.sidebar.checkbox if c.label.startswith("Also train")).value is True
-    assert "perplexity='abc'" in " ".join(w.value for w in at.warning)
+    assert "perplexity='abc'" in shown(" ".join(w.value for w in at.warning))
     assert at.query_params["method"] == "tsne" and at.query_params["rotation"] == "90"
 
 

@@ -13,6 +13,7 @@ from dann_demo.config import RunConfig
 from dann_demo.presets import PRESETS
 from tests.conftest import ROOT
 from tests.test_mnist import write_mnist
+from tests.waiting import shown
 
 PAGES = {"train": "pages/train.py", "maps": "pages/features.py"}
 # Per data set: a link's settings, none of them at the data set's default.
@@ -90,7 +91,7 @@ def test_a_classroom_link_hides_controls_and_keeps_their_values():
 
 def test_what_a_link_leaves_out_is_listed():
     at = open_page("train", {"dataset": "digits", "rotation": "40", "data_dir": "/etc", "steps": "-5"})
-    notes = " ".join(w.value for w in at.warning)
+    notes = shown(" ".join(w.value for w in at.warning))
     assert "rotation ignored: not a setting of the digits data set" in notes
     assert "data_dir ignored: links carry no file paths" in notes
     assert "steps=-5 is not allowed" in notes

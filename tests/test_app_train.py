@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from dann_demo.jobs import RUNNING
 from tests.conftest import ROOT
+from tests.waiting import shown
 
 TIMEOUT = 60
 
@@ -172,7 +173,7 @@ def test_a_shared_link_sets_the_controls_and_bad_values_are_noted():
     assert not at.exception
     assert next(s for s in at.sidebar.slider if s.label.startswith("Target rotation")).value == 60.0
     assert next(n for n in at.sidebar.number_input if n.label == "Steps").value == 3000  # the default
-    note = " ".join(w.value for w in at.warning)
+    note = shown(" ".join(w.value for w in at.warning))
     for bad in ("lambda_value='banana'", "steps=-5", "'colour'", "hide='nonsense'"):
         assert bad in note, (bad, note)
     # The hidden control is not drawn; the URL keeps the settings that are not defaults.

@@ -99,7 +99,7 @@ def test_two_app_processes_share_runs_rooms_and_results_through_a_worker(redis_u
     worker = _worker(redis_url, prefix, "w1")
     try:
         one, two = _app(redis_url, prefix), _app(redis_url, prefix)
-        room = RedisRooms(one.store.r, prefix).create()
+        room = RedisRooms(one.store.r, prefix).create("teacher")[0]
         moons = RunConfig.for_dataset("moons", steps=400, log_every=50, n_samples=200)
         a = one.submit(moons, watcher="alice")
         b = two.submit(moons, watcher="bob")  # the same settings on another process: the same run

@@ -54,7 +54,7 @@ def test_the_qr_code_decodes_back_to_the_link():
 
 def test_two_students_with_one_nickname_are_told_and_stay_two():
     rooms = MemoryRooms()
-    code = rooms.create().code
+    code = rooms.create("teacher")[0].code
     rooms.add_run(code, "session-a", "Ada", "job-1")
     assert rooms.nickname_taken(code, " ada ", "session-b")  # letter case and spaces aside
     assert not rooms.nickname_taken(code, "Ada", "session-a")  # one's own runs are no clash

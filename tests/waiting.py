@@ -13,3 +13,10 @@ def wait_until(condition, seconds: float = 120, what: str = "the condition", pol
 
 def wait_done(job, seconds: float = 300) -> None:
     wait_until(lambda: job.done, seconds, f"job {job.id} to end (it is {job.status})", poll=0.02)
+
+
+def shown(markdown: str) -> str:
+    """A markdown source as a reader sees it: what the app escaped (text a user typed) unescaped."""
+    import re
+
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)

@@ -10,6 +10,7 @@ from dann_demo.jobs.job import FINISHED, STOPPED
 from dann_demo.views.plots.style import (
     layout,
 )
+from dann_demo.views.text import html_literal
 
 # --- lambda sweeps ---
 SWEEP_COLOUR = "#D55E00"  # DANN's points; the reference lines are black and grey
@@ -115,11 +116,14 @@ ROOM_MODE_STYLE = {
 ROOM_REFERENCES = {"source_only": ("source only", "dash"), "target_oracle": ("target oracle", "dot")}
 
 
-def room_figure(frame: pd.DataFrame, metric: str, title: str, y_title: str) -> go.Figure:
+def room_figure(
+    frame: pd.DataFrame, metric: str, title: str, y_title: str, references: dict[str, float] | None = None
+) -> go.Figure:
     """Every run of a room: `metric` against lambda (log axis; lambda 0 a decade left of the smallest
     lambda, as on the Lambda sweep page), coloured by mode; the paper schedule a diamond at its ceiling;
     a running run an open marker at its latest record. Source only and the target oracle are the
-    horizontal lines of their mean."""
+    horizontal lines of their mean; where no student trained one, the room's own reference run of it
+    (`references`: mode -> its figure) draws the line from the start."""
     fig = go.Figure()
     placed = frame[frame["mode"].isin(ROOM_MODE_STYLE.keys()) & frame[metric].notna()]
     positive = placed.loc[placed["lambda_at"] > 0, "lambda_at"]
@@ -134,7 +138,7 @@ def room_figure(frame: pd.DataFrame, metric: str, title: str, y_title: str) -> g
             for s, state in zip(runs["schedule"], runs["state"], strict=True)
         ]
         text = [
-            f"{nick}: λ {lam}, {state}"
+            f"{html_literal(nick)}: λ {lam}, {state}"
             for nick, lam, state in zip(runs["nickname"], runs["lambda"], runs["state"], strict=True)
         ]
         fig.add_trace(
@@ -151,12 +155,17 @@ def room_figure(frame: pd.DataFrame, metric: str, title: str, y_title: str) -> g
     for mode, (name, dash) in ROOM_REFERENCES.items():
         values = frame.loc[(frame["mode"] == mode) & frame[metric].notna(), metric]
         if len(values):
-            fig.add_hline(
-                y=float(values.mean()),
-                line={"dash": dash, "color": "#333", "width": 2},
-                annotation_text=f"{name}: {values.mean():.2f} ({len(values)} run{'s' * (len(values) > 1)})",
-                annotation_position="bottom left" if mode == "target_oracle" else "bottom right",
-            )
+            at, note = float(values.mean()), f"{len(values)} run{'s' * (len(values) > 1)}"
+        elif references and references.get(mode) is not None and references[mode] == references[mode]:
+            at, note = float(references[mode]), "the room's reference run"
+        else:
+            continue
+        fig.add_hline(
+            y=at,
+            line={"dash": dash, "color": "#333", "width": 2},
+            annotation_text=f"{name}: {at:.2f} ({note})",
+            annotation_position="bottom left" if mode == "target_oracle" else "bottom right",
+        )
     ticks = sorted({zero_at, *[float(v) for v in positive]}) if len(placed) else [0.01, 0.1, 1, 10]
     fig.update_xaxes(
         type="log",
