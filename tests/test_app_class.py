@@ -4,10 +4,24 @@ and codes that open nothing."""
 import json
 import time
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
 from tests.waiting import shown
+
+
+@pytest.fixture(autouse=True)
+def fresh_server():
+    """A server of this test's own: a new job manager (the last one's runs stop as it is released) and new
+    rooms, so that whether the server is busy with a class (the pages' pace) is this test's doing alone."""
+    from pages import server
+
+    server.job_manager.clear()
+    server.class_rooms.clear()
+    yield
+    server.job_manager.clear()
+    server.class_rooms.clear()
 
 
 def _page(page: str, query: dict | None = None) -> AppTest:

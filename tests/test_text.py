@@ -2,15 +2,18 @@
 
 import pandas as pd
 
-from dann_demo.views.text import html_literal, markdown_literal, spreadsheet_safe
+from dann_demo.views.text import WORD_JOINER, html_literal, markdown_literal, spreadsheet_safe
 
 
 def test_markdown_is_escaped_to_read_as_typed():
     for typed in ("[x](http://e.x)", "**big**", ":red[alarm]", "$x^2$", "# title", "a_b_c", "<b>hi</b>"):
-        escaped = markdown_literal(typed)
+        escaped = markdown_literal(typed).replace(WORD_JOINER, "")
         assert escaped.replace("\\", "") == typed and all(escaped[i - 1] == "\\" for i, ch in enumerate(escaped)
                                                            if ch in "[]*:$#_<>" and i)  # fmt: skip
     assert markdown_literal("two\nlines") == "two lines"
+    # A bare address, escaped or not, would still become a link: a word joiner keeps it text.
+    for address in ("http://e.x", "www.e.x", "ada@e.x"):
+        assert WORD_JOINER in markdown_literal(address)
 
 
 def test_html_in_a_hover_is_shown_not_read():

@@ -19,4 +19,4 @@ def shown(markdown: str) -> str:
     """A markdown source as a reader sees it: what the app escaped (text a user typed) unescaped."""
     import re
 
-    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace("\u2060", "")

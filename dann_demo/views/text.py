@@ -11,6 +11,10 @@ import pandas as pd
 # CommonMark lets a backslash escape any ASCII punctuation; Streamlit's markdown also reads `:name[...]`
 # directives and `$...$` math, so every punctuation character is escaped.
 _MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+# GitHub-flavoured markdown turns a bare address into a link after escapes are read (`http://`, `www.`, an
+# e-mail): an invisible word joiner keeps the pattern from matching, and the reader sees the same text.
+_AUTOLINK = re.compile(r"(?i)(https?|ftp|mailto|www)(?=\\[:.])|(?=\\@)")
+WORD_JOINER = "\u2060"
 # A cell a spreadsheet would read as a formula (OWASP's CSV injection advice): one of these first.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -18,7 +22,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def markdown_literal(text: object) -> str:
     """`text` to put inside a markdown string (st.markdown, a heading, an alert) and be read as typed."""
     flat = " ".join(str(text).splitlines())
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", flat)
+    return _AUTOLINK.sub(lambda m: (m.group(1) or "") + WORD_JOINER, _MARKDOWN_SPECIAL.sub(r"\\\1", flat))
 
 
 def html_literal(text: object) -> str:
