@@ -254,7 +254,7 @@ def limits_form() -> None:
                 rooms.set_limits(room.code, key, new)
                 st.success("Saved: every run the room's students start from now on keeps to them.")
             except (ConfigError, NotTeacher, RoomRefused) as e:
-                st.error(str(e), icon=":material/error:")
+                st.error(markdown_literal(str(e)), icon=":material/error:")
 
 
 with st.expander("The room's limits", icon=":material/tune:"):

@@ -16,6 +16,7 @@ from dann_demo.views.compare import (
     ready_steps,
 )
 from dann_demo.views.embed import ProjectionSettings
+from dann_demo.views.text import markdown_literal
 from pages.linking import link_notes, read_link, room_gate, write_link
 from pages.server import guarded, job_manager, require_navigation, session_alive, session_id
 from pages.settings import METHOD_LABELS, MODE_LABELS, draw_widget, mode_title, run_settings
@@ -91,7 +92,7 @@ if st.button("Train and compare", type="primary", icon=":material/compare:", dis
     jobs = [manager.submit(c, watcher=me) for c in comparison_configs(base, include_oracle)]
     st.session_state["maps_jobs"] = [j.id for j in jobs]
 if error:
-    st.error(error, icon=":material/error:")
+    st.error(markdown_literal(error), icon=":material/error:")
 
 jobs: list[Job] = [j for j in map(manager.get, st.session_state.get("maps_jobs", [])) if j is not None]
 settings = ProjectionSettings(

@@ -13,6 +13,7 @@ from dann_demo.config import RUN_SPECS, ConfigError, RunConfig, Spec, belongs_to
 from dann_demo.datasets import REGISTRY, DataFileError, data_kind, load_pair, mnist, mnist_download
 from dann_demo.datasets import file_checks as limits
 from dann_demo.datasets import uploads as kept_uploads
+from dann_demo.views.text import markdown_literal
 from pages.linking import widget_key
 
 DATASET_LABELS = {name: d.label for name, d in REGISTRY.items()}
@@ -181,7 +182,7 @@ def mnist_settings(k: str) -> str | None:
                 found = mnist_download.download(found.data_dir, log_line=lambda line: None)
             st.rerun()  # draw the settings again, now with the files
         except (mnist.MnistError, OSError) as e:
-            st.error(str(e), icon=":material/error:")
+            st.error(markdown_literal(str(e)), icon=":material/error:")
     if not found.has_test:
         return "No MNIST files yet: press Download MNIST on the left, or put the files in the folder named there."
     st.caption(f"Files in {found.data_dir}. MNIST-M backgrounds: {mnist.photo_source_label(found.data_dir)}.")

@@ -9,6 +9,7 @@ from dann_demo.experiments.claims import claim_text
 from dann_demo.experiments.sweep import PAPER, parse_lambdas, parse_seeds, summarise_sweep, sweep_configs
 from dann_demo.jobs import FAILED, QUEUED, STOPPED, SweepJob
 from dann_demo.views import plots
+from dann_demo.views.text import markdown_literal
 from pages.linking import room_gate
 from pages.server import guarded, job_manager, require_navigation, session_id
 from pages.settings import DATASET_LABELS
@@ -171,7 +172,7 @@ if job is None or not isinstance(job, SweepJob):
         icon=":material/arrow_back:",
     )
 elif job.status == FAILED:
-    st.error(job.error, icon=":material/error:")
+    st.error(markdown_literal(job.error), icon=":material/error:")
 elif job.done:
     draw_results(job)
 else:

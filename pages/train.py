@@ -200,7 +200,7 @@ if buttons[1].button("Stop", icon=":material/stop:", disabled=job is None or job
         st.query_params.pop(RUN_PARAM, None)
         job = None
 if error:
-    st.error(error, icon=":material/error:")
+    st.error(markdown_literal(error), icon=":material/error:")
 
 # Lambda is live: a moved slider reaches the running job at its next step (GAN Lab style). A run
 # shared with other sessions is not steered under their feet: this session gets its own copy.
@@ -249,7 +249,7 @@ def draw(job: Job, paced: bool = False, charts: bool = True) -> None:
     if job.notice:
         st.warning(job.notice, icon=":material/info:")
     if job.status == FAILED:
-        st.error(job.error, icon=":material/error:")
+        st.error(markdown_literal(job.error), icon=":material/error:")
     if job.result is not None:
         if job.status == STOPPED:
             st.warning(f"Stopped at step {job.result.metrics['steps']}.", icon=":material/stop_circle:")

@@ -229,7 +229,7 @@ def test_a_failed_run_is_a_message_and_the_page_keeps_working(monkeypatch):
     at.run()
     monkeypatch.setattr(Recorder, "record", diverging)
     _button(at, "Train").click().run()
-    _wait_for(at, lambda a: any("non-finite loss at step 17" in e.value for e in a.error))
+    _wait_for(at, lambda a: any("non-finite loss at step 17" in shown(e.value) for e in a.error))
     assert not at.exception
     monkeypatch.setattr(Recorder, "record", real)
     _set(at, "Steps", 60)
@@ -345,13 +345,13 @@ def test_bad_upload_is_a_message_and_the_page_keeps_working(uploads_dir):
     _uploader(at, "Your .npz file").set_value(("oops.npz", bad, "application/octet-stream"))
     at.run()
     assert not at.exception
-    assert [e.value for e in at.error] == [
+    assert [shown(e.value) for e in at.error] == [
         "oops.npz, array 'source_y': found a single class (0); expected at least 2 classes to tell apart."
     ]
     assert _button(at, "Train").disabled
     _uploader(at, "Your .npz file").set_value(("junk.npz", b"\x00" * 100, "application/octet-stream"))
     at.run()
-    assert not at.exception and "junk.npz, the file: found something that is not a .npz archive" in at.error[0].value
+    assert not at.exception and "junk.npz, the file: found something that is not a .npz archive" in shown(at.error[0].value)
     # Another data set still trains.
     _choose_dataset(at, "moons")
     assert not at.error
@@ -366,7 +366,7 @@ def test_csv_pair_upload_and_label_column(uploads_dir):
     _uploader(at, "Source .csv (with labels)").set_value(("s.csv", f"f1,f2,kind\n{rows}\n".encode(), "text/csv"))
     _uploader(at, "Target .csv (labels optional)").set_value(("t.csv", f"f1,f2\n{rows}\n".encode()[:-1], "text/csv"))
     at.run()
-    assert "s.csv, label column 'label': found no such column (the columns are 'f1', 'f2', 'kind')" in at.error[0].value
+    assert "s.csv, label column 'label': found no such column (the columns are 'f1', 'f2', 'kind')" in shown(at.error[0].value)
     at.sidebar.text_input[0].set_value("kind").run()
     assert not at.error
     assert _chart_titles(at) == ["The data: labelled source, unlabelled target"]  # a 2-D file, before its run
