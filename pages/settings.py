@@ -147,7 +147,7 @@ def _own_data_settings(k: str) -> tuple[dict | None, str | None]:
             key=f"{k}_target_csv",
             max_upload_size=limits.MAX_FILE_MB,
         )
-        label = st.text_input("Label column", "label", key=f"{k}_label_column")
+        label = st.text_input("Label column", "label", key=f"{k}_label_column", max_chars=200)
         st.caption(CSV_FORMAT)
         uploads = (source, target, label)
     if uploads[0] is None or (kind == "csv" and uploads[1] is None):

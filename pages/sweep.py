@@ -6,7 +6,14 @@ import streamlit as st
 from dann_demo.config import LIMITS, ConfigError, RunConfig
 from dann_demo.datasets import BENCH_DATASETS
 from dann_demo.experiments.claims import claim_text
-from dann_demo.experiments.sweep import PAPER, parse_lambdas, parse_seeds, summarise_sweep, sweep_configs
+from dann_demo.experiments.sweep import (
+    MAX_LIST_TEXT,
+    PAPER,
+    parse_lambdas,
+    parse_seeds,
+    summarise_sweep,
+    sweep_configs,
+)
 from dann_demo.jobs import FAILED, QUEUED, STOPPED, SweepJob
 from dann_demo.views import plots
 from dann_demo.views.text import markdown_literal
@@ -56,11 +63,16 @@ with st.sidebar:
         "Lambdas",
         "0,0.03,0.1,0.3,1,3",
         key="sweep_lambdas",
+        max_chars=MAX_LIST_TEXT,
         help=f"Constant λ values, comma-separated, from 0 to 10; at most {MAX_LAMBDAS}.",
     )
     with_paper = st.checkbox("Also the paper schedule (λ rises from 0 to 1)", value=True, key="sweep_paper")
     seeds_text = st.text_input(
-        "Seeds", "0-2", key="sweep_seeds", help=f"A range like 0-2 or a list like 0,3,7; at most {MAX_SEEDS} seeds."
+        "Seeds",
+        "0-2",
+        key="sweep_seeds",
+        max_chars=MAX_LIST_TEXT,
+        help=f"A range like 0-2 or a list like 0,3,7; at most {MAX_SEEDS} seeds.",
     )
     steps = int(
         st.number_input(
@@ -77,23 +89,23 @@ errors: list[str] = []
 lambdas: list[float | str] = []
 seeds: list[int] = []
 try:
-    lambdas = parse_lambdas(lambdas_text) + ([PAPER] if with_paper else [])
+    lambdas = parse_lambdas(lambdas_text, MAX_LAMBDAS) + ([PAPER] if with_paper else [])
     lambdas = list(dict.fromkeys(lambdas))
     if len(lambdas) > MAX_LAMBDAS:
         errors.append(f"**Lambdas**: at most {MAX_LAMBDAS} values (paper schedule included); you gave {len(lambdas)}.")
 except ConfigError as e:
-    errors.append(f"**Lambdas**: {e}.")
+    errors.append(f"**Lambdas**: {markdown_literal(e)}.")
 try:
     seeds = parse_seeds(seeds_text, MAX_SEEDS)
 except ConfigError as e:
-    errors.append(f"**Seeds**: {e}.")
+    errors.append(f"**Seeds**: {markdown_literal(e)}.")
 base = None
 if not errors:
     try:
         base = RunConfig.for_dataset(dataset, steps=steps)
         n_runs = len(sweep_configs(base, lambdas, seeds, references=True))
     except ConfigError as e:
-        errors.append(f"**Sweep settings**: {e}.")
+        errors.append(f"**Sweep settings**: {markdown_literal(e)}.")
         base = None
 
 job = manager.get(st.session_state.get("sweep_job"))

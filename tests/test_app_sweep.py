@@ -5,6 +5,7 @@ import time
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
+from tests.waiting import shown
 
 
 def _sweep_page() -> AppTest:
@@ -53,15 +54,23 @@ def test_tiny_moons_sweep_end_to_end():
 def test_bad_input_names_the_field_and_what_is_allowed():
     at = _sweep_page()
     _text(at, "Lambdas").set_value("0,lots").run()
-    assert "**Lambdas**: lambdas='lots' is not allowed: comma-separated numbers from 0 to 10" in at.error[0].value
+    message = shown(at.error[0].value)
+    assert "**Lambdas**: lambdas='lots' is not allowed: comma-separated numbers from 0 to 10" in message
     assert [b for b in at.button if b.label == "Run sweep"][0].disabled
     _text(at, "Lambdas").set_value("0,1")
     _text(at, "Seeds").set_value("0-9").run()
-    assert len(at.error) == 1 and at.error[0].value.startswith("**Seeds**: seeds='0-9' is not allowed")
+    assert len(at.error) == 1 and shown(at.error[0].value).startswith("**Seeds**: seeds='0-9' is not allowed")
     assert "between 1 and 5 seeds" in at.error[0].value
     _text(at, "Seeds").set_value("0").run()
     assert not at.error and not [b for b in at.button if b.label == "Run sweep"][0].disabled
     assert not at.exception
+    # A playful student: a range of a billion seeds, and a value as long as the box takes.
+    good = {"Seeds": "0", "Lambdas": "0,1"}
+    for field, value in (("Seeds", "0-1000000000"), ("Seeds", "9" * 100_000), ("Lambdas", "1," * 50_000)):
+        _text(at, field).set_value(value).run()
+        assert len(at.error) == 1 and shown(at.error[0].value).startswith(f"**{field}**: {field.lower()}="), field
+        _text(at, field).set_value(good[field])
+    assert _text(at, "Seeds").max_chars and _text(at, "Lambdas").max_chars
 
 
 def test_a_digits_sweep_runs_on_images_too():

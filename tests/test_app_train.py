@@ -351,7 +351,9 @@ def test_bad_upload_is_a_message_and_the_page_keeps_working(uploads_dir):
     assert _button(at, "Train").disabled
     _uploader(at, "Your .npz file").set_value(("junk.npz", b"\x00" * 100, "application/octet-stream"))
     at.run()
-    assert not at.exception and "junk.npz, the file: found something that is not a .npz archive" in shown(at.error[0].value)
+    assert not at.exception and "junk.npz, the file: found something that is not a .npz archive" in shown(
+        at.error[0].value
+    )
     # Another data set still trains.
     _choose_dataset(at, "moons")
     assert not at.error
@@ -366,7 +368,9 @@ def test_csv_pair_upload_and_label_column(uploads_dir):
     _uploader(at, "Source .csv (with labels)").set_value(("s.csv", f"f1,f2,kind\n{rows}\n".encode(), "text/csv"))
     _uploader(at, "Target .csv (labels optional)").set_value(("t.csv", f"f1,f2\n{rows}\n".encode()[:-1], "text/csv"))
     at.run()
-    assert "s.csv, label column 'label': found no such column (the columns are 'f1', 'f2', 'kind')" in shown(at.error[0].value)
+    assert "s.csv, label column 'label': found no such column (the columns are 'f1', 'f2', 'kind')" in shown(
+        at.error[0].value
+    )
     at.sidebar.text_input[0].set_value("kind").run()
     assert not at.error
     assert _chart_titles(at) == ["The data: labelled source, unlabelled target"]  # a 2-D file, before its run

@@ -277,3 +277,26 @@ def test_bad_data_file_gives_one_line_and_exit_2(tmp_path, capsys, content, extr
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1, lines
     assert fragment.format(dir=tmp_path) in lines[0]
+
+
+def test_lists_a_person_types_are_refused_before_they_are_built():
+    """A seed range or a list of lambdas is counted before it is built, and an over-long one is not read:
+    a billion seeds or a 100,000-character value costs no time and no memory (bounded work, not a speed
+    figure: the parse of 1,000 characters at most)."""
+    import time
+
+    from dann_demo.experiments.sweep import parse_lambdas, parse_seeds
+    from dann_demo.spec import ConfigError
+
+    for parse, field, text in (
+        (parse_seeds, "seeds", "0-1000000000"),
+        (parse_seeds, "seeds", "0-5,7-1000000000000"),
+        (parse_seeds, "seeds", "7" * 100_000),
+        (parse_lambdas, "lambdas", "1," * 50_000),
+        (parse_lambdas, "lambdas", ",".join(str(i / 10) for i in range(30))),
+    ):
+        began = time.perf_counter()
+        with pytest.raises(ConfigError) as e:
+            parse(text)
+        assert time.perf_counter() - began < 0.1 and e.value.field == field and len(str(e.value)) < 400
+    assert parse_seeds("0-4,9") == [0, 1, 2, 3, 4, 9] and parse_lambdas("0,0.5,paper") == [0.0, 0.5, "paper"]

@@ -184,3 +184,25 @@ def test_redis_lost_mid_class_pauses_the_training_and_it_goes_on_when_back(tmp_p
         out = worker.communicate(timeout=30)[0]
         server.stop()
     assert "Traceback" not in out, out
+
+
+def test_a_run_whose_file_has_gone_fails_alone_and_the_worker_goes_on(redis_url, tmp_path):
+    """Its config decodes (a config is data), its training names the missing file, and the next run trains."""
+    from tests.test_userdata import _good_arrays, write_npz
+
+    prefix = fresh_prefix()
+    app = _app(redis_url, prefix)
+    path = write_npz(tmp_path, **_good_arrays())
+    gone = app.submit(RunConfig.for_dataset("file", data_file=str(path), steps=20), watcher="s")
+    path.unlink()  # pruned from the uploads, or on a machine the worker cannot see
+    worker = _worker(redis_url, prefix, "steady")
+    try:
+        (failed,) = _ended(app, [gone])
+        assert failed.status == "failed" and f"{path.name}, the file: found nothing at this path" in failed.error
+        after = app.submit(RunConfig.for_dataset("moons", steps=50, n_samples=100, seed=44), watcher="s")
+        (trained,) = _ended(app, [after])
+        assert trained.status == "finished" and worker.poll() is None
+    finally:
+        worker.terminate()
+        out = worker.communicate(timeout=30)[0]
+    assert "Traceback" not in out, out

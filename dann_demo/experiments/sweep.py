@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from dann_demo.config import RUN_SPECS, ConfigError, RunConfig
+from dann_demo.config import LIMITS, RUN_SPECS, ConfigError, RunConfig
 from dann_demo.method import batching
 from dann_demo.method.ensemble import EnsembleTrainer
 from dann_demo.method.train import RunResult, Trainer, TrainingDiverged
@@ -26,9 +26,24 @@ ENSEMBLE_CHOICES = ("auto", "on", "off")
 LAMBDA_RANGE = (RUN_SPECS["lambda_value"].lo, RUN_SPECS["lambda_value"].hi)  # what RunConfig allows
 
 
-def parse_lambdas(text: str) -> list[float | str]:
-    """'0,0.1,1,paper' -> [0.0, 0.1, 1.0, 'paper']; repeats are dropped."""
-    allowed = f"comma-separated numbers from {LAMBDA_RANGE[0]:g} to {LAMBDA_RANGE[1]:g}, or 'paper'"
+MAX_LIST_TEXT = 1000  # characters of a list a person types (a seed range, lambdas): more is refused unread
+MAX_LAMBDAS = 20  # lambdas of one sweep
+
+
+def _shown(text: str) -> str:
+    """A typed value as a message quotes it: at most 40 characters of it."""
+    return text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"
+
+
+def parse_lambdas(text: str, max_count: int = MAX_LAMBDAS) -> list[float | str]:
+    """'0,0.1,1,paper' -> [0.0, 0.1, 1.0, 'paper']; repeats are dropped. Time and memory are bounded by the
+    text's length, checked first."""
+    allowed = (
+        f"comma-separated numbers from {LAMBDA_RANGE[0]:g} to {LAMBDA_RANGE[1]:g}, or 'paper': at most "
+        f"{max_count} values in {MAX_LIST_TEXT} characters"
+    )
+    if len(text) > MAX_LIST_TEXT or text.count(",") >= max_count:
+        raise ConfigError("lambdas", _shown(text), allowed)
     out: list[float | str] = []
     for part in (p.strip() for p in text.split(",")):
         if part == PAPER:
@@ -37,26 +52,35 @@ def parse_lambdas(text: str) -> list[float | str]:
             try:
                 value = float(part)
             except ValueError:
-                raise ConfigError("lambdas", part, allowed)
+                raise ConfigError("lambdas", _shown(part), allowed)
             if not LAMBDA_RANGE[0] <= value <= LAMBDA_RANGE[1]:  # also refuses nan and inf
-                raise ConfigError("lambdas", part, allowed)
+                raise ConfigError("lambdas", _shown(part), allowed)
         if value not in out:
             out.append(value)
     return out
 
 
 def parse_seeds(text: str, max_count: int = 100) -> list[int]:
-    """'3' -> [3]; '0-4' -> [0, 1, 2, 3, 4]; '0,2,5' -> [0, 2, 5]."""
-    allowed = f"a number, a range like 0-4 or a list like 0,2,5: between 1 and {max_count} seeds, none negative"
-    seeds: list[int] = []
+    """'3' -> [3]; '0-4' -> [0, 1, 2, 3, 4]; '0,2,5' -> [0, 2, 5]. Every range is counted before it is
+    built, and the text's length is checked first: `0-1000000000` is refused at once, not built."""
+    top = LIMITS["seed"][1]
+    allowed = f"a number, a range like 0-4 or a list like 0,2,5: between 1 and {max_count} seeds from 0 to {top}"
+    if len(text) > MAX_LIST_TEXT:
+        raise ConfigError("seeds", _shown(text), allowed)
+    parts: list[tuple[int, int]] = []
     try:
         for part in text.split(","):
             lo, _, hi = part.strip().partition("-")
-            seeds.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+            parts.append((int(lo), int(hi) if hi else int(lo)))
     except ValueError:
-        raise ConfigError("seeds", text, allowed)
-    if not seeds or len(seeds) > max_count or min(seeds) < 0:
-        raise ConfigError("seeds", text, allowed)
+        raise ConfigError("seeds", _shown(text), allowed)
+    if not parts or min(lo for lo, _ in parts) < 0 or max(hi for _, hi in parts) > top:
+        raise ConfigError("seeds", _shown(text), allowed)
+    if sum(max(0, hi - lo + 1) for lo, hi in parts) > max_count:
+        raise ConfigError("seeds", _shown(text), allowed)
+    seeds = [s for lo, hi in parts for s in range(lo, hi + 1)]
+    if not seeds:
+        raise ConfigError("seeds", _shown(text), allowed)
     return seeds
 
 
