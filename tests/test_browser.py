@@ -217,6 +217,13 @@ def test_a_room_on_the_network_a_qr_code_and_a_reload_that_keeps_the_run(app_url
     if decode is not None:
         assert [d.data.decode() for d in decode(Image.open(io.BytesIO(qr.screenshot())))] == [link]
     teacher.get_by_role("button", name="Back to the class").click()
+    # The room's limits: runs of up to 6000 steps (each data set's default, 3000, unless the teacher says).
+    teacher.get_by_text("The room's limits", exact=True).click()
+    steps = teacher.get_by_label("Most steps a run may have (0: each data set's default)")
+    steps.fill("6000")
+    steps.press("Tab")
+    teacher.get_by_role("button", name="Save the room's limits").click()
+    expect(teacher.get_by_text("Saved: every run the room's students start")).to_be_visible(timeout=30_000)
     # A student starts a run from the room's link, reloads, and finds the same run, running and then done.
     student = browser.new_page(viewport={"width": 1280, "height": 900})
     student.goto(f"{app_url}/?room={code}&steps=6000&seed=5")
