@@ -132,7 +132,15 @@ def room_figures(frame, references: dict):
         memo = (
             key,
             tuple(
-                plots.room_figure(frame, metric, title, axis, {m: r[metric] for m, r in references.items()})
+                # The room's reference runs on the target chart alone: its floor and ceiling (on the domain chart
+                # their two lines fall on one another and say nothing a class needs).
+                plots.room_figure(
+                    frame,
+                    metric,
+                    title,
+                    axis,
+                    {m: r[metric] for m, r in references.items()} if metric == "target_acc" else None,
+                )  # fmt: skip
                 for metric, title, axis in (
                     ("target_acc", "The class: target accuracy against λ", "target accuracy"),
                     ("domain_acc", "The class: domain classifier accuracy against λ", "domain accuracy"),
@@ -171,7 +179,8 @@ if not teacher:
     st.subheader(f"Room {room.code}")
     st.caption(
         "The class's view (read only): the room's runs, live. Its controls are its teacher's: they open with "
-        "the teacher link."
+        "the teacher link (a teacher whose tab reloaded opens it again from **My teacher link**, kept when the "
+        "room was opened)."
     )
     class_view_only()
     st.stop()

@@ -102,8 +102,14 @@ def link_notes(prefix: str) -> None:
             "Some settings in the link were not used:\n\n" + "\n".join(f"- {markdown_literal(n)}" for n in notes),
             icon=":material/link_off:",
         )
-    for note in st.session_state.pop(f"{prefix}_room_notes", []):
-        st.info(note, icon=":material/rule:")
+
+
+def room_notes(prefix: str, config) -> None:
+    """What the room changed in this page's settings, one line each, for as long as they stay so."""
+    kept, notes = st.session_state.get(f"{prefix}_room_notes", (None, []))
+    if config is not None and kept == config.stable_hash():
+        for note in notes:
+            st.info(note, icon=":material/rule:")
 
 
 def write_link(prefix: str, config: RunConfig, exclude: tuple[str, ...] = (), extra: dict | None = None) -> None:
@@ -179,6 +185,6 @@ def keep_to_room(prefix: str, room, config):
     kept, notes = room.limits.apply(config)
     if notes:  # the widgets are drawn: their new values wait for the next run, which comes at once
         st.session_state[f"{prefix}_room_pending"] = {name: getattr(kept, name) for name in LINK_FIELDS}
-        st.session_state[f"{prefix}_room_notes"] = notes
+        st.session_state[f"{prefix}_room_notes"] = (kept.stable_hash(), notes)
         st.rerun()
     return config

@@ -20,6 +20,7 @@ from pages.linking import (
     link_notes,
     prepare_room_widgets,
     read_link,
+    room_notes,
     room_of_this_session,
     write_link,
 )
@@ -138,6 +139,7 @@ if config is not None:
     write_link("train", config)
 
 link_notes("train")
+room_notes("train", config)
 # The page's closed boxes (presets, loading a config, sharing) send their contents only once opened: a
 # class's 30 pages open at once, and each element costs every browser CPU (docs/benchmarks.md).
 presets = st.expander("Lesson presets", icon=":material/school:", key="train_presets_open", on_change="rerun")

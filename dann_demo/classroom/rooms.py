@@ -27,6 +27,7 @@ import secrets
 import threading
 import time
 import unicodedata
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -149,21 +150,50 @@ class Rooms(Protocol):
     def __len__(self) -> int: ...
 
 
-class RoomRules:
+class RoomRules(ABC):
     """Every rule of a room, written once; a kind of Rooms keeps the data (the `_` methods below)."""
 
     password: str = ""  # DANN_TEACHER_PASSWORD: when set, opening a room asks for it
 
     # --- what a kind keeps ---
-    def _rooms(self, now: float) -> list[Room]: ...  # every room not expired (entries may be left out)
-    def _insert(self, room: Room) -> bool: ...  # False: the code is taken
-    def _load(self, code: str) -> Room | None: ...  # with its entries
-    def _save(self, room: Room) -> None: ...  # its limits and closing (not its entries)
+    @abstractmethod
+    def _rooms(self, now: float) -> list[Room]:
+        """Every room not expired (entries may be left out)."""
+
+    @abstractmethod
+    def _insert(self, room: Room) -> bool:
+        """Keep a new room; False when its code is taken."""
+
+    @abstractmethod
+    def _load(self, code: str) -> Room | None:
+        """The room of `code` with its entries."""
+
+    @abstractmethod
+    def _save(self, room: Room) -> None:
+        """Keep a room's limits and closing (not its entries)."""
+
+    @abstractmethod
     def _delete(self, code: str) -> None: ...
+
+    @abstractmethod
     def _append(self, code: str, entry: RoomEntry, ended: Callable[[str], bool]) -> None: ...
+
+    @abstractmethod
     def _remove(self, code: str, job_id: str) -> None: ...
+
+    @abstractmethod
     def _seen(self, code: str, now: float) -> None: ...
-    def _opened(self, opener: str, now: float) -> int: ...  # rooms it opened in the last hour, this one counted
+
+    @abstractmethod
+    def _opened(self, opener: str, now: float) -> int:
+        """Rooms this opener opened in the last hour, the one it opens now counted."""
+
+    @abstractmethod
+    def replace_job(self, old_id: str, new_id: str, session: str) -> None:
+        """`session`'s run moved to another job (a copy it steers): its entries follow."""
+
+    @abstractmethod
+    def __len__(self) -> int: ...
 
     # --- the rules ---
     def create(self, opener: str, password: str = "") -> tuple[Room, str]:

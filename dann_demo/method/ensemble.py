@@ -16,44 +16,23 @@ ensemble keeps the members it started with (a captured graph has fixed shapes).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
 from dann_demo.config import RunConfig
-from dann_demo.datasets import DomainPair, load_pair
+from dann_demo.datasets import load_pair
 from dann_demo.devices import resolve_device
 from dann_demo.method import loop
 from dann_demo.method.batching import group_key, member_fields
+from dann_demo.method.ensemble_member import Member, Outcome
 from dann_demo.method.fast_step import GraphedStep, ReportsStepMode, graph_notice, resolve_step_mode
 from dann_demo.method.index_chunks import IndexChunks
-from dann_demo.method.models import DANN, GRL_SIGN, build_model
+from dann_demo.method.models import GRL_SIGN, build_model
 from dann_demo.method.recorder import Recorder, TrainingDiverged, eval_accuracies, window_losses
 from dann_demo.method.results import FeatureSnapshot, ProgressRecord, RunResult
 from dann_demo.method.schedules import lambda_at, lr_at
 from dann_demo.method.stacked import StackedDANN
 from dann_demo.method.train import RunState, Trainer, paper_domain_loss
-
-Outcome = RunResult | TrainingDiverged
-
-
-@dataclass
-class Member:
-    """One run of an ensemble: its config, data, sampling generator and recorder, and where it stands.
-    `model` holds its weights as of its last sync, for its snapshots, pictures and result."""
-
-    config: RunConfig
-    pair: DomainPair
-    model: DANN
-    generator: torch.Generator
-    recorder: Recorder
-    joined: int  # the ensemble step it joined at
-    joined_seconds: float  # the ensemble's training seconds then
-    window_start: int = 0  # its own step where its logging window starts
-    company: int = 0  # the most members that trained together while it did, itself included
-    lambda_override: float | None = None  # the lambda a user set
-    ended_at: int | None = None  # its last own step, once its rows are gone
 
 
 class EnsembleTrainer(ReportsStepMode):
