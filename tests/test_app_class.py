@@ -117,7 +117,7 @@ def test_a_students_page_in_a_room_keeps_the_class_pace_from_its_first_run():
     from pages.server import job_manager
 
     teacher = _page("pages/classroom.py")
-    code = _open_room(teacher)
+    code = _open_room(teacher, max_steps=20_000)
     for dataset in ("moons", "digits"):
         at = _student(code, "", dataset=dataset, steps="20000", seed="71")
         job = job_manager().get(at.session_state["train_job"])
@@ -150,7 +150,7 @@ def test_a_students_room_entry_follows_the_copy_they_steer(monkeypatch):
     me = {"id": "teacher"}  # AppTest gives every page one session id: these are two students' own
     monkeypatch.setattr(pages.server, "session_id", lambda: me["id"])
     teacher = _page("pages/classroom.py")
-    code = _open_room(teacher)
+    code = _open_room(teacher, max_steps=100_000)
     settings = {"steps": "100000", "seed": "71", "lambda_schedule": "constant", "lambda_value": "0.5"}
     me["id"] = "a"
     a = _student(code, "a", **settings)
