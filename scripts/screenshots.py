@@ -114,8 +114,9 @@ def classroom(browser, url: str) -> None:
         page.get_by_text("Summary").first.wait_for(timeout=600_000)
         page.close()
     teacher.get_by_text(f"{len(lesson)} run(s), 0 training now").wait_for(timeout=60_000)
-    teacher.get_by_text("The students' link").scroll_into_view_if_needed()
-    teacher.mouse.wheel(0, 250)
+    teacher.get_by_text("Close the room").first.scroll_into_view_if_needed()  # the charts and the table
+    teacher.mouse.move(700, 500)
+    teacher.mouse.wheel(0, 600)
     shoot(teacher, "class")
     teacher.close()
 
