@@ -104,60 +104,33 @@ if room is None:
 
 key = keys.get(room.code)
 teacher = room.is_teacher(key)
-rooms.touch(room.code)
 
 
-@st.fragment(run_every=2.0)
-@guarded
-def class_view_only() -> None:
-    """The class's read-only view of a room: its chart and table, no controls."""
-    entries = rooms.entries(room.code)
-    if not entries:
-        st.info("No runs in this room yet.", icon=":material/hourglass:")
-        return
-    frame = room_frame(entries, manager.get_many([e.job_id for e in entries]).get)
-    target, domain = room_figures(frame, references(entries))
-    left, right = st.columns(2)
-    left.plotly_chart(target, key="class_target", config=plots.CHART_CONFIG)
-    right.plotly_chart(domain, key="class_domain", config=plots.CHART_CONFIG)
-    st.dataframe(frame[TABLE_COLUMNS], hide_index=True, column_config=PERCENT, key="class_table")
-
-
-def room_figures(frame, references: dict):
+def room_figures(frame, references: dict[str, float]):
     """The room's two figures, rebuilt only when a run's figures or state changed since the last redraw
-    (building them took most of the Class page's server time in a class of 30)."""
+    (building them took most of the Class page's server time in a class of 30). The room's reference runs
+    (`references`: mode -> target accuracy) draw on the target chart alone: on the domain chart their two
+    lines fall on one another and say nothing a class needs."""
     key = frame.drop(columns=["job"]).to_csv(index=False) + repr(sorted(references.items()))
     memo = st.session_state.get("class_figures")
     if memo is None or memo[0] != key:
-        memo = (
-            key,
-            tuple(
-                # The room's reference runs on the target chart alone: its floor and ceiling (on the domain chart
-                # their two lines fall on one another and say nothing a class needs).
-                plots.room_figure(
-                    frame,
-                    metric,
-                    title,
-                    axis,
-                    {m: r[metric] for m, r in references.items()} if metric == "target_acc" else None,
-                )  # fmt: skip
-                for metric, title, axis in (
-                    ("target_acc", "The class: target accuracy against λ", "target accuracy"),
-                    ("domain_acc", "The class: domain classifier accuracy against λ", "domain accuracy"),
-                )
-            ),
+        target = plots.room_figure(
+            frame, "target_acc", "The class: target accuracy against λ", "target accuracy", references
         )
+        domain = plots.room_figure(
+            frame, "domain_acc", "The class: domain classifier accuracy against λ", "domain accuracy"
+        )
+        memo = (key, (target, domain))
         st.session_state["class_figures"] = memo
     return memo[1]
 
 
-def references(entries) -> dict:
-    """The room's floor and ceiling (source only, the target oracle), trained once for its data set."""
-    jobs = manager.get_many([e.job_id for e in entries])
-    configs = teaching.reference_configs(room, [j.config.dataset for j in jobs.values()])
+def references(datasets: list[str]) -> dict[str, float]:
+    """The room's floor and ceiling (source only, the target oracle), trained once for the data set its
+    runs use (`datasets`: each run's): mode -> target accuracy, once trained."""
     made = st.session_state.setdefault("class_references", {})
     found = {}
-    for config in configs:
+    for config in teaching.reference_configs(room, datasets):
         job = manager.get(made.get(config.stable_hash()))
         if job is None:
             job = manager.submit(config, watcher=session_id())
@@ -165,8 +138,73 @@ def references(entries) -> dict:
         else:
             manager.watch(job, session_id())
         if job.result is not None:
-            found[config.mode] = job.result.metrics
+            found[config.mode] = job.result.metrics["target_acc"]
     return found
+
+
+@st.fragment(run_every=REDRAW_SECONDS)
+@guarded
+def class_view() -> None:
+    """The room's runs, redrawn every few seconds from what the job manager records. Its teacher also
+    gets the table's rows to select (a run's curves, Stop, Remove) and the download; the class's view is
+    the chart and the table alone."""
+    started = time.perf_counter()
+    rooms.touch(room.code)  # a page of the room is open: it is in use
+    entries = rooms.teacher_entries(room.code, key) if teacher else rooms.entries(room.code)
+    if not entries:
+        st.info("No runs in this room yet: they appear here as students press Train.", icon=":material/hourglass:")
+        return
+    frame = room_frame(entries, manager.get_many([e.job_id for e in entries]).get)
+    running = int((frame["state"] == RUNNING).sum())
+    st.caption(
+        f"{len(frame)} run(s), {running} training now. Filled markers: finished; open markers: the latest record "
+        "of a run still training."
+    )
+    left, right = st.columns(2)
+    target, domain = room_figures(frame, references(list(frame["dataset"])))
+    left.plotly_chart(target, key="class_target", config=plots.CHART_CONFIG)
+    right.plotly_chart(domain, key="class_domain", config=plots.CHART_CONFIG)
+    if not teacher:
+        st.dataframe(frame[TABLE_COLUMNS], hide_index=True, column_config=PERCENT, key="class_table")
+        return
+    event = st.dataframe(
+        frame[TABLE_COLUMNS],
+        hide_index=True,
+        column_config=PERCENT,
+        on_select="rerun",
+        selection_mode="single-row",
+        key="class_table",
+    )
+    st.download_button(
+        "Download the room (CSV)",
+        spreadsheet_safe(frame.drop(columns=["job"])).to_csv(index=False),
+        f"dann_room_{room.code}.csv",
+        "text/csv",
+        icon=":material/download:",
+    )
+    rows = event.selection.rows if event is not None else []
+    if rows:
+        run_view(frame.iloc[rows[0]])
+    else:
+        st.caption("Click a row of the table to see that run's curves.")
+    log.info("class page redrawn: %d runs in %.3f s", len(frame), time.perf_counter() - started)
+
+
+def run_view(row) -> None:
+    """One run of the room, for its teacher: its curves, Stop for the class, Remove from the room."""
+    job = manager.get(row["job"])
+    st.subheader(f"Run {row['run']}: {markdown_literal(row['nickname'])}, {row['mode']}")
+    stop, remove = st.columns(2)
+    if job is not None and not job.done and stop.button("Stop this run for the class", icon=":material/stop:"):
+        teaching.stop_for_class(rooms, manager, room.code, key, job.id)
+    if remove.button("Remove it from the room", icon=":material/delete:"):
+        rooms.remove_entry(room.code, key, row["job"])
+        st.rerun(scope="fragment")
+    if job is not None and job.history:
+        history = history_frame(list(job.history))
+        a, b = st.columns(2)
+        a.plotly_chart(plots.accuracy_figure(history, job.lambda_changes), key="class_run_accuracy")
+        b.plotly_chart(plots.domain_loss_figure(history, job.lambda_changes), key="class_run_domain_loss")
 
 
 if room.closed:
@@ -182,7 +220,7 @@ if not teacher:
         "the teacher link (a teacher whose tab reloaded opens it again from **My teacher link**, kept when the "
         "room was opened)."
     )
-    class_view_only()
+    class_view()
     st.stop()
 
 teacher_url = st.context.url or ""
@@ -276,62 +314,6 @@ if not room.closed:
             stopped = teaching.close_room(rooms, manager, room.code, key)
             st.toast(f"Room closed; {stopped} run(s) stopped.")
             st.rerun()
-
-
-@st.fragment(run_every=REDRAW_SECONDS)
-@guarded
-def class_view() -> None:
-    """The room's runs, redrawn every few seconds from what the job manager records."""
-    started = time.perf_counter()
-    entries = rooms.entries(room.code)
-    if not entries:
-        st.info("No runs in this room yet: they appear here as students press Train.", icon=":material/hourglass:")
-        return
-    frame = room_frame(entries, manager.get_many([e.job_id for e in entries]).get)
-    rooms.touch(room.code)
-    running = int((frame["state"] == RUNNING).sum())
-    st.caption(
-        f"{len(frame)} run(s), {running} training now. Filled markers: finished; open markers: the latest record "
-        "of a run still training."
-    )
-    left, right = st.columns(2)
-    target, domain = room_figures(frame, references(entries))
-    left.plotly_chart(target, key="class_target", config=plots.CHART_CONFIG)
-    right.plotly_chart(domain, key="class_domain", config=plots.CHART_CONFIG)
-    event = st.dataframe(
-        frame[TABLE_COLUMNS],
-        hide_index=True,
-        column_config=PERCENT,
-        on_select="rerun",
-        selection_mode="single-row",
-        key="class_table",
-    )
-    st.download_button(
-        "Download the room (CSV)",
-        spreadsheet_safe(frame.drop(columns=["job"])).to_csv(index=False),
-        f"dann_room_{room.code}.csv",
-        "text/csv",
-        icon=":material/download:",
-    )
-    rows = event.selection.rows if event is not None else []
-    if rows:
-        row = frame.iloc[rows[0]]
-        job = manager.get(row["job"])
-        st.subheader(f"Run {row['run']}: {markdown_literal(row['nickname'])}, {row['mode']}")
-        stop, remove = st.columns(2)
-        if job is not None and not job.done and stop.button("Stop this run for the class", icon=":material/stop:"):
-            teaching.stop_for_class(rooms, manager, room.code, key, job.id)
-        if remove.button("Remove it from the room", icon=":material/delete:"):
-            rooms.remove_entry(room.code, key, row["job"])
-            st.rerun(scope="fragment")
-        if job is not None and job.history:
-            history = history_frame(list(job.history))
-            a, b = st.columns(2)
-            a.plotly_chart(plots.accuracy_figure(history, job.lambda_changes), key="class_run_accuracy")
-            b.plotly_chart(plots.domain_loss_figure(history, job.lambda_changes), key="class_run_domain_loss")
-    else:
-        st.caption("Click a row of the table to see that run's curves.")
-    log.info("class page redrawn: %d runs in %.3f s", len(frame), time.perf_counter() - started)
 
 
 class_view()

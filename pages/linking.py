@@ -171,20 +171,18 @@ def prepare_room_widgets(prefix: str, room) -> None:
     fixes hidden from its students."""
     if (pending := st.session_state.pop(f"{prefix}_room_pending", None)) is not None:
         apply_values(prefix, pending)
-    if room is not None and room.limits.fixed_settings():
-        hidden = set(st.session_state.get(f"{prefix}_hidden") or ())
-        st.session_state[f"{prefix}_hidden"] = hidden | set(room.limits.fixed_settings())
+    if room is not None and (fixed := room.limits.fixed_settings()):
+        st.session_state[f"{prefix}_hidden"] = set(st.session_state.get(f"{prefix}_hidden") or ()) | set(fixed)
 
 
-def keep_to_room(prefix: str, room, config):
+def keep_to_room(prefix: str, room, config) -> None:
     """The settings within the room's limits: where they were not, the widgets are set to what the room
-    allows and the page says so in one line each (a link edited by hand, a fresh tab). The library checks
-    the same limits again where the run is submitted."""
+    allows (on the next run, which comes at once) and the page says so in one line each (a link edited by
+    hand, a fresh tab). The library checks the same limits again where the run is submitted."""
     if room is None or config is None:
-        return config
+        return
     kept, notes = room.limits.apply(config)
     if notes:  # the widgets are drawn: their new values wait for the next run, which comes at once
         st.session_state[f"{prefix}_room_pending"] = {name: getattr(kept, name) for name in LINK_FIELDS}
         st.session_state[f"{prefix}_room_notes"] = (kept.stable_hash(), notes)
         st.rerun()
-    return config

@@ -57,13 +57,9 @@ def shared_store():
     return store
 
 
-def _release_manager(manager: JobManager) -> None:
-    manager.close()
-
-
 # on_release: a manager dropped from the cache (cleared, or a store that came back) ends its threads: the
 # trainers stop their runs, a cluster's watch beat stops.
-@st.cache_resource(show_spinner=False, on_release=_release_manager)
+@st.cache_resource(show_spinner=False, on_release=JobManager.close)
 def job_manager() -> JobManager:
     """One manager per server process, shared by every session, so identical runs are trained once. In a
     cluster it trains nothing: the workers do (a StreamQueue), and identical runs are shared across processes."""

@@ -130,7 +130,7 @@ with st.sidebar:
     st.header("Run settings")
     prepare_room_widgets("train", room)
     config, error = run_settings("train")
-    config = keep_to_room("train", room, config)
+    keep_to_room("train", room, config)
     loader = st.expander("Load a saved config", icon=":material/upload_file:", key="train_load_open", on_change="rerun")
     if loader.open:
         with loader:

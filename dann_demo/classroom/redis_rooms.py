@@ -1,5 +1,5 @@
-"""The rooms of a class in Redis (with DANN_REDIS_URL): the same interface (rooms.Rooms) and rules
-(rooms.RoomRules), shared by every app process, so a room's link works whichever process a student lands
+"""The rooms of a class in Redis (with DANN_REDIS_URL): the same interface and rules (rooms.Rooms), shared
+by every app process, so a room's link works whichever process a student lands
 on and survives a restart.
 
     {p}:rooms               sorted set: code -> when it was opened
@@ -22,10 +22,10 @@ import redis
 
 from dann_demo.classroom import rooms as limits  # read at each call: the limits are rooms.py's (and a test's)
 from dann_demo.classroom.room_limits import RoomLimits
-from dann_demo.classroom.rooms import Room, RoomEntry, RoomRules, entry_to_drop, key_hash
+from dann_demo.classroom.rooms import Room, RoomEntry, Rooms, entry_to_drop, key_hash
 
 
-class RedisRooms(RoomRules):
+class RedisRooms(Rooms):
     def __init__(self, client: redis.Redis, prefix: str = "dann", password: str = ""):
         self.r, self.p, self.password = client, prefix, password
 
@@ -125,10 +125,10 @@ class RedisRooms(RoomRules):
     def _opened(self, opener: str, now: float) -> int:
         key = f"{self.p}:opened:{key_hash(opener)[:24]}"  # an opener's name never becomes a key as it is
         pipe = self.r.pipeline(transaction=True)
-        pipe.zremrangebyscore(key, "-inf", now - 3600)
+        pipe.zremrangebyscore(key, "-inf", now - limits.OPENER_WINDOW_S)
         pipe.zadd(key, {f"{now:.6f}": now})
         pipe.zcard(key)
-        pipe.expire(key, 3600)
+        pipe.expire(key, int(limits.OPENER_WINDOW_S))
         return int(pipe.execute()[2])
 
     def replace_job(self, old_id: str, new_id: str, session: str) -> None:

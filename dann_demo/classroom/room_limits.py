@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dann_demo.config import MODES, RunConfig, dataset_defaults
+from dann_demo.config import LIMITS, MODES, RunConfig, dataset_defaults
 from dann_demo.datasets import DATASETS
 from dann_demo.presets import PRESETS
 from dann_demo.spec import ConfigError
@@ -38,8 +38,9 @@ class RoomLimits:
             object.__setattr__(self, name, value)
             if not set(value) <= set(allowed):
                 raise ConfigError(name, list(value), f"some of {', '.join(allowed)}")
-        if not isinstance(self.max_steps, int) or not 0 <= self.max_steps <= 100_000:
-            raise ConfigError("max_steps", self.max_steps, "a whole number from 0 (the data set's default) to 100000")
+        top = LIMITS["steps"][1]
+        if not isinstance(self.max_steps, int) or not 0 <= self.max_steps <= top:
+            raise ConfigError("max_steps", self.max_steps, f"a whole number from 0 (the data set's default) to {top}")
         if not isinstance(self.runs_per_student, int) or not 1 <= self.runs_per_student <= MAX_RUNS_PER_STUDENT:
             allowed = f"a whole number from 1 to {MAX_RUNS_PER_STUDENT}"
             raise ConfigError("runs_per_student", self.runs_per_student, allowed)

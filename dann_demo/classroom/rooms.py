@@ -13,9 +13,9 @@ entry names its run by job id, and the job manager knows nothing of rooms. Limit
 MAX_RUNS_PER_ROOM, MAX_AGE_HOURS): nothing of a room is written to disk unless the teacher downloads it.
 A code cannot be listed: only the exact code opens it.
 
-Two kinds keep rooms behind one interface (`Rooms`; tests/test_rooms.py runs against both): `MemoryRooms`
-here, in this process; `RedisRooms` (redis_rooms.py), shared by a cluster's app processes. The rules they
-share are `RoomRules`' and this module's functions, written once.
+Two kinds keep rooms behind one interface (`Rooms`, which holds every rule; tests/test_rooms.py runs
+against both): `MemoryRooms` here, in this process; `RedisRooms` (redis_rooms.py), shared by a cluster's
+app processes. Each keeps only the data.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
 from dann_demo.classroom.room_limits import RoomLimits
 
@@ -39,6 +38,7 @@ CODE_LENGTH = 8  # 31^8 = 8.5e11 codes: not guessable in a lesson
 MAX_ROOMS = 50  # rooms kept at once; beyond that the oldest room not in use goes, or a new one is refused
 IN_USE_SECONDS = 3600.0  # a room with a run or a page seen this recently is in use
 ROOMS_PER_OPENER_PER_HOUR = 3  # rooms one browser (or session) may open in an hour
+OPENER_WINDOW_S = 3600.0  # the hour those are counted in
 KEY_BYTES = 24  # a teacher key: 192 random bits
 MAX_RUNS_PER_ROOM = 300  # entries per room; beyond that the oldest finished ones are dropped
 MAX_AGE_HOURS = 12.0  # a room ends this long after it was opened
@@ -130,28 +130,9 @@ class Room:
         return bool(key) and bool(self.key_hash) and hmac.compare_digest(key_hash(key), self.key_hash)
 
 
-class Rooms(Protocol):
-    """Where a class's rooms live; thread-safe, and the same rules in every kind."""
-
-    def create(self, opener: str, password: str = "") -> tuple[Room, str]: ...  # the room and its teacher key
-    def get(self, code: str | None) -> Room | None: ...  # the room of exactly this code (None: unknown, ended)
-    def touch(self, code: str) -> None: ...  # a page of the room was seen: it is in use
-    def is_teacher(self, code: str, key: str | None) -> bool: ...
-    def add_run(  # enter a job as a session's run; None when the room is gone or closed
-        self, code: str, session: str, nickname: str, job_id: str, ended: Callable[[str], bool] = ..., owner: str = ""
-    ) -> RoomEntry | None: ...
-    def replace_job(self, old_id: str, new_id: str, session: str) -> None: ...  # the session's run moved
-    def entries(self, code: str) -> list[RoomEntry]: ...
-    def nickname_taken(self, code: str, nickname: str, session: str) -> bool: ...
-    def set_limits(self, code: str, key: str | None, limits: RoomLimits) -> None: ...  # teacher only
-    def close(self, code: str, key: str | None) -> Room: ...  # teacher only
-    def remove_entry(self, code: str, key: str | None, job_id: str) -> None: ...  # teacher only
-    def teacher_entries(self, code: str, key: str | None) -> list[RoomEntry]: ...  # teacher only: downloads
-    def __len__(self) -> int: ...
-
-
-class RoomRules(ABC):
-    """Every rule of a room, written once; a kind of Rooms keeps the data (the `_` methods below)."""
+class Rooms(ABC):
+    """Where a class's rooms live: every rule of a room, written once, for every kind; a kind keeps the data
+    (the abstract methods below). Thread-safe."""
 
     password: str = ""  # DANN_TEACHER_PASSWORD: when set, opening a room asks for it
 
@@ -232,14 +213,16 @@ class RoomRules(ABC):
         return None if room is None or room.expired() else room
 
     def touch(self, code: str) -> None:
-        if (room := self.get(code)) is not None:
-            self._seen(room.code, time.time())
+        """A page of the room was seen: it is in use (nothing is read: a Class page says so every redraw)."""
+        if code and (code := normalise_code(code)) is not None:
+            self._seen(code, time.time())
 
     def is_teacher(self, code: str, key: str | None) -> bool:
         room = self.get(code)
         return room is not None and room.is_teacher(key)
 
-    def _teacher_room(self, code: str, key: str | None, what: str) -> Room:
+    def teacher_room(self, code: str, key: str | None, what: str) -> Room:
+        """The room, for a call that changes it: NotTeacher (naming `what`) without its teacher key."""
         room = self.get(code)
         if room is None:
             raise RoomRefused(f"Room {code!r} was not found.")
@@ -279,24 +262,24 @@ class RoomRules(ABC):
         )
 
     def set_limits(self, code: str, key: str | None, limits: RoomLimits) -> None:
-        room = self._teacher_room(code, key, "set the room's limits")
+        room = self.teacher_room(code, key, "set the room's limits")
         self._save(replace(room, limits=limits))
 
     def close(self, code: str, key: str | None) -> Room:
-        room = self._teacher_room(code, key, "close the room")
+        room = self.teacher_room(code, key, "close the room")
         closed = replace(room, closed_at=room.closed_at or time.time())
         self._save(closed)
         return closed
 
     def remove_entry(self, code: str, key: str | None, job_id: str) -> None:
-        room = self._teacher_room(code, key, "remove a run from the room")
+        room = self.teacher_room(code, key, "remove a run from the room")
         self._remove(room.code, job_id)
 
     def teacher_entries(self, code: str, key: str | None) -> list[RoomEntry]:
-        return list(self._teacher_room(code, key, "download the room's table").entries)
+        return list(self.teacher_room(code, key, "download the room's table").entries)
 
 
-class MemoryRooms(RoomRules):
+class MemoryRooms(Rooms):
     """The rooms of one server process."""
 
     def __init__(self, password: str = ""):
@@ -351,9 +334,9 @@ class MemoryRooms(RoomRules):
 
     def _opened(self, opener: str, now: float) -> int:
         with self._lock:
-            for who in [o for o, times in self._openers.items() if all(now - t > 3600 for t in times)]:
+            for who in [o for o, times in self._openers.items() if all(now - t > OPENER_WINDOW_S for t in times)]:
                 del self._openers[who]
-            times = [t for t in self._openers.get(opener, []) if now - t <= 3600] + [now]
+            times = [t for t in self._openers.get(opener, []) if now - t <= OPENER_WINDOW_S] + [now]
             self._openers[opener] = times
             return len(times)
 

@@ -5,9 +5,9 @@ only shows what these calls answer."""
 
 from __future__ import annotations
 
-from dann_demo.classroom.rooms import NotTeacher, Room, RoomRefused, Rooms
+from dann_demo.classroom.rooms import Room, RoomRefused, Rooms
 from dann_demo.config import RunConfig
-from dann_demo.jobs import AnyJob, Job, JobManager
+from dann_demo.jobs import Job, JobManager
 
 REFERENCE_MODES = ("source_only", "target_oracle")
 
@@ -46,9 +46,7 @@ def submit_in_room(
 
 def stop_for_class(rooms: Rooms, manager: JobManager, code: str, key: str | None, job_id: str) -> None:
     """The teacher stops a run of the room for everyone watching it."""
-    room = rooms.get(code)
-    if room is None or not room.is_teacher(key):
-        raise NotTeacher("stop a run for the class")
+    room = rooms.teacher_room(code, key, "stop a run for the class")
     if job_id not in {e.job_id for e in room.entries}:
         raise RoomRefused("That run is not one of this room's.")
     if (job := manager.get(job_id)) is not None and not job.done:
@@ -80,8 +78,3 @@ def reference_configs(room: Room, datasets: list[str]) -> list[RunConfig]:
         return []
     base, _ = room.limits.apply(RunConfig.for_dataset(dataset))
     return [base.replace(mode=mode) for mode in REFERENCE_MODES]
-
-
-def train_references(manager: JobManager, configs: list[RunConfig], watcher: str) -> list[AnyJob]:
-    """Submit the reference runs (from the cache once trained; an identical run under way is shared)."""
-    return [manager.submit(c, watcher=watcher) for c in configs]

@@ -83,8 +83,9 @@ def connect(url: str, wait: bool = False) -> redis.Redis:
     )
 
 
-# Move a job between the status sets and set its fields, atomically: a page never counts a job twice.
-# KEYS: job hash, the status-set prefix. ARGV: id, new status, then field, value pairs.
+# Move a job between the status sets and set its fields, atomically: a page never counts a job twice. A job
+# that ends leaves the sets of what runners are asked (a class that runs all day would otherwise grow them).
+# KEYS: job hash, the status-set prefix, then the asked sets. ARGV: id, new status, then field, value pairs.
 MOVE = """
 local old = redis.call('HGET', KEYS[1], 'status')
 if not old then return 0 end
@@ -92,8 +93,12 @@ redis.call('SREM', KEYS[2] .. old, ARGV[1])
 redis.call('SADD', KEYS[2] .. ARGV[2], ARGV[1])
 redis.call('HSET', KEYS[1], 'status', ARGV[2])
 for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[2] == 'finished' or ARGV[2] == 'stopped' or ARGV[2] == 'failed' then
+  for i = 3, #KEYS do redis.call('SREM', KEYS[i], ARGV[1]) end
+end
 return 1
 """
+ASKED_SETS = ("asked:lambda", "asked:copies", "stopped")  # what runners poll: jobs with something asked
 # Take the lambda asked for, once. KEYS: job hash, the asked-lambda set. ARGV: id.
 TAKE_LAMBDA = """
 if redis.call('SREM', KEYS[2], ARGV[1]) == 0 then return false end

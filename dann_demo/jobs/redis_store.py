@@ -147,14 +147,9 @@ class RedisStore:
         pipe.zrem(f"{self.p}:jobs", job_id)
         for s in Status:
             pipe.srem(f"{self.p}:status:{s}", job_id)
-        self._settle(pipe, job_id)
-        pipe.execute()
-
-    def _settle(self, pipe, job_id: str) -> None:
-        """An ended job is asked nothing more: it leaves the asked sets (a class that runs all day would
-        otherwise grow them by every run that was steered or stopped)."""
-        for name in ("asked:lambda", "asked:copies", "stopped"):
+        for name in keys.ASKED_SETS:
             pipe.srem(f"{self.p}:{name}", job_id)
+        pipe.execute()
 
     def get(self, job_id: str | None) -> AnyJob | None:
         return self.get_many([job_id])[0] if job_id else None
@@ -208,15 +203,13 @@ class RedisStore:
         return {k.decode(): float(v) for k, v in self.r.hgetall(self._k(job_id, "watchers")).items()}
 
     # --- what a run's runner reports ---
-    def set_status(self, job_id: str, status: Status) -> None:
-        self._move(keys=[self._k(job_id), f"{self.p}:status:"], args=[job_id, str(status)])
-        if status in DONE:
-            self._settled(job_id)
+    def _move_to(self, job_id: str, status: Status | str, *fields) -> None:
+        """The job's status (and `fields`, name-value pairs) in one step; an ended job leaves the asked sets."""
+        asked = [f"{self.p}:{name}" for name in keys.ASKED_SETS]
+        self._move(keys=[self._k(job_id), f"{self.p}:status:", *asked], args=[job_id, str(status), *fields])
 
-    def _settled(self, job_id: str) -> None:
-        pipe = self.r.pipeline()
-        self._settle(pipe, job_id)
-        pipe.execute()
+    def set_status(self, job_id: str, status: Status) -> None:
+        self._move_to(job_id, status)
 
     def add_notice(self, job_id: str, notice: str) -> None:
         self._notice(keys=[self._k(job_id)], args=[notice])
@@ -293,13 +286,9 @@ class RedisStore:
         self.r.set(self._k(job_id, "result"), codec.result_bytes(result), ex=JOB_TTL_S)
         # The result first, then the status: a page that sees the run ended also sees its result.
         changes = json.dumps([list(c) for c in result.lambda_changes])
-        self._move(
-            keys=[self._k(job_id), f"{self.p}:status:"],
-            args=[job_id, str(status), "has_result", 1, "lambda_changes", changes],
-        )
+        self._move_to(job_id, status, "has_result", 1, "lambda_changes", changes)
         if result.snapshots:  # the result holds them, and the final pictures: no second copy
             self.r.delete(self._k(job_id, "snaps"), self._k(job_id, "pics"))
-        self._settled(job_id)
 
     def finish_sweep(self, job_id: str, runs: pd.DataFrame | None, status: Status) -> None:
         if self.r.hget(self._k(job_id), "kind") != b"sweep":
@@ -307,13 +296,11 @@ class RedisStore:
         if runs is not None:
             self.r.set(self._k(job_id, "result"), codec.frame_json(runs), ex=JOB_TTL_S)
         extra = ["fraction", 1.0] if status == Status.FINISHED else []
-        self._move(keys=[self._k(job_id), f"{self.p}:status:"], args=[job_id, str(status), *extra])
-        self._settled(job_id)
+        self._move_to(job_id, status, *extra)
 
     def fail(self, job_id: str, error: str) -> None:
         # The message with the status, in one step: a page that sees FAILED also sees why.
-        self._move(keys=[self._k(job_id), f"{self.p}:status:"], args=[job_id, "failed", "error", error])
-        self._settled(job_id)
+        self._move_to(job_id, Status.FAILED, "error", error)
 
     # --- what sessions ask ---
     def request_lambda(self, job_id: str, value: float) -> None:

@@ -108,10 +108,8 @@ class LocalTrainers:
             getattr(threading, "_register_atexit", atexit.register)(self.stop_all)
 
     # --- the WorkQueue ---
-    def put(self, job: AnyJob) -> None:
-        self._put(job)
-
-    def _put(self, job: AnyJob, resume: Trainer | None = None) -> None:
+    def put(self, job: AnyJob, resume: Trainer | None = None) -> None:
+        """Queue `job`; `resume`: the trainer a copy goes on from (another run's, at its step)."""
         group, joinable = None, False
         if isinstance(job, Job) and resume is None and self.scheduler.max_batch > 1:
             group = batching.batch_group(job.config)
@@ -194,14 +192,14 @@ class LocalTrainers:
             trainer.set_lambda(value)
         self.store.continue_from(copy_id, trainer.history, trainer.snapshots, trainer.lambda_changes)
         if (copy := self.store.get(copy_id)) is not None:
-            self._put(copy, resume=trainer)
+            self.put(copy, resume=trainer)
 
     def restart(self, copy_id: str) -> None:
         """A copy that found no run to copy (it was queued, or had just ended) trains from step 0 with its
         own lambda."""
         self.store.restart(copy_id)
         if (copy := self.store.get(copy_id)) is not None:
-            self._put(copy)
+            self.put(copy)
 
     def built(self, batch: Batch) -> None:
         with self._lock:

@@ -115,6 +115,11 @@ def ready_steps(chains: list[MapChain]) -> list[int]:
     return sorted(ready)
 
 
+def chains_key(chains: list[MapChain]) -> tuple:
+    """A set of chains by identity: one fill per set at a time."""
+    return tuple(id(c) for c in chains)
+
+
 @dataclass
 class Fill:
     """A background fill of some map chains: `result()` waits for it and gives the maps it made."""
@@ -128,7 +133,7 @@ class Fill:
 
     @property
     def key(self) -> tuple:
-        return tuple(id(c) for c in self.chains)
+        return chains_key(self.chains)
 
     def end(self) -> None:
         """The fill is over: its owner's note of what it asked for last goes too (a server that runs all
@@ -179,7 +184,7 @@ def project_in_background(
     all runs are ready first), at the lowest CPU priority. It stops once `wanted()` is False (the
     session that asked has left) or once `owner` asks for other chains (it moved on to another
     method); a later call goes on from where it stopped. One fill per set of chains at a time."""
-    key = tuple(id(c) for c in chains)
+    key = chains_key(chains)
     with _fills_lock:
         if owner is not None:
             _latest[owner] = key
